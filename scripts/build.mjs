@@ -1,0 +1,59 @@
+// Builds the three bundles (extension host, webview, CLI) and, unless --production, the in-host test suite.
+import * as esbuild from 'esbuild';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+/** Native and host-provided modules stay outside the bundles and ship in node_modules. */
+const external = ['vscode', 'better-sqlite3', 'onnxruntime-node'];
+
+const node = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node22',
+  external,
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+};
+
+const builds = [
+  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' } },
+  {
+    ...node,
+    entryPoints: { cli: 'src/cli/cli.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.cjs' },
+    banner: { js: '#!/usr/bin/env node' },
+  },
+  {
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    entryPoints: { compare: 'webview/compare/main.ts' },
+    outdir: 'dist/webview',
+    sourcemap: !production,
+    minify: production,
+    logLevel: 'warning',
+  },
+];
+if (!production) {
+  builds.push({
+    ...node,
+    external: [...external, 'mocha'],
+    entryPoints: { index: 'test/integration/suite/index.ts' },
+    outdir: 'out/test/suite',
+    outExtension: { '.js': '.cjs' },
+  });
+}
+
+if (watch) {
+  for (const options of builds) await (await esbuild.context(options)).watch();
+  console.log('watching for changes…');
+} else {
+  const started = Date.now();
+  await Promise.all(builds.map((options) => esbuild.build(options)));
+  console.log(`built ${builds.length} bundles in ${Date.now() - started} ms${production ? ' (production)' : ''}`);
+}

@@ -1,0 +1,45 @@
+import { type Command, type Output, UsageError, parseCommandArgs } from './command.ts';
+import { stats } from './commands/stats.ts';
+
+const commands: Command[] = [stats];
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'prefer — compare completions, keep preferences, train a LoRA adapter with DPO',
+    '',
+    'usage: prefer <command> [options]   (every command takes --json and --help)',
+    '',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const json = rest.includes('--json');
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  try {
+    if (!command) throw new UsageError(`prefer: unknown command '${name}' (try: prefer --help)`);
+    const args = parseCommandArgs(command, rest);
+    if (args.values.help) {
+      process.stdout.write(`${command.usage}\n\n${command.summary}\n`);
+      return 0;
+    }
+    const out: Output = {
+      json,
+      result(value, text) {
+        process.stdout.write((json ? JSON.stringify(value) : text) + '\n');
+      },
+    };
+    return await command.run(args, out);
+  } catch (e) {
+    const message = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+    if (json) process.stdout.write(JSON.stringify({ error: message }) + '\n');
+    process.stderr.write(`${message}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
