@@ -1,0 +1,67 @@
+/**
+ * What the engine knows about a Hugging Face checkpoint once loaded: the normalized config, the weights by
+ * their HF tensor names, the tokenizer and the generation defaults. src/engine/hf produces it; the model
+ * families (src/engine/models) and the sampler consume it.
+ */
+
+export type Family = 'llama' | 'gpt2';
+
+/** config.json, normalized across LlamaForCausalLM, MistralForCausalLM, Qwen2/Qwen3ForCausalLM and GPT2LMHeadModel. */
+export interface ModelConfig {
+  architecture: string; // as in config.json "architectures"[0]
+  family: Family;
+  modelType: string; // config.json "model_type": llama, mistral, qwen2, qwen3, gpt2, …
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number; // = numHeads without GQA
+  headDim: number; // explicit head_dim (Qwen3) or hiddenSize / numHeads
+  intermediateSize: number;
+  maxPositions: number;
+  normEps: number; // rms_norm_eps or layer_norm_epsilon
+  ropeTheta: number; // rope_theta or rope_parameters.rope_theta (llama family)
+  tieWordEmbeddings: boolean;
+  attentionBias: boolean; // q/k/v bias (Qwen2 true, Llama attention_bias)
+  qkNorm: boolean; // per-head q_norm / k_norm (Qwen3)
+  slidingWindow: number | null;
+  bosTokenId: number | null;
+  eosTokenIds: number[];
+  padTokenId: number | null;
+  torchDtype: string | null;
+}
+
+export type WeightDType = 'F32' | 'F16' | 'BF16';
+
+/** One weight tensor, converted to float32 on load (the stored dtype is kept for reporting). */
+export interface Weight {
+  name: string;
+  shape: number[];
+  storedDtype: WeightDType;
+  data: Float32Array;
+}
+
+export interface WeightSource {
+  names(): string[];
+  has(name: string): boolean;
+  /** Throws `<file>: missing tensor <name>` when absent. */
+  get(name: string): Weight;
+}
+
+export interface GenerationDefaults {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  maxNewTokens?: number;
+  eosTokenIds?: number[];
+}
+
+export interface Checkpoint {
+  dir: string;
+  config: ModelConfig;
+  weights: WeightSource;
+  generation: GenerationDefaults;
+  /** sha256 over config.json, the safetensors headers and file sizes, and tokenizer.json: keys compiled-graph caches. */
+  hash: string;
+}
