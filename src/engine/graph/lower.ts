@@ -1,0 +1,86 @@
+/**
+ * Lowering: rewrites a graph into one with only ops the target execution provider runs well. Prefer
+ * composites are expanded into standard ONNX ops; per provider, ops that would silently fall back to the CPU
+ * are rebuilt from basic ops (WebGPU runs LogSoftmax on the CPU, so it becomes max/exp/sum/log).
+ */
+import { type Node, type Value, Graph, PREFER_DOMAIN } from './ir.ts';
+import * as op from './ops.ts';
+
+export type Target = 'cpu' | 'webgpu' | 'cuda';
+
+type Rule = (inputs: Value[], node: Node, target: Target) => Value[];
+
+function floatAttr(node: Node, name: string): number {
+  const a = node.attributes[name];
+  if (!a || a.kind !== 'float') throw new Error(`${node.opType}: missing float attribute ${name}`);
+  return a.value;
+}
+
+function logSoftmaxFromBasicOps(x: Value, axis: number): Value {
+  const shifted = op.sub(x, op.reduceMax(x, [axis]));
+  return op.sub(shifted, op.log(op.reduceSum(op.exp(shifted), [axis])));
+}
+
+function logSoftmaxFor(target: Target, x: Value, axis = -1): Value {
+  return target === 'webgpu' ? logSoftmaxFromBasicOps(x, axis) : op.logSoftmax(x, axis);
+}
+
+/** Composite expansions, and provider rewrites of standard ops (keyed `domain:opType`). */
+const rules: Record<string, Rule> = {
+  [`${PREFER_DOMAIN}:RmsNorm`]: ([x, w], node) => {
+    const meanSquare = op.reduceMean(op.mul(x!, x!), [-1]);
+    return [op.mul(op.div(x!, op.sqrt(op.add(meanSquare, floatAttr(node, 'epsilon')))), w!)];
+  },
+  [`${PREFER_DOMAIN}:LayerNorm`]: ([x, w, b], node) => {
+    const centered = op.sub(x!, op.reduceMean(x!, [-1]));
+    const variance = op.reduceMean(op.mul(centered, centered), [-1]);
+    return [op.add(op.mul(op.div(centered, op.sqrt(op.add(variance, floatAttr(node, 'epsilon')))), w!), b!)];
+  },
+  [`${PREFER_DOMAIN}:Rotary`]: ([x, cos, sin]) => {
+    const d = x!.shape[x!.rank - 1] as number;
+    const x1 = op.slice(x!, [0], [d / 2], [-1]);
+    const x2 = op.slice(x!, [d / 2], [d], [-1]);
+    return [op.concat([op.sub(op.mul(x1, cos!), op.mul(x2, sin!)), op.add(op.mul(x2, cos!), op.mul(x1, sin!))], -1)];
+  },
+  [`${PREFER_DOMAIN}:GeluTanh`]: ([x]) => {
+    const inner = op.mul(op.add(x!, op.mul(op.mul(op.mul(x!, x!), x!), 0.044715)), Math.sqrt(2 / Math.PI));
+    return [op.mul(op.mul(x!, 0.5), op.add(op.tanh(inner), 1))];
+  },
+  [`${PREFER_DOMAIN}:TokenLogProbs`]: ([logits, targets], _node, target) => {
+    const logp = logSoftmaxFor(target, logits!);
+    return [op.squeeze(op.gatherElements(logp, op.unsqueeze(targets!, [-1]), -1), [-1])];
+  },
+  ':LogSoftmax': ([x], node, target) => {
+    const a = node.attributes.axis;
+    const axis = a?.kind === 'int' ? a.value : -1;
+    return [logSoftmaxFor(target, x!, axis)];
+  },
+};
+
+/** A new graph with every composite expanded for `target`; input and output names are kept. */
+export function lower(source: Graph, target: Target = 'cpu'): Graph {
+  const g = new Graph(source.name);
+  const map = new Map<Value, Value>();
+  const mapped = (v: Value): Value => {
+    const m = map.get(v);
+    if (!m) throw new Error(`lower: ${v.name} used before it is defined`);
+    return m;
+  };
+  for (const v of source.inputs) map.set(v, g.input(v.name, v.dtype, v.shape));
+  for (const [v, init] of source.initializers) map.set(v, g.initializer(v.name, init.tensor, { weight: init.weight }));
+  for (const node of source.nodes) {
+    const inputs = node.inputs.map((v) => (v ? mapped(v) : null));
+    const rule = rules[`${node.domain}:${node.opType}`];
+    let outs: Value[];
+    if (rule && (node.domain === PREFER_DOMAIN || target !== 'cpu')) {
+      outs = rule(inputs as Value[], node, target);
+    } else if (node.domain === PREFER_DOMAIN) {
+      throw new Error(`lower: no expansion for composite ${node.opType}`);
+    } else {
+      outs = g.addNode(node.opType, inputs, node.outputs.map((o) => ({ dtype: o.dtype, shape: o.shape })), node.attributes, node.domain);
+    }
+    node.outputs.forEach((o, i) => map.set(o, outs[i]!));
+  }
+  for (const v of source.outputs) g.output(mapped(v), v.name);
+  return g;
+}

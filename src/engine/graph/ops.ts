@@ -1,0 +1,315 @@
+/**
+ * Op builders: one function per op, each computing its output dtype and shape (numpy broadcasting) and
+ * rejecting bad inputs with a message naming the op. These are ALL the ops the model families emit; an
+ * autodiff rule is needed for each one on a path from trainable values to the loss.
+ *
+ * Standard ONNX (opset 21):
+ *   elementwise  Add Sub Mul Div Neg Sqrt Exp Log Tanh Sigmoid Pow Where Cast Identity
+ *   linear       MatMul
+ *   reductions   ReduceSum ReduceMean ReduceMax (axes always non-empty, as an int64 input)
+ *   softmax      Softmax LogSoftmax (axis −1)
+ *   layout       Reshape Transpose Concat Slice Gather GatherElements Unsqueeze Squeeze Expand
+ * Prefer composites (domain ai.prefer; lower.ts expands them, autodiff may give them their own rules):
+ *   RmsNorm(x, weight; epsilon)            x / sqrt(mean(x², −1) + ε) · weight
+ *   LayerNorm(x, weight, bias; epsilon)    (x − mean) / sqrt(var + ε) · weight + bias
+ *   Rotary(x, cos, sin)                    rotate-half RoPE: [x1·cos − x2·sin, x2·cos + x1·sin] on the last axis
+ *   GeluTanh(x)                            0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+ *   TokenLogProbs(logits, targets)         log_softmax(logits)[…, target]: drops the vocabulary axis
+ */
+import { type DType, type Dim, type Shape, type Value, PREFER_DOMAIN, attr, isFloat } from './ir.ts';
+
+function fail(op: string, message: string): never {
+  throw new Error(`${op}: ${message}`);
+}
+
+function fmt(v: Value): string {
+  return `${v.name} ${v.dtype}[${v.shape.join(', ')}]`;
+}
+
+function sameGraph(op: string, values: readonly Value[]): void {
+  const g = values[0]!.graph;
+  for (const v of values) if (v.graph !== g) fail(op, `${v.name} belongs to another graph`);
+}
+
+function sameDtype(op: string, values: readonly Value[]): DType {
+  const dtype = values[0]!.dtype;
+  for (const v of values) if (v.dtype !== dtype) fail(op, `dtype mismatch: ${values.map(fmt).join(' vs ')}`);
+  return dtype;
+}
+
+function requireFloat(op: string, v: Value): void {
+  if (!isFloat(v.dtype)) fail(op, `${fmt(v)} must be a float tensor`);
+}
+
+function normAxis(op: string, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) fail(op, `axis ${axis} out of range for rank ${rank}`);
+  return a;
+}
+
+/** numpy broadcasting over static and symbolic dims. */
+export function broadcastShapes(op: string, ...shapes: Shape[]): Dim[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out: Dim[] = [];
+  for (let i = 0; i < rank; i++) {
+    let d: Dim = 1;
+    for (const s of shapes) {
+      const e = s[s.length - rank + i] ?? 1;
+      if (e === 1) continue;
+      if (d === 1) d = e;
+      else if (d !== e) fail(op, `cannot broadcast [${shapes.map((x) => x.join(', ')).join('] with [')}]`);
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+function elementwise(op: string, a: Value, b: Value): Value {
+  sameGraph(op, [a, b]);
+  const dtype = sameDtype(op, [a, b]);
+  return a.graph.addNode(op, [a, b], [{ dtype, shape: broadcastShapes(op, a.shape, b.shape) }])[0]!;
+}
+
+/** A number operand becomes a scalar constant of the other operand's dtype. */
+function operand(a: Value, b: Value | number): Value {
+  return typeof b === 'number' ? a.graph.scalar(b, a.dtype) : b;
+}
+
+export const add = (a: Value, b: Value | number) => elementwise('Add', a, operand(a, b));
+export const sub = (a: Value, b: Value | number) => elementwise('Sub', a, operand(a, b));
+export const mul = (a: Value, b: Value | number) => elementwise('Mul', a, operand(a, b));
+export const div = (a: Value, b: Value | number) => elementwise('Div', a, operand(a, b));
+export const pow = (a: Value, b: Value | number) => elementwise('Pow', a, operand(a, b));
+
+function unary(op: string, x: Value, float = true): Value {
+  if (float) requireFloat(op, x);
+  return x.graph.addNode(op, [x], [{ dtype: x.dtype, shape: x.shape }])[0]!;
+}
+
+export const neg = (x: Value) => unary('Neg', x, false);
+export const sqrt = (x: Value) => unary('Sqrt', x);
+export const exp = (x: Value) => unary('Exp', x);
+export const log = (x: Value) => unary('Log', x);
+export const tanh = (x: Value) => unary('Tanh', x);
+export const sigmoid = (x: Value) => unary('Sigmoid', x);
+export const identity = (x: Value) => unary('Identity', x, false);
+
+export function where(condition: Value, a: Value, b: Value): Value {
+  sameGraph('Where', [condition, a, b]);
+  if (condition.dtype !== 'bool') fail('Where', `condition ${fmt(condition)} must be bool`);
+  const dtype = sameDtype('Where', [a, b]);
+  const shape = broadcastShapes('Where', condition.shape, a.shape, b.shape);
+  return a.graph.addNode('Where', [condition, a, b], [{ dtype, shape }])[0]!;
+}
+
+const ONNX_DTYPE_CODE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 };
+
+export function cast(x: Value, to: DType): Value {
+  if (x.dtype === to) return x;
+  return x.graph.addNode('Cast', [x], [{ dtype: to, shape: x.shape }], { to: attr.int(ONNX_DTYPE_CODE[to]) })[0]!;
+}
+
+/** numpy matmul: [..., m, k] × [..., k, n] with broadcast batch dims (1-D operands are not used by the families). */
+export function matmul(a: Value, b: Value): Value {
+  sameGraph('MatMul', [a, b]);
+  const dtype = sameDtype('MatMul', [a, b]);
+  requireFloat('MatMul', a);
+  if (a.rank < 2 || b.rank < 2) fail('MatMul', `operands must have rank >= 2: ${fmt(a)}, ${fmt(b)}`);
+  const k1 = a.shape[a.rank - 1]!;
+  const k2 = b.shape[b.rank - 2]!;
+  if (k1 !== k2) fail('MatMul', `inner dimensions differ: ${fmt(a)} × ${fmt(b)}`);
+  const batch = broadcastShapes('MatMul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const shape = [...batch, a.shape[a.rank - 2]!, b.shape[b.rank - 1]!];
+  return a.graph.addNode('MatMul', [a, b], [{ dtype, shape }])[0]!;
+}
+
+function reduce(op: string, x: Value, axes: number[], keepdims: boolean): Value {
+  if (axes.length === 0) fail(op, 'axes must not be empty (empty axes would mean all or none, depending on a flag)');
+  const norm = [...new Set(axes.map((a) => normAxis(op, a, x.rank)))].sort((p, q) => p - q);
+  const shape = keepdims ? x.shape.map((d, i) => (norm.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !norm.includes(i));
+  return x.graph.addNode(op, [x, x.graph.int64s(norm)], [{ dtype: x.dtype, shape }], { keepdims: attr.int(keepdims ? 1 : 0) })[0]!;
+}
+
+export const reduceSum = (x: Value, axes: number[], keepdims = true) => reduce('ReduceSum', x, axes, keepdims);
+export const reduceMean = (x: Value, axes: number[], keepdims = true) => reduce('ReduceMean', x, axes, keepdims);
+export const reduceMax = (x: Value, axes: number[], keepdims = true) => reduce('ReduceMax', x, axes, keepdims);
+
+export function softmax(x: Value, axis = -1): Value {
+  requireFloat('Softmax', x);
+  return x.graph.addNode('Softmax', [x], [{ dtype: x.dtype, shape: x.shape }], { axis: attr.int(normAxis('Softmax', axis, x.rank)) })[0]!;
+}
+
+export function logSoftmax(x: Value, axis = -1): Value {
+  requireFloat('LogSoftmax', x);
+  return x.graph.addNode('LogSoftmax', [x], [{ dtype: x.dtype, shape: x.shape }], { axis: attr.int(normAxis('LogSoftmax', axis, x.rank)) })[0]!;
+}
+
+/**
+ * Reshape with ONNX semantics: 0 copies the input's dim at that index, −1 is inferred. A symbolic input dim
+ * can only pass through as 0 or as the −1 of a reshape that keeps every other factor static.
+ */
+export function reshape(x: Value, target: readonly number[]): Value {
+  const out: Dim[] = target.map((d, i) => {
+    if (d === 0) {
+      const e = x.shape[i];
+      if (e === undefined) fail('Reshape', `0 at index ${i} but ${fmt(x)} has rank ${x.rank}`);
+      return e;
+    }
+    if (d < -1) fail('Reshape', `bad target dim ${d}`);
+    return d;
+  });
+  const inferAt = target.indexOf(-1);
+  if (target.lastIndexOf(-1) !== inferAt) fail('Reshape', 'at most one -1');
+  const known = (s: readonly Dim[]) => s.filter((d): d is number => typeof d === 'number' && d !== -1).reduce((p, q) => p * q, 1);
+  const symIn = x.shape.filter((d) => typeof d === 'string');
+  const symOut = out.filter((d) => typeof d === 'string');
+  if (inferAt >= 0) {
+    const leftover = symIn.filter((s) => !symOut.includes(s));
+    if (leftover.length > 1) fail('Reshape', `cannot infer -1 from symbolic dims of ${fmt(x)}`);
+    const ratio = known(x.shape) / known(out);
+    if (leftover.length === 1) {
+      if (ratio !== 1) fail('Reshape', `cannot infer -1 for ${fmt(x)} → [${target.join(', ')}]`);
+      out[inferAt] = leftover[0]!;
+    } else {
+      if (!Number.isInteger(ratio)) fail('Reshape', `${fmt(x)} cannot be reshaped to [${target.join(', ')}]`);
+      out[inferAt] = ratio;
+    }
+  } else if (symIn.length === 0 && known(x.shape) !== known(out)) {
+    fail('Reshape', `${fmt(x)} has ${known(x.shape)} elements, target [${target.join(', ')}] has ${known(out)}`);
+  }
+  return x.graph.addNode('Reshape', [x, x.graph.int64s(target)], [{ dtype: x.dtype, shape: out }])[0]!;
+}
+
+export function transpose(x: Value, perm: readonly number[]): Value {
+  if (perm.length !== x.rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
+    fail('Transpose', `perm [${perm.join(', ')}] is not a permutation of rank ${x.rank}`);
+  }
+  return x.graph.addNode('Transpose', [x], [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]!) }], { perm: attr.ints([...perm]) })[0]!;
+}
+
+/** Sum of dims along the concat axis; symbolic parts make a symbolic sum like "past+1". */
+function addDims(a: Dim, b: Dim): Dim {
+  if (typeof a === 'number' && typeof b === 'number') return a + b;
+  return `${a}+${b}`;
+}
+
+export function concat(xs: readonly Value[], axis: number): Value {
+  if (xs.length === 0) fail('Concat', 'no inputs');
+  sameGraph('Concat', xs);
+  const dtype = sameDtype('Concat', xs);
+  const first = xs[0]!;
+  const a = normAxis('Concat', axis, first.rank);
+  for (const x of xs) {
+    if (x.rank !== first.rank || x.shape.some((d, i) => i !== a && d !== first.shape[i])) {
+      fail('Concat', `shapes differ off axis ${axis}: ${xs.map(fmt).join(', ')}`);
+    }
+  }
+  const shape = [...first.shape];
+  shape[a] = xs.slice(1).reduce<Dim>((s, x) => addDims(s, x.shape[a]!), first.shape[a]!);
+  return first.graph.addNode('Concat', xs, [{ dtype, shape }], { axis: attr.int(a) })[0]!;
+}
+
+/** Slice with static starts/ends (clamped like ONNX; ends may be large to mean "to the end"). */
+export function slice(x: Value, starts: number[], ends: number[], axes: number[], steps?: number[]): Value {
+  if (starts.length !== ends.length || starts.length !== axes.length) fail('Slice', 'starts, ends and axes differ in length');
+  const shape = [...x.shape];
+  axes.forEach((ax, i) => {
+    const a = normAxis('Slice', ax, x.rank);
+    const d = x.shape[a]!;
+    const step = steps?.[i] ?? 1;
+    if (step !== 1) fail('Slice', 'only step 1 is supported');
+    if (typeof d === 'string') {
+      if (starts[i] !== 0 || ends[i]! < Number.MAX_SAFE_INTEGER) fail('Slice', `cannot slice symbolic dim ${d} statically`);
+      return;
+    }
+    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
+    shape[a] = Math.max(0, clamp(ends[i]!) - clamp(starts[i]!));
+  });
+  const g = x.graph;
+  return g.addNode('Slice', [x, g.int64s(starts), g.int64s(ends), g.int64s(axes)], [{ dtype: x.dtype, shape }])[0]!;
+}
+
+/** Gather along `axis` with integer indices: output = data.shape[:axis] + indices.shape + data.shape[axis+1:]. */
+export function gather(data: Value, indices: Value, axis = 0): Value {
+  sameGraph('Gather', [data, indices]);
+  if (indices.dtype !== 'int64' && indices.dtype !== 'int32') fail('Gather', `indices ${fmt(indices)} must be int64 or int32`);
+  const a = normAxis('Gather', axis, data.rank);
+  const shape = [...data.shape.slice(0, a), ...indices.shape, ...data.shape.slice(a + 1)];
+  return data.graph.addNode('Gather', [data, indices], [{ dtype: data.dtype, shape }], { axis: attr.int(a) })[0]!;
+}
+
+export function gatherElements(data: Value, indices: Value, axis: number): Value {
+  sameGraph('GatherElements', [data, indices]);
+  if (indices.dtype !== 'int64') fail('GatherElements', `indices ${fmt(indices)} must be int64`);
+  if (indices.rank !== data.rank) fail('GatherElements', `ranks differ: ${fmt(data)}, ${fmt(indices)}`);
+  const a = normAxis('GatherElements', axis, data.rank);
+  return data.graph.addNode('GatherElements', [data, indices], [{ dtype: data.dtype, shape: indices.shape }], { axis: attr.int(a) })[0]!;
+}
+
+export function unsqueeze(x: Value, axes: number[]): Value {
+  const rank = x.rank + axes.length;
+  const norm = axes.map((a) => normAxis('Unsqueeze', a, rank)).sort((p, q) => p - q);
+  const shape: Dim[] = [];
+  let src = 0;
+  for (let i = 0; i < rank; i++) shape.push(norm.includes(i) ? 1 : x.shape[src++]!);
+  return x.graph.addNode('Unsqueeze', [x, x.graph.int64s(norm)], [{ dtype: x.dtype, shape }])[0]!;
+}
+
+export function squeeze(x: Value, axes: number[]): Value {
+  if (axes.length === 0) fail('Squeeze', 'axes must be explicit');
+  const norm = axes.map((a) => normAxis('Squeeze', a, x.rank));
+  for (const a of norm) if (x.shape[a] !== 1) fail('Squeeze', `axis ${a} of ${fmt(x)} is not 1`);
+  return x.graph.addNode('Squeeze', [x, x.graph.int64s(norm)], [{ dtype: x.dtype, shape: x.shape.filter((_, i) => !norm.includes(i)) }])[0]!;
+}
+
+export function expand(x: Value, shape: readonly number[]): Value {
+  const out = broadcastShapes('Expand', x.shape, shape);
+  return x.graph.addNode('Expand', [x, x.graph.int64s(shape)], [{ dtype: x.dtype, shape: out }])[0]!;
+}
+
+// ── Prefer composites ────────────────────────────────────────────────────────────────────────────────────
+
+export function rmsNorm(x: Value, weight: Value, epsilon: number): Value {
+  requireFloat('RmsNorm', x);
+  sameDtype('RmsNorm', [x, weight]);
+  if (weight.rank !== 1 || weight.shape[0] !== x.shape[x.rank - 1]) fail('RmsNorm', `weight ${fmt(weight)} does not match ${fmt(x)}`);
+  return x.graph.addNode('RmsNorm', [x, weight], [{ dtype: x.dtype, shape: x.shape }], { epsilon: attr.float(epsilon) }, PREFER_DOMAIN)[0]!;
+}
+
+export function layerNorm(x: Value, weight: Value, bias: Value, epsilon: number): Value {
+  requireFloat('LayerNorm', x);
+  sameDtype('LayerNorm', [x, weight, bias]);
+  const d = x.shape[x.rank - 1];
+  if (weight.rank !== 1 || weight.shape[0] !== d || bias.rank !== 1 || bias.shape[0] !== d) {
+    fail('LayerNorm', `weight ${fmt(weight)} / bias ${fmt(bias)} do not match ${fmt(x)}`);
+  }
+  return x.graph.addNode('LayerNorm', [x, weight, bias], [{ dtype: x.dtype, shape: x.shape }], { epsilon: attr.float(epsilon) }, PREFER_DOMAIN)[0]!;
+}
+
+/** x: [..., T, D]; cos/sin: broadcastable to [..., T, D/2]. */
+export function rotary(x: Value, cos: Value, sin: Value): Value {
+  requireFloat('Rotary', x);
+  sameDtype('Rotary', [x, cos, sin]);
+  const d = x.shape[x.rank - 1];
+  if (typeof d !== 'number' || d % 2 !== 0) fail('Rotary', `last dim of ${fmt(x)} must be even and static`);
+  const half = [...x.shape.slice(0, -1), d / 2];
+  broadcastShapes('Rotary', half, cos.shape);
+  broadcastShapes('Rotary', half, sin.shape);
+  return x.graph.addNode('Rotary', [x, cos, sin], [{ dtype: x.dtype, shape: x.shape }], {}, PREFER_DOMAIN)[0]!;
+}
+
+export function geluTanh(x: Value): Value {
+  requireFloat('GeluTanh', x);
+  return x.graph.addNode('GeluTanh', [x], [{ dtype: x.dtype, shape: x.shape }], {}, PREFER_DOMAIN)[0]!;
+}
+
+/** logits [..., V], targets int64 [...] → log p(target) [...]. */
+export function tokenLogProbs(logits: Value, targets: Value): Value {
+  requireFloat('TokenLogProbs', logits);
+  if (targets.dtype !== 'int64') fail('TokenLogProbs', `targets ${fmt(targets)} must be int64`);
+  const lead = logits.shape.slice(0, -1);
+  if (lead.length !== targets.rank || lead.some((d, i) => d !== targets.shape[i])) {
+    fail('TokenLogProbs', `targets ${fmt(targets)} do not match logits ${fmt(logits)}`);
+  }
+  return logits.graph.addNode('TokenLogProbs', [logits, targets], [{ dtype: logits.dtype, shape: targets.shape }], {}, PREFER_DOMAIN)[0]!;
+}
