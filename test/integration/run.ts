@@ -1,0 +1,73 @@
+// The integration tier: mocha inside code-server's real extension host, with this repository loaded as the
+// extension under development. Prints the suite's results and exits non-zero on any failure.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchBrowser } from '../harness/browser.ts';
+import { assertBrowserTierCanRun, repoRoot, startCodeServer } from '../harness/codeServer.ts';
+
+const timeoutMs = 5 * 60_000;
+
+async function main(): Promise<number> {
+  assertBrowserTierCanRun('integration');
+  const suite = join(repoRoot, 'out', 'test', 'suite', 'index.cjs');
+  if (!existsSync(suite) || !existsSync(join(repoRoot, 'dist', 'extension.cjs'))) {
+    throw new Error('the integration tier needs a build first: npm run build');
+  }
+  const home = join(repoRoot, '.test-output', 'integration');
+  rmSync(home, { recursive: true, force: true });
+  const workspace = join(home, 'workspace');
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  const database = join(home, 'prefer.sqlite');
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'prefer.databasePath': database }));
+  writeFileSync(join(workspace, 'sample.ts'), 'export function greet(name: string): string {\n  return \n}\n');
+  const resultsFile = join(workspace, '.prefer-test-results.json');
+
+  const server = await startCodeServer({ home, workspace, vscodeOptions: ['enable-smoke-test-driver'] });
+  const browser = await launchBrowser(home);
+  const hostLog: string[] = [];
+  try {
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    page.on('console', (m) => hostLog.push(m.text()));
+    let resolveExit: (code: number) => void = () => {};
+    const exited = new Promise<number>((r) => (resolveExit = r));
+    await page.exposeFunction('codeAutomationExit', (code: number) => resolveExit(code));
+    const remote = (path: string) => `vscode-remote://127.0.0.1:${server.port}${path}`;
+    const payload = JSON.stringify([
+      ['extensionDevelopmentPath', remote(repoRoot)],
+      ['extensionTestsPath', remote(suite)],
+    ]);
+    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`);
+    const code = await Promise.race([
+      exited,
+      new Promise<number>((_, reject) =>
+        setTimeout(() => reject(new Error(`the in-host suite did not finish within ${timeoutMs / 1000} s`)), timeoutMs),
+      ),
+    ]);
+    if (!existsSync(resultsFile)) {
+      throw new Error(`the in-host suite exited ${code} without writing results; host console:\n${hostLog.slice(-40).join('\n')}`);
+    }
+    const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as {
+      passed: number;
+      failed: number;
+      tests: { title: string; state: string; error?: string }[];
+    };
+    for (const t of results.tests) {
+      console.log(`${t.state === 'passed' ? '✔' : '✖'} ${t.title}`);
+      if (t.error) console.log(t.error.split('\n').map((l) => `    ${l}`).join('\n'));
+    }
+    writeFileSync(join(repoRoot, '.test-output', 'integration-counts.json'), JSON.stringify(results));
+    console.log(`integration: ${results.passed} passed, ${results.failed} failed (extension host exit code ${code})`);
+    return results.failed === 0 && code === 0 && results.passed > 0 ? 0 : 1;
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`integration tier failed to run: ${(e as Error).message}`);
+    process.exit(1);
+  },
+);
