@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { pairTextsHash, textHash } from './hashing.ts';
 
 /**
  * The schema, one migration per version. `PRAGMA user_version` records how many have run; a migration is
@@ -48,7 +49,95 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX pair_prompt ON pair(prompt_id);
   `,
+  // 2: sample provenance on candidates; full rankings; pair dedupe by content and labeler provenance with a
+  // disagreement flag; labeler runs and their scores; training runs with per-step metrics; adapters.
+  // Pairs duplicated under version 1 (the same judgment made twice) collapse to the first; their
+  // comparisons stay.
+  `
+  CREATE TABLE adapter (
+    id               INTEGER PRIMARY KEY,
+    version          INTEGER NOT NULL UNIQUE,
+    path             TEXT NOT NULL,
+    base_model_hash  TEXT NOT NULL,
+    data_from        TEXT,
+    data_to          TEXT,
+    pair_count       INTEGER,
+    metrics          TEXT,
+    active           INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1)),
+    created_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+  );
+  CREATE UNIQUE INDEX adapter_one_active ON adapter(active) WHERE active = 1;
+
+  ALTER TABLE candidate ADD COLUMN token_count INTEGER;
+  ALTER TABLE candidate ADD COLUMN logprob REAL;
+  ALTER TABLE candidate ADD COLUMN sampling_params TEXT;
+  ALTER TABLE candidate ADD COLUMN seed INTEGER;
+  ALTER TABLE candidate ADD COLUMN adapter_id INTEGER REFERENCES adapter(id);
+  ALTER TABLE candidate ADD COLUMN text_hash TEXT;
+  UPDATE candidate SET text_hash = prefer_text_hash(text);
+  CREATE INDEX candidate_prompt_text ON candidate(prompt_id, text_hash);
+  CREATE INDEX candidate_adapter ON candidate(adapter_id) WHERE adapter_id IS NOT NULL;
+
+  ALTER TABLE comparison ADD COLUMN ranking TEXT;
+  ALTER TABLE comparison ADD COLUMN source TEXT NOT NULL DEFAULT 'human';
+
+  CREATE TABLE labeler_run (
+    id           INTEGER PRIMARY KEY,
+    labeler      TEXT NOT NULL,
+    config       TEXT NOT NULL DEFAULT '{}',
+    status       TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'done', 'failed')),
+    candidates_scored INTEGER NOT NULL DEFAULT 0,
+    pairs_added  INTEGER NOT NULL DEFAULT 0,
+    error        TEXT,
+    started_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at  TEXT
+  );
+  CREATE TABLE label_score (
+    labeler_run_id  INTEGER NOT NULL REFERENCES labeler_run(id),
+    candidate_id    INTEGER NOT NULL REFERENCES candidate(id),
+    score           REAL NOT NULL,
+    detail          TEXT,
+    PRIMARY KEY (labeler_run_id, candidate_id)
+  );
+
+  ALTER TABLE pair ADD COLUMN texts_hash TEXT;
+  ALTER TABLE pair ADD COLUMN labeler_run_id INTEGER REFERENCES labeler_run(id);
+  ALTER TABLE pair ADD COLUMN disagrees_with_human INTEGER NOT NULL DEFAULT 0;
+  UPDATE pair SET texts_hash = prefer_pair_texts_hash(
+    (SELECT hash FROM prompt WHERE prompt.id = pair.prompt_id),
+    (SELECT text FROM candidate WHERE candidate.id = pair.chosen_id),
+    (SELECT text FROM candidate WHERE candidate.id = pair.rejected_id));
+  DELETE FROM pair WHERE id NOT IN (SELECT min(id) FROM pair GROUP BY texts_hash, source);
+  CREATE UNIQUE INDEX pair_content ON pair(texts_hash, source);
+  CREATE INDEX pair_created ON pair(created_at);
+
+  CREATE TABLE training_run (
+    id               INTEGER PRIMARY KEY,
+    base_model_hash  TEXT NOT NULL,
+    config           TEXT NOT NULL DEFAULT '{}',
+    status           TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+    adapter_id       INTEGER REFERENCES adapter(id),
+    started_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at      TEXT
+  );
+  CREATE TABLE training_metric (
+    training_run_id  INTEGER NOT NULL REFERENCES training_run(id),
+    split            TEXT NOT NULL CHECK (split IN ('train', 'eval')),
+    step             INTEGER NOT NULL,
+    name             TEXT NOT NULL,
+    value            REAL NOT NULL,
+    PRIMARY KEY (training_run_id, split, step, name)
+  );
+  `,
 ];
+
+/** The SQL functions migrations may call: the same content hashes the store computes in JavaScript. */
+function registerSchemaFunctions(db: Database.Database): void {
+  db.function('prefer_text_hash', { deterministic: true }, (text: unknown) => textHash(String(text)));
+  db.function('prefer_pair_texts_hash', { deterministic: true }, (prompt: unknown, chosen: unknown, rejected: unknown) =>
+    pairTextsHash(String(prompt), String(chosen), String(rejected)),
+  );
+}
 
 /** Brings `db` to the newest schema, one transaction per version, so a crash leaves a valid earlier version. */
 export function migrate(db: Database.Database, target = migrations.length): number {
@@ -58,6 +147,7 @@ export function migrate(db: Database.Database, target = migrations.length): numb
       `database schema version ${current} is newer than this version of Prefer understands (${migrations.length}); update Prefer`,
     );
   }
+  registerSchemaFunctions(db);
   for (let version = current; version < target; version++) {
     db.transaction(() => {
       db.exec(migrations[version]!);

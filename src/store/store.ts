@@ -1,21 +1,34 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { type Adapter, type AdapterInput, activateAdapter, activeAdapter, adapters, registerAdapter } from './adapters.ts';
+import type { CandidateInput } from './candidates.ts';
+import type { PromptInput } from './hashing.ts';
+import { type JudgmentInput, type JudgmentResult, recordJudgment } from './judgments.ts';
+import { finishLabelerRun, type LabelerRun, labelerRun, recordLabelScore, startLabelerRun } from './labelerRuns.ts';
 import { migrate } from './migrations.ts';
+import { countPairs, iteratePairs, type PairFilter, type StoredPair } from './pairs.ts';
+import { upsertPrompt } from './prompts.ts';
+import { type StoreStats, storeStats } from './stats.ts';
+import {
+  finishTrainingRun,
+  type MetricSplit,
+  recordTrainingStep,
+  startTrainingRun,
+  type TrainingMetrics,
+  type TrainingRun,
+  trainingRun,
+  trainingSteps,
+} from './training.ts';
 
-export interface PromptInput {
-  workspace?: string | undefined;
-  filePath?: string | undefined;
-  language?: string | undefined;
-  prefix: string;
-  suffix?: string | undefined;
-}
-
-export interface CandidateInput {
-  text: string;
-  modelId: string;
-}
+export type { Adapter, AdapterInput } from './adapters.ts';
+export type { CandidateInput } from './candidates.ts';
+export { type PromptInput, promptHash } from './hashing.ts';
+export type { JudgmentInput, JudgmentResult, Outcome } from './judgments.ts';
+export type { LabelerRun } from './labelerRuns.ts';
+export type { PairFilter, StoredPair } from './pairs.ts';
+export type { StoreStats } from './stats.ts';
+export { TRL_METRIC_NAMES, type TrainingMetrics, type TrlMetricName } from './training.ts';
 
 /** One pick: the user chose `candidates[chosenIndex]` out of `candidates`, shown in that order. */
 export interface PickInput {
@@ -31,21 +44,6 @@ export interface PickResult {
   pairsAdded: number;
 }
 
-export interface StoreStats {
-  prompts: number;
-  candidates: number;
-  comparisons: number;
-  pairs: number;
-  pairsBySource: Record<string, number>;
-  pairsByLanguage: Record<string, number>;
-}
-
-export function promptHash(p: PromptInput): string {
-  return createHash('sha256')
-    .update(JSON.stringify([p.workspace ?? null, p.filePath ?? null, p.language ?? null, p.prefix, p.suffix ?? '']))
-    .digest('hex');
-}
-
 /** The preference store: one SQLite file, opened in WAL mode, schema brought up to date on open. */
 export class Store {
   readonly db: Database.Database;
@@ -55,8 +53,9 @@ export class Store {
     this.file = file;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
+    // Set before anything else touches the file, so a second writer waits instead of failing with SQLITE_BUSY.
+    this.db.pragma('busy_timeout = 10000');
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('synchronous = NORMAL');
     migrate(this.db);
@@ -68,70 +67,92 @@ export class Store {
 
   /** Stores a prompt (deduplicated by content hash) and returns its id. */
   upsertPrompt(p: PromptInput): number {
-    const hash = promptHash(p);
-    this.db
-      .prepare(
-        `INSERT INTO prompt (hash, workspace, file_path, language, prefix, suffix)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING`,
-      )
-      .run(hash, p.workspace ?? null, p.filePath ?? null, p.language ?? null, p.prefix, p.suffix ?? '');
-    return (this.db.prepare('SELECT id FROM prompt WHERE hash = ?').get(hash) as { id: number }).id;
+    return upsertPrompt(this.db, p).id;
   }
 
   /** Records a pick as one comparison and the pairs chosen-over-each-other-candidate, atomically. */
   recordPick(input: PickInput): PickResult {
-    const { candidates, chosenIndex } = input;
-    if (candidates.length < 2) throw new Error('a pick needs at least two candidates');
-    if (!Number.isInteger(chosenIndex) || chosenIndex < 0 || chosenIndex >= candidates.length) {
-      throw new Error(`chosenIndex ${chosenIndex} is outside 0..${candidates.length - 1}`);
-    }
-    return this.db.transaction((): PickResult => {
-      const promptId = this.upsertPrompt(input.prompt);
-      const insertCandidate = this.db.prepare('INSERT INTO candidate (prompt_id, text, model_id) VALUES (?, ?, ?)');
-      const ids = candidates.map((c) => Number(insertCandidate.run(promptId, c.text, c.modelId).lastInsertRowid));
-      const chosenId = ids[chosenIndex]!;
-      const comparisonId = Number(
-        this.db
-          .prepare(
-            `INSERT INTO comparison (prompt_id, shown_order, outcome, chosen_id, rationale, decision_ms)
-             VALUES (?, ?, 'pick', ?, ?, ?)`,
-          )
-          .run(promptId, JSON.stringify(ids), chosenId, input.rationale ?? null, input.decisionMs ?? null)
-          .lastInsertRowid,
-      );
-      const insertPair = this.db.prepare(
-        `INSERT INTO pair (prompt_id, chosen_id, rejected_id, source, confidence, comparison_id)
-         VALUES (?, ?, ?, 'human', 1.0, ?)`,
-      );
-      let pairsAdded = 0;
-      ids.forEach((id, i) => {
-        // Identical texts are no preference: keep the candidate, skip the pair.
-        if (id === chosenId || candidates[i]!.text === candidates[chosenIndex]!.text) return;
-        insertPair.run(promptId, chosenId, id, comparisonId);
-        pairsAdded++;
-      });
-      return { comparisonId, pairsAdded };
-    })();
+    const { comparisonId, pairsAdded } = this.recordJudgment({
+      prompt: input.prompt,
+      candidates: input.candidates,
+      outcome: { kind: 'pick', chosenIndex: input.chosenIndex },
+      rationale: input.rationale,
+      decisionMs: input.decisionMs,
+    });
+    return { comparisonId, pairsAdded };
+  }
+
+  /** Records any judgment (pick, ranking, tie, both bad, skip, edited answer) and the pairs it implies. */
+  recordJudgment(input: JudgmentInput): JudgmentResult {
+    return recordJudgment(this.db, input);
+  }
+
+  /** Streams stored pairs for the trainer and exporters; see PairFilter. */
+  iteratePairs(filter: PairFilter = {}): Generator<StoredPair> {
+    return iteratePairs(this.db, filter);
+  }
+
+  countPairs(filter: PairFilter = {}): number {
+    return countPairs(this.db, filter);
+  }
+
+  startLabelerRun(labeler: string, config: Record<string, unknown> = {}): number {
+    return startLabelerRun(this.db, labeler, config);
+  }
+
+  recordLabelScore(runId: number, candidateId: number, score: number, detail?: string): void {
+    recordLabelScore(this.db, runId, candidateId, score, detail);
+  }
+
+  finishLabelerRun(
+    runId: number,
+    result: { status: 'done' | 'failed'; candidatesScored: number; pairsAdded: number; error?: string | undefined },
+  ): void {
+    finishLabelerRun(this.db, runId, result);
+  }
+
+  labelerRun(runId: number): LabelerRun | undefined {
+    return labelerRun(this.db, runId);
+  }
+
+  startTrainingRun(run: { baseModelHash: string; config?: Record<string, unknown> | undefined }): number {
+    return startTrainingRun(this.db, run);
+  }
+
+  recordTrainingStep(runId: number, split: MetricSplit, step: number, metrics: TrainingMetrics): void {
+    recordTrainingStep(this.db, runId, split, step, metrics);
+  }
+
+  finishTrainingRun(runId: number, status: 'done' | 'failed' | 'cancelled', adapterId?: number): void {
+    finishTrainingRun(this.db, runId, status, adapterId);
+  }
+
+  trainingRun(runId: number): TrainingRun | undefined {
+    return trainingRun(this.db, runId);
+  }
+
+  trainingSteps(runId: number, split: MetricSplit): { step: number; metrics: TrainingMetrics }[] {
+    return trainingSteps(this.db, runId, split);
+  }
+
+  registerAdapter(a: AdapterInput): Adapter {
+    return registerAdapter(this.db, a);
+  }
+
+  activateAdapter(id: number | undefined): void {
+    activateAdapter(this.db, id);
+  }
+
+  activeAdapter(): Adapter | undefined {
+    return activeAdapter(this.db);
+  }
+
+  adapters(): Adapter[] {
+    return adapters(this.db);
   }
 
   stats(): StoreStats {
-    const count = (table: string) =>
-      (this.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-    const grouped = (sql: string) =>
-      Object.fromEntries(
-        (this.db.prepare(sql).all() as { k: string | null; n: number }[]).map((r) => [r.k ?? 'unknown', r.n]),
-      );
-    return {
-      prompts: count('prompt'),
-      candidates: count('candidate'),
-      comparisons: count('comparison'),
-      pairs: count('pair'),
-      pairsBySource: grouped('SELECT source AS k, count(*) AS n FROM pair GROUP BY source ORDER BY source'),
-      pairsByLanguage: grouped(
-        `SELECT p.language AS k, count(*) AS n FROM pair JOIN prompt p ON p.id = pair.prompt_id
-         GROUP BY p.language ORDER BY p.language`,
-      ),
-    };
+    return storeStats(this.db);
   }
 
   close(): void {
