@@ -4,6 +4,8 @@
  * families (src/engine/models) and the sampler consume it.
  */
 
+import type { CheckpointTokenizer } from './tokenizer.ts';
+
 export type Family = 'llama' | 'gpt2';
 
 /** config.json, normalized across LlamaForCausalLM, MistralForCausalLM, Qwen2/Qwen3ForCausalLM and GPT2LMHeadModel. */
@@ -21,6 +23,8 @@ export interface ModelConfig {
   maxPositions: number;
   normEps: number; // rms_norm_eps or layer_norm_epsilon
   ropeTheta: number; // rope_theta or rope_parameters.rope_theta (llama family)
+  /** Non-default RoPE (rope_type llama3, linear, yarn, …) with its numeric parameters; null for plain RoPE. A family that does not implement the type must reject the checkpoint. */
+  ropeScaling?: RopeScaling | null;
   tieWordEmbeddings: boolean;
   attentionBias: boolean; // q/k/v bias (Qwen2 true, Llama attention_bias)
   qkNorm: boolean; // per-head q_norm / k_norm (Qwen3)
@@ -29,6 +33,11 @@ export interface ModelConfig {
   eosTokenIds: number[];
   padTokenId: number | null;
   torchDtype: string | null;
+}
+
+export interface RopeScaling {
+  type: string;
+  parameters: Record<string, number>;
 }
 
 export type WeightDType = 'F32' | 'F16' | 'BF16';
@@ -62,6 +71,8 @@ export interface Checkpoint {
   config: ModelConfig;
   weights: WeightSource;
   generation: GenerationDefaults;
+  /** From tokenizer.json + tokenizer_config.json (both required). */
+  tokenizer: CheckpointTokenizer;
   /** sha256 over config.json, the safetensors headers and file sizes, and tokenizer.json: keys compiled-graph caches. */
   hash: string;
 }

@@ -1,0 +1,72 @@
+/** A Hugging Face checkpoint folder → Checkpoint: config, weights, tokenizer, generation defaults, hash. */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { readModelConfig } from './config.ts';
+import { readGenerationDefaults } from './generation.ts';
+import { CheckpointTokenizer } from './tokenizer.ts';
+import type { Checkpoint, GenerationDefaults, ModelConfig, WeightSource } from './types.ts';
+import { loadWeights, type LoadedWeights } from './weights.ts';
+
+export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
+  const root = resolve(dir);
+  const config = await readModelConfig(root);
+  const [weights, tokenizer, generationFile] = await Promise.all([
+    loadWeights(root),
+    CheckpointTokenizer.fromDir(root),
+    readGenerationDefaults(root),
+  ]);
+  checkVocabulary(root, config, tokenizer);
+  return {
+    dir: root,
+    config,
+    weights: config.family === 'gpt2' ? withGpt2Prefix(weights) : weights,
+    generation: withEos(generationFile, config, tokenizer),
+    tokenizer,
+    hash: await checkpointHash(root, weights),
+  };
+}
+
+/** Stop tokens: generation_config.json first, then config.json, then the tokenizer's eos_token. */
+function withEos(defaults: GenerationDefaults, config: ModelConfig, tokenizer: CheckpointTokenizer): GenerationDefaults {
+  if (defaults.eosTokenIds?.length) return defaults;
+  const eos = config.eosTokenIds.length ? config.eosTokenIds : tokenizer.eosTokenIds;
+  return eos.length ? { ...defaults, eosTokenIds: eos } : defaults;
+}
+
+function checkVocabulary(dir: string, config: ModelConfig, tokenizer: CheckpointTokenizer): void {
+  // Padded embedding tables (vocab_size ≥ tokens) are common; fewer rows than tokens is not a usable model.
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new Error(`${join(dir, 'tokenizer.json')}: ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.vocabSize}`);
+  }
+}
+
+/**
+ * GPT-2 checkpoints come both with and without the `transformer.` prefix (the original OpenAI upload
+ * vs save_pretrained); families see one naming: `transformer.h.0.attn.c_attn.weight`.
+ */
+function withGpt2Prefix(weights: WeightSource): WeightSource {
+  if (weights.names().some((name) => name.startsWith('transformer.'))) return weights;
+  const inner = (name: string): string => (name.startsWith('transformer.') ? name.slice('transformer.'.length) : name);
+  return {
+    names: () => weights.names().map((name) => (name.startsWith('lm_head.') ? name : `transformer.${name}`)),
+    has: (name) => weights.has(inner(name)),
+    get: (name) => ({ ...weights.get(inner(name)), name }),
+  };
+}
+
+/** sha256 over config.json, each safetensors file's name, size and header, and tokenizer.json. */
+async function checkpointHash(dir: string, weights: LoadedWeights): Promise<string> {
+  const hash = createHash('sha256');
+  const part = (label: string, bytes: Uint8Array): void => {
+    hash.update(`${label}\0${bytes.byteLength}\0`);
+    hash.update(bytes);
+  };
+  part('config.json', await readFile(join(dir, 'config.json')));
+  for (const file of weights.files) {
+    hash.update(`${basename(file.path)}\0${file.bytes.byteLength}\0`);
+    part('header', file.headerBytes);
+  }
+  part('tokenizer.json', await readFile(join(dir, 'tokenizer.json')));
+  return hash.digest('hex');
+}
