@@ -1,0 +1,130 @@
+import { findOrInsertCandidate } from '../store/candidates.ts';
+import { insertPair } from '../store/pairs.ts';
+import { upsertPrompt } from '../store/prompts.ts';
+import type { Store } from '../store/store.ts';
+import { decodePair, detectFormat, type FormatName, type PairRecord, RecordError } from './formats.ts';
+import { DEFAULT_MAX_LINE_BYTES, readJsonlLines } from './lines.ts';
+
+export interface ImportOptions {
+  /** Forced format; by default the first valid line decides and every line must match it. */
+  format?: FormatName | undefined;
+  maxLineBytes?: number | undefined;
+  /** Called after each committed batch with the number of lines read so far. */
+  onProgress?: ((linesRead: number) => void) | undefined;
+}
+
+export interface ImportError {
+  line: number;
+  message: string;
+}
+
+export interface ImportResult {
+  format: FormatName | undefined;
+  imported: number;
+  /** Valid pairs already stored (an earlier import, or a repeat within the file). */
+  skipped: number;
+  /** The first MAX_REPORTED_ERRORS bad lines; `errorCount` counts them all. */
+  errors: ImportError[];
+  errorCount: number;
+}
+
+/** Source of imported pairs whose line names none. */
+export const IMPORTED_SOURCE = 'imported';
+/** Model id of candidates that came from a file rather than from sampling. */
+export const IMPORTED_MODEL_ID = 'imported';
+export const MAX_REPORTED_ERRORS = 1000;
+const BATCH_LINES = 2000;
+
+function notAPair(value: unknown): string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return `a line must be a JSON object, not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`;
+  }
+  return 'not a preference pair: expected "prompt"/"chosen"/"rejected" or "input"/"preferred_output"/"non_preferred_output"';
+}
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+
+/**
+ * Imports a JSONL file of pairs. Good lines are committed in batches of one transaction each; bad lines
+ * are reported with their number and reason and change nothing. Importing the same file again adds nothing.
+ */
+export async function importPairs(store: Store, file: string, options: ImportOptions = {}): Promise<ImportResult> {
+  const db = store.db;
+  const result: ImportResult = { format: options.format, imported: 0, skipped: 0, errors: [], errorCount: 0 };
+  const fail = (line: number, message: string) => {
+    result.errorCount++;
+    if (result.errors.length < MAX_REPORTED_ERRORS) result.errors.push({ line, message });
+  };
+
+  const storeBatch = db.transaction((batch: PairRecord[]) => {
+    for (const pair of batch) {
+      const prompt = upsertPrompt(db, {
+        prefix: pair.prefix,
+        suffix: pair.suffix,
+        language: pair.language,
+        filePath: pair.filePath,
+        workspace: pair.workspace,
+      });
+      const chosenId = findOrInsertCandidate(db, prompt.id, { text: pair.chosen, modelId: IMPORTED_MODEL_ID });
+      const rejectedId = findOrInsertCandidate(db, prompt.id, { text: pair.rejected, modelId: IMPORTED_MODEL_ID });
+      const added = insertPair(db, {
+        promptId: prompt.id,
+        promptHash: prompt.hash,
+        chosenId,
+        chosenText: pair.chosen,
+        rejectedId,
+        rejectedText: pair.rejected,
+        source: pair.source ?? IMPORTED_SOURCE,
+        confidence: pair.confidence ?? 1,
+      });
+      if (added) result.imported++;
+      else result.skipped++;
+    }
+  });
+
+  let batch: PairRecord[] = [];
+  let linesRead = 0;
+  const commit = async () => {
+    storeBatch(batch);
+    batch = [];
+    options.onProgress?.(linesRead);
+    // Let the event loop breathe between batches (progress output, cancellation, an extension host).
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  for (const line of readJsonlLines(file, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES)) {
+    linesRead = line.line;
+    if ('error' in line) {
+      fail(line.line, line.error);
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(line.text);
+    } catch (e) {
+      fail(line.line, `invalid JSON: ${messageOf(e)}`);
+      continue;
+    }
+    const detected = detectFormat(value);
+    const format: FormatName | undefined = result.format ?? detected;
+    if (detected === undefined) {
+      fail(line.line, notAPair(value));
+      continue;
+    }
+    if (detected !== format) {
+      fail(line.line, `this line is ${detected} format but the file is ${format}`);
+      continue;
+    }
+    try {
+      batch.push(decodePair(format, value));
+      result.format = format;
+    } catch (e) {
+      if (!(e instanceof RecordError)) throw e;
+      fail(line.line, e.message);
+      continue;
+    }
+    if (batch.length >= BATCH_LINES) await commit();
+  }
+  if (batch.length > 0) await commit();
+  return result;
+}

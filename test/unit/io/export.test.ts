@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { exportPairs, tiesFileFor } from '../../../src/io/exportPairs.ts';
+import { decodePair, detectFormat, FORMAT_NAMES } from '../../../src/io/formats.ts';
+import { sampleStore, tempDir } from './helpers.ts';
+
+const dir = tempDir('export');
+const golden = (name: string) => join(import.meta.dirname, '../../fixtures/io/golden', name);
+// Regenerate with PREFER_UPDATE_GOLDEN=1 after an intended format change, and review the diff.
+const update = process.env.PREFER_UPDATE_GOLDEN === '1';
+
+function assertGolden(actualFile: string, name: string): void {
+  const actual = readFileSync(actualFile, 'utf8');
+  if (update) writeFileSync(golden(name), actual);
+  assert.equal(actual, readFileSync(golden(name), 'utf8'), `${actualFile} differs from golden ${name}`);
+}
+
+const store = sampleStore(join(dir, 'sample.sqlite'));
+
+describe('export', () => {
+  for (const format of FORMAT_NAMES) {
+    it(`writes the ${format} format byte for byte as its golden file`, () => {
+      const out = join(dir, `${format}.jsonl`);
+      const result = exportPairs(store, out, { format, private: false });
+      assert.equal(result.exported, 5, '3 pairs from the ranking, 1 from the pick, 1 from a labeler');
+      assertGolden(out, `${format}.jsonl`);
+    });
+
+    it(`writes ${format} lines that parse back to the stored pairs`, () => {
+      const out = join(dir, `${format}-back.jsonl`);
+      exportPairs(store, out, { format, private: false });
+      const lines = readFileSync(out, 'utf8').trimEnd().split('\n');
+      const stored = [...store.iteratePairs()];
+      assert.equal(lines.length, stored.length);
+      lines.forEach((line, i) => {
+        const value: unknown = JSON.parse(line);
+        assert.equal(detectFormat(value), format);
+        const pair = decodePair(format, value);
+        const expected = stored[i]!;
+        assert.equal(pair.prefix, expected.prefix);
+        assert.equal(pair.chosen, expected.chosen);
+        assert.equal(pair.rejected, expected.rejected);
+        if (format !== 'openai') {
+          assert.equal(pair.suffix, expected.suffix);
+          assert.equal(pair.source, expected.source);
+          assert.equal(pair.language, expected.language);
+          assert.equal(pair.filePath, expected.filePath);
+        }
+      });
+    });
+  }
+
+  it('leaves out file paths and workspace names when private', () => {
+    const out = join(dir, 'private.jsonl');
+    exportPairs(store, out, { format: 'trl', private: true });
+    const text = readFileSync(out, 'utf8');
+    assert.ok(!text.includes('/home/dev'), 'no file path');
+    assert.ok(!text.includes('acme-app') && !text.includes('"notes"'), 'no workspace name');
+    for (const line of text.trimEnd().split('\n')) {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      assert.ok(!('file_path' in record) && !('workspace' in record));
+      assert.equal(typeof record.suffix, 'string');
+    }
+  });
+
+  it('exports only the pairs that match the filters', () => {
+    const count = (filter: Parameters<typeof exportPairs>[2]['filter']) =>
+      exportPairs(store, join(dir, 'filtered.jsonl'), { format: 'trl', private: false, filter }).exported;
+    assert.equal(count({ languages: ['python'] }), 1);
+    assert.equal(count({ sources: ['parse'] }), 1);
+    assert.equal(count({ sources: ['human'], languages: ['typescript'] }), 3);
+    assert.equal(count({ since: '2025-06-02', until: '2025-06-04' }), 2);
+    assert.equal(count({ languages: ['rust'] }), 0);
+  });
+
+  it('writes ties and both-bad judgments to a sidecar file only when asked', () => {
+    const out = join(dir, 'with-ties.jsonl');
+    const without = exportPairs(store, out, { format: 'trl', private: false });
+    assert.equal(without.ties, undefined);
+    assert.ok(!existsSync(tiesFileFor(out)));
+    const result = exportPairs(store, out, { format: 'trl', private: true, includeTies: true });
+    assert.equal(tiesFileFor(out), join(dir, 'with-ties.ties.jsonl'));
+    assert.deepEqual(result.ties, { file: tiesFileFor(out), exported: 2 });
+    assertGolden(tiesFileFor(out), 'ties.jsonl');
+    const main = readFileSync(out, 'utf8');
+    assert.ok(!main.includes('return NaN'), 'both-bad candidates are not pairs');
+  });
+
+  it('leaves an existing file untouched when the export fails', () => {
+    const out = join(dir, 'kept.jsonl');
+    writeFileSync(out, 'previous export\n');
+    assert.throws(
+      () => exportPairs(store, out, { format: 'trl', private: false, filter: { since: 'not a date' } }),
+      /not ISO 8601/,
+    );
+    assert.equal(readFileSync(out, 'utf8'), 'previous export\n');
+    assert.ok(!existsSync(`${out}.${process.pid}.partial`));
+  });
+});
