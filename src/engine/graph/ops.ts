@@ -5,7 +5,7 @@
  *
  * Standard ONNX (opset 21):
  *   elementwise  Add Sub Mul Div Neg Sqrt Exp Log Tanh Sigmoid Pow Where Cast Identity
- *   linear       MatMul
+ *   linear       MatMul, Gemm (2-D, transB=1 only: the LM head against the [vocab, hidden] embedding)
  *   reductions   ReduceSum ReduceMean ReduceMax (axes always non-empty, as an int64 input)
  *   softmax      Softmax LogSoftmax (axis −1)
  *   layout       Reshape Transpose Concat Slice Gather GatherElements Unsqueeze Squeeze Expand
@@ -123,6 +123,16 @@ export function matmul(a: Value, b: Value): Value {
   return a.graph.addNode('MatMul', [a, b], [{ dtype, shape }])[0]!;
 }
 
+/** a [m, k] × bᵀ where b is [n, k]: the tied LM head reads the embedding table without a transposed copy. */
+export function gemmTransB(a: Value, b: Value): Value {
+  sameGraph('Gemm', [a, b]);
+  const dtype = sameDtype('Gemm', [a, b]);
+  requireFloat('Gemm', a);
+  if (a.rank !== 2 || b.rank !== 2) fail('Gemm', `operands must be 2-D: ${fmt(a)}, ${fmt(b)}`);
+  if (a.shape[1] !== b.shape[1]) fail('Gemm', `inner dimensions differ: ${fmt(a)} × ${fmt(b)}ᵀ`);
+  return a.graph.addNode('Gemm', [a, b], [{ dtype, shape: [a.shape[0]!, b.shape[0]!] }], { transB: attr.int(1) })[0]!;
+}
+
 function reduce(op: string, x: Value, axes: number[], keepdims: boolean): Value {
   if (axes.length === 0) fail(op, 'axes must not be empty (empty axes would mean all or none, depending on a flag)');
   const norm = [...new Set(axes.map((a) => normAxis(op, a, x.rank)))].sort((p, q) => p - q);
@@ -219,7 +229,11 @@ export function slice(x: Value, starts: number[], ends: number[], axes: number[]
     const step = steps?.[i] ?? 1;
     if (step !== 1) fail('Slice', 'only step 1 is supported');
     if (typeof d === 'string') {
-      if (starts[i] !== 0 || ends[i]! < Number.MAX_SAFE_INTEGER) fail('Slice', `cannot slice symbolic dim ${d} statically`);
+      const toEnd = ends[i]! >= Number.MAX_SAFE_INTEGER;
+      if (toEnd && starts[i] === 0) return;
+      // the last k positions of a run-time length: a static size
+      if (toEnd && starts[i]! < 0) shape[a] = -starts[i]!;
+      else fail('Slice', `cannot slice symbolic dim ${d} statically`);
       return;
     }
     const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);

@@ -1,0 +1,58 @@
+/**
+ * What every model family provides to the graphs built on it: the inference graph (prefill + decode with a
+ * KV cache) and the training graph (full sequence, logits or token log-probs, LoRA deltas on linears).
+ */
+import type { ModelConfig, WeightSource } from '../hf/types.ts';
+import type { DType, Graph, Value } from '../graph/ir.ts';
+
+/** One linear layer of the model, named like its HF weight without `.weight` (e.g. `model.layers.3.self_attn.q_proj`). */
+export interface LinearSite {
+  name: string;
+  layer: number;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+/**
+ * Called after every linear with its input and output: returns the output to use (y + scale·B(A(x)) for LoRA).
+ * Returning `y` unchanged leaves the linear as it is.
+ */
+export type LinearHook = (site: LinearSite, x: Value, y: Value) => Value;
+
+/** The key and value cache of one layer: [batch, kvHeads, length, headDim]. */
+export interface LayerKv {
+  key: Value;
+  value: Value;
+}
+
+export interface ForwardInputs {
+  /** int64 [batch, seq] */
+  inputIds: Value;
+  /** int64 [batch, seq]: each token's position in its own sequence (left padding makes them differ). */
+  positions: Value;
+  /** float [batch, seq, past+seq]: 0 where a query may attend, a large negative number where not. */
+  attentionBias: Value;
+  /** One entry per layer with the cached keys/values of earlier tokens; absent for a full-sequence pass. */
+  past?: LayerKv[];
+  linearHook?: LinearHook;
+}
+
+export interface ForwardResult {
+  /** Final hidden states after the last norm: [batch, seq, hidden]. */
+  hidden: Value;
+  /** Keys/values of past + these tokens, per layer. */
+  present: LayerKv[];
+}
+
+export interface CausalLM {
+  config: ModelConfig;
+  dtype: DType;
+  forward(inputs: ForwardInputs): ForwardResult;
+  /** hidden [..., hidden] → logits [..., vocab] */
+  lmHead(hidden: Value): Value;
+}
+
+export type FamilyBuilder = (g: Graph, config: ModelConfig, weights: WeightSource, dtype: DType) => CausalLM;
+
+/** A value bias for masked attention entries: exp() underflows to exactly 0, and sums stay finite. */
+export const MASKED = -1e9;

@@ -1,0 +1,88 @@
+/**
+ * The llama family: Llama, Mistral, SmolLM (plain), Qwen2 (q/k/v bias), Qwen3 (per-head q_norm/k_norm,
+ * explicit head_dim). Pre-norm decoder: RMSNorm → attention with rotary positions and grouped KV heads →
+ * residual → RMSNorm → SwiGLU MLP → residual; final RMSNorm; LM head (tied to the embedding or not).
+ */
+import type { ModelConfig, WeightSource } from '../hf/types.ts';
+import type { DType, Graph, Value } from '../graph/ir.ts';
+import * as op from '../graph/ops.ts';
+import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook } from './family.ts';
+import { GraphWeights } from './weights.ts';
+import { attention, rotaryTables } from './attention.ts';
+
+export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype: DType): CausalLM {
+  const w = new GraphWeights(g, source, dtype);
+  const { hiddenSize: C, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: F, normEps: eps } = config;
+  if (H % Hkv !== 0) throw new Error(`config.json: num_attention_heads ${H} is not a multiple of num_key_value_heads ${Hkv}`);
+  const { cos: cosTable, sin: sinTable } = rotaryTables(g, config.maxPositions, D, config.ropeTheta, dtype);
+
+  function linear(x: Value, name: string, layer: number, inF: number, outF: number, bias: boolean, hook?: LinearHook): Value {
+    let y = op.matmul(x, w.linear(`${name}.weight`, inF, outF));
+    if (bias) y = op.add(y, w.tensor(`${name}.bias`, [outF]));
+    return hook ? hook({ name, layer, inFeatures: inF, outFeatures: outF }, x, y) : y;
+  }
+
+  /** [B, T, heads·D] → [B, heads, T, D] */
+  const splitHeads = (x: Value, heads: number) => op.transpose(op.reshape(x, [0, 0, heads, D]), [0, 2, 1, 3]);
+
+  function selfAttention(x: Value, i: number, cos: Value, sin: Value, bias: Value, past: LayerKv | undefined, hook?: LinearHook) {
+    const p = `model.layers.${i}.self_attn`;
+    let q = splitHeads(linear(x, `${p}.q_proj`, i, C, H * D, config.attentionBias, hook), H);
+    let k = splitHeads(linear(x, `${p}.k_proj`, i, C, Hkv * D, config.attentionBias, hook), Hkv);
+    const vNew = splitHeads(linear(x, `${p}.v_proj`, i, C, Hkv * D, config.attentionBias, hook), Hkv);
+    if (config.qkNorm) {
+      q = op.rmsNorm(q, w.tensor(`${p}.q_norm.weight`, [D]), eps);
+      k = op.rmsNorm(k, w.tensor(`${p}.k_norm.weight`, [D]), eps);
+    }
+    q = op.rotary(q, cos, sin);
+    k = op.rotary(k, cos, sin);
+    const key = past ? op.concat([past.key, k], 2) : k;
+    const value = past ? op.concat([past.value, vNew], 2) : vNew;
+    const context = attention(q, key, value, bias, H, Hkv, D); // [B, T, H·D]
+    return { out: linear(context, `${p}.o_proj`, i, H * D, C, false, hook), kv: { key, value } };
+  }
+
+  function mlp(x: Value, i: number, hook?: LinearHook): Value {
+    const p = `model.layers.${i}.mlp`;
+    const gate = linear(x, `${p}.gate_proj`, i, C, F, false, hook);
+    const up = linear(x, `${p}.up_proj`, i, C, F, false, hook);
+    const silu = op.mul(gate, op.sigmoid(gate));
+    return linear(op.mul(silu, up), `${p}.down_proj`, i, F, C, false, hook);
+  }
+
+  function forward({ inputIds, positions, attentionBias, past, linearHook }: ForwardInputs): ForwardResult {
+    // rotary angles of each token's own position: [B, 1, T, D/2], shared by all heads and layers
+    const cos = op.unsqueeze(op.gather(cosTable, positions), [1]);
+    const sin = op.unsqueeze(op.gather(sinTable, positions), [1]);
+    const bias = op.unsqueeze(attentionBias, [1, 2]); // [B, 1, 1, T, S] against scores [B, Hkv, groups, T, S]
+    let x = op.gather(w.tensor('model.embed_tokens.weight', [config.vocabSize, C]), inputIds);
+    const present: LayerKv[] = [];
+    for (let i = 0; i < config.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      const attn = selfAttention(op.rmsNorm(x, w.tensor(`${p}.input_layernorm.weight`, [C]), eps), i, cos, sin, bias, past?.[i], linearHook);
+      x = op.add(x, attn.out);
+      x = op.add(x, mlp(op.rmsNorm(x, w.tensor(`${p}.post_attention_layernorm.weight`, [C]), eps), i, linearHook));
+      present.push(attn.kv);
+    }
+    return { hidden: op.rmsNorm(x, w.tensor('model.norm.weight', [C]), eps), present };
+  }
+
+  function lmHead(hidden: Value): Value {
+    const head =
+      config.tieWordEmbeddings || !w.has('lm_head.weight')
+        ? w.tensor('model.embed_tokens.weight', [config.vocabSize, C])
+        : w.tensor('lm_head.weight', [config.vocabSize, C]);
+    return headMatmul(hidden, head);
+  }
+
+  return { config, dtype, forward, lmHead };
+}
+
+/** hidden [..., C] × head[V, C]ᵀ → [..., V] through a 2-D Gemm (reshapes are free). Leading dims must be static above rank 2. */
+export function headMatmul(hidden: Value, head: Value): Value {
+  if (hidden.rank === 2) return op.gemmTransB(hidden, head);
+  const lead = hidden.shape.slice(0, -1);
+  if (lead.some((d) => typeof d !== 'number')) throw new Error(`LM head: leading dims of ${hidden} must be static`);
+  const flat = op.reshape(hidden, [-1, hidden.shape[hidden.rank - 1] as number]);
+  return op.reshape(op.gemmTransB(flat, head), [...(lead as number[]), head.shape[0] as number]);
+}

@@ -1,0 +1,60 @@
+/** Turning checkpoint tensors into graph initializers: dtype conversion, and linears stored [in, out] for MatMul. */
+import type { WeightSource } from '../hf/types.ts';
+import type { DType, Graph, Value } from '../graph/ir.ts';
+
+function convert(data: Float32Array, dtype: DType): Float32Array | Float64Array {
+  if (dtype === 'float32') return data;
+  if (dtype === 'float64') return Float64Array.from(data);
+  throw new Error(`model weights: unsupported compute dtype ${dtype}`);
+}
+
+export class GraphWeights {
+  private readonly g: Graph;
+  private readonly source: WeightSource;
+  private readonly dtype: DType;
+  private readonly cache = new Map<string, Value>();
+
+  constructor(g: Graph, source: WeightSource, dtype: DType) {
+    this.g = g;
+    this.source = source;
+    this.dtype = dtype;
+  }
+
+  has(name: string): boolean {
+    return this.source.has(name);
+  }
+
+  /** A tensor as stored, checked against the expected shape. */
+  tensor(name: string, shape: number[]): Value {
+    return this.memo(`${name}`, () => {
+      const w = this.source.get(name);
+      this.checkShape(name, w.shape, shape);
+      return this.g.initializer(name, { dtype: this.dtype, shape, data: convert(w.data, this.dtype) }, { weight: true });
+    });
+  }
+
+  /** An HF nn.Linear weight [out, in], stored transposed as [in, out] so that y = x @ W needs no Transpose at run time. */
+  linear(name: string, inFeatures: number, outFeatures: number): Value {
+    return this.memo(`${name}^T`, () => {
+      const w = this.source.get(name);
+      this.checkShape(name, w.shape, [outFeatures, inFeatures]);
+      const t = this.dtype === 'float64' ? new Float64Array(w.data.length) : new Float32Array(w.data.length);
+      for (let o = 0; o < outFeatures; o++) {
+        for (let i = 0; i < inFeatures; i++) t[i * outFeatures + o] = w.data[o * inFeatures + i]!;
+      }
+      return this.g.initializer(name, { dtype: this.dtype, shape: [inFeatures, outFeatures], data: t }, { weight: true });
+    });
+  }
+
+  private memo(key: string, make: () => Value): Value {
+    let v = this.cache.get(key);
+    if (!v) this.cache.set(key, (v = make()));
+    return v;
+  }
+
+  private checkShape(name: string, actual: number[], expected: number[]): void {
+    if (actual.length !== expected.length || actual.some((d, i) => d !== expected[i])) {
+      throw new Error(`weight ${name}: shape [${actual.join(', ')}], expected [${expected.join(', ')}] from config.json`);
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Compiling a checkpoint to an ONNX inference model, cached on disk: the cache key is the checkpoint hash
+ * plus every option that changes the graph, so a second start loads the files and skips compilation.
+ * Weights go to one 4 KiB-aligned external file that ONNX Runtime memory-maps.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Checkpoint } from '../hf/types.ts';
+import type { DType } from '../graph/ir.ts';
+import { type Target, lower } from '../graph/lower.ts';
+import { writeModel } from '../graph/onnx.ts';
+import { inferenceGraph } from '../models/inference.ts';
+
+/** Bump when the emitted graphs change, so stale caches are not reused. */
+export const COMPILER_VERSION = 1;
+
+export interface CompileOptions {
+  dtype: DType;
+  target: Target;
+}
+
+export interface CompiledModel {
+  path: string;
+  /** false when the files came from the cache */
+  compiled: boolean;
+  compileMs: number;
+}
+
+export function cacheKey(checkpointHash: string, options: CompileOptions): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ checkpointHash, v: COMPILER_VERSION, dtype: options.dtype, target: options.target }))
+    .digest('hex')
+    .slice(0, 24);
+}
+
+export function compileInference(checkpoint: Checkpoint, cacheDir: string, options: CompileOptions): CompiledModel {
+  const dir = join(cacheDir, cacheKey(checkpoint.hash, options));
+  const path = join(dir, 'model.onnx');
+  if (existsSync(path) && existsSync(`${path}.data`)) return { path, compiled: false, compileMs: 0 };
+  const started = performance.now();
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const graph = lower(inferenceGraph(checkpoint.config, checkpoint.weights, options.dtype), options.target);
+  writeModel(graph, join(tmp, 'model.onnx'), 'external');
+  // a complete directory appears at once, so a crash mid-write never leaves a half cache entry
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return { path, compiled: true, compileMs: performance.now() - started };
+}

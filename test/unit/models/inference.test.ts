@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ModelConfig } from '../../../src/engine/hf/types.ts';
+import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts';
+import { referenceLogits } from './reference.ts';
+import { maxAbsDiff, openDecoder, range } from './support.ts';
+
+const configs: Record<string, ModelConfig> = {
+  llama: llamaConfig({ tieWordEmbeddings: false }),
+  qwen2: llamaConfig({ modelType: 'qwen2', architecture: 'Qwen2ForCausalLM', attentionBias: true, ropeTheta: 1e6 }),
+  qwen3: llamaConfig({ modelType: 'qwen3', architecture: 'Qwen3ForCausalLM', qkNorm: true, headDim: 12, numHeads: 4, numKvHeads: 1 }),
+  gpt2: llamaConfig({ family: 'gpt2', modelType: 'gpt2', architecture: 'GPT2LMHeadModel', numKvHeads: 4, intermediateSize: 128, normEps: 1e-5 }),
+};
+
+const prompt = [5, 17, 3, 88, 41, 41, 9, 60, 2, 77, 31, 12, 64, 7];
+
+for (const [name, config] of Object.entries(configs)) {
+  test(`${name}: prefill then KV-cache decode match a plain-loop reference forward (f32, 1e-4)`, async () => {
+    const weights = randomWeights(config, 11);
+    const decoder = await openDecoder(config, weights);
+    const split = 9;
+    let logits = await decoder.step({ tokens: [prompt.slice(0, split)], positions: [range(0, split)] });
+    const reference = referenceLogits(config, weights, prompt);
+    let worst = maxAbsDiff(logits, reference[split - 1]!);
+    for (let t = split; t < prompt.length; t++) {
+      logits = await decoder.step({ tokens: [[prompt[t]!]], positions: [[t]] });
+      worst = Math.max(worst, maxAbsDiff(logits, reference[t]!));
+    }
+    assert.ok(worst < 1e-4, `max |Δlogit| ${worst}`);
+    // the check can fail: a different token changes the logits far beyond the tolerance
+    assert.ok(maxAbsDiff(logits, referenceLogits(config, weights, [...prompt.slice(0, -1), 1]).at(-1)!) > 1e-3);
+  });
+}
+
+test('float64 inference graphs agree with the reference to 1e-10', async () => {
+  const config = configs.qwen3!;
+  const weights = randomWeights(config, 3);
+  const decoder = await openDecoder(config, weights, 'float64');
+  const logits = await decoder.step({ tokens: [prompt], positions: [range(0, prompt.length)] });
+  assert.ok(logits instanceof Float64Array);
+  assert.ok(maxAbsDiff(logits, referenceLogits(config, weights, prompt).at(-1)!) < 1e-10);
+});
+
+test('left-padded rows of a batch get the same logits as each sequence alone', async () => {
+  const config = configs.qwen2!;
+  const weights = randomWeights(config, 5);
+  const decoder = await openDecoder(config, weights);
+  const short = [4, 8, 15, 16];
+  const long = prompt.slice(0, 7);
+  const pad = long.length - short.length;
+  decoder.reset(2);
+  const logits = await decoder.step({
+    tokens: [[...new Array<number>(pad).fill(0), ...short], long],
+    positions: [[...new Array<number>(pad).fill(0), ...range(0, short.length)], range(0, long.length)],
+    valid: [[...new Array<boolean>(pad).fill(false), ...short.map(() => true)], long.map(() => true)],
+  });
+  const V = config.vocabSize;
+  assert.ok(maxAbsDiff(logits.subarray(0, V), referenceLogits(config, weights, short).at(-1)!) < 1e-4);
+  assert.ok(maxAbsDiff(logits.subarray(V), referenceLogits(config, weights, long).at(-1)!) < 1e-4);
+  // one decode step per row at its own position
+  const next = await decoder.step({ tokens: [[23], [23]], positions: [[short.length], [long.length]] });
+  assert.ok(maxAbsDiff(next.subarray(0, V), referenceLogits(config, weights, [...short, 23]).at(-1)!) < 1e-4);
+  assert.ok(maxAbsDiff(next.subarray(V), referenceLogits(config, weights, [...long, 23]).at(-1)!) < 1e-4);
+});
+
+test('select() turns one prefilled prompt into N identical rows of the cache', async () => {
+  const config = configs.llama!;
+  const weights = randomWeights(config, 9);
+  const decoder = await openDecoder(config, weights);
+  await decoder.step({ tokens: [prompt], positions: [range(0, prompt.length)] });
+  decoder.select([0, 0, 0]);
+  const logits = await decoder.step({ tokens: [[1], [2], [3]], positions: [[14], [14], [14]] });
+  const V = config.vocabSize;
+  for (let r = 0; r < 3; r++) {
+    const ref = referenceLogits(config, weights, [...prompt, r + 1]).at(-1)!;
+    assert.ok(maxAbsDiff(logits.subarray(r * V, (r + 1) * V), ref) < 1e-4);
+  }
+});
