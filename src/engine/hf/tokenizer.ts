@@ -49,6 +49,7 @@ export class CheckpointTokenizer {
   readonly fim: FimTokens | null;
   private readonly tokenizer: Tokenizer;
   private readonly specialIds: Set<number>;
+  private readonly merges: [string, string][] | null;
 
   constructor(tokenizerJson: unknown, tokenizerConfig: unknown, path = 'tokenizer.json') {
     if (!isRecord(tokenizerJson)) throw new Error(`${path}: tokenizer is not a JSON object`);
@@ -68,6 +69,7 @@ export class CheckpointTokenizer {
     this.eosTokenIds = eos === null ? [] : [eos];
     this.padTokenId = this.configTokenId(config['pad_token']);
     this.fim = this.findFimTokens();
+    this.merges = bpeMergesOf(tokenizerJson);
   }
 
   static async fromDir(dir: string): Promise<CheckpointTokenizer> {
@@ -102,6 +104,11 @@ export class CheckpointTokenizer {
     return this.specialIds.has(id);
   }
 
+  /** The BPE merges in rank order (both tokenizer.json spellings, "a b" and ["a", "b"]); null for other models. */
+  bpeMerges(): [string, string][] | null {
+    return this.merges;
+  }
+
   /** A decoder for one sequence of generated tokens that yields text only once it is complete UTF-8. */
   streamDecoder(options: DecodeOptions = {}): StreamDecoder {
     return new StreamDecoder(this, options);
@@ -128,6 +135,17 @@ export class CheckpointTokenizer {
     }
     return null;
   }
+}
+
+function bpeMergesOf(tokenizerJson: Record<string, unknown>): [string, string][] | null {
+  const model = tokenizerJson['model'];
+  if (!isRecord(model) || model['type'] !== 'BPE' || !Array.isArray(model['merges'])) return null;
+  return (model['merges'] as unknown[]).map((merge) => {
+    if (Array.isArray(merge)) return [String(merge[0]), String(merge[1])];
+    const text = String(merge);
+    const space = text.indexOf(' ');
+    return [text.slice(0, space), text.slice(space + 1)];
+  });
 }
 
 /**

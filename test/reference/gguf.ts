@@ -1,0 +1,319 @@
+/**
+ * Writes a GGUF v3 file from a loaded checkpoint so llama.cpp can run the same weights as an independent
+ * reference. Supports the llama-like families as llama.cpp names them: arch `llama` (Llama, Mistral,
+ * SmolLM), `qwen2`, `qwen3`. Layout: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
+ *
+ * Details that matter for agreement with HF:
+ * - dims are written innermost first, so an HF [out, in] matrix is GGUF (in, out) with the same bytes;
+ * - arch `llama` applies RoPE to interleaved pairs while HF rotates halves, so q/k rows are permuted per
+ *   head exactly as llama.cpp's converter does; qwen2/qwen3 use the rotate-half (NEOX) form: no permutation;
+ * - a vocabulary smaller than vocab_size (padded embeddings) is completed with unused placeholder tokens,
+ *   because llama.cpp requires one token per embedding row.
+ */
+import { open } from 'node:fs/promises';
+import type { Checkpoint, ModelConfig } from '../../src/engine/hf/types.ts';
+import { float32ToHalfBits } from '../../src/engine/hf/safetensors-write.ts';
+
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3';
+export type GgufTensorType = 'F32' | 'F16';
+
+/** Bumped whenever the written bytes change, so cached GGUF files are rewritten. */
+export const GGUF_WRITER_VERSION = 1;
+const ALIGNMENT = 32;
+const GGML_TYPE = { F32: 0, F16: 1 } as const;
+const TOKEN_TYPE = { normal: 1, control: 3, unused: 5 } as const;
+
+type MetaValue =
+  | { type: 'u32'; value: number }
+  | { type: 'i32'; value: number }
+  | { type: 'f32'; value: number }
+  | { type: 'bool'; value: boolean }
+  | { type: 'string'; value: string }
+  | { type: 'strings'; value: string[] }
+  | { type: 'i32s'; value: number[] };
+
+interface GgufTensor {
+  name: string;
+  /** HF shape (outermost first). */
+  shape: number[];
+  type: GgufTensorType;
+  data: () => Float32Array;
+}
+
+export function ggufArch(config: ModelConfig): GgufArch {
+  if (config.family !== 'llama') throw new Error(`GGUF reference: family ${config.family} is not supported (llama-like only)`);
+  if (config.modelType === 'qwen2') return 'qwen2';
+  if (config.modelType === 'qwen3') return 'qwen3';
+  if (config.qkNorm || config.attentionBias) throw new Error(`GGUF reference: ${config.architecture} with q/k norm or attention bias needs arch qwen2/qwen3`);
+  return 'llama';
+}
+
+export interface WriteGgufOptions {
+  /** Matrices' storage type; norms and biases stay F32 as llama.cpp requires. Default F32. */
+  type?: GgufTensorType;
+}
+
+export async function writeGguf(checkpoint: Checkpoint, path: string, options: WriteGgufOptions = {}): Promise<void> {
+  const { config } = checkpoint;
+  const arch = ggufArch(config);
+  const metadata = new Map<string, MetaValue>([
+    ['general.architecture', { type: 'string', value: arch }],
+    ['general.name', { type: 'string', value: `prefer-reference-${config.modelType}` }],
+    ['general.alignment', { type: 'u32', value: ALIGNMENT }],
+    ['general.file_type', { type: 'u32', value: options.type === 'F16' ? 1 : 0 }],
+    [`${arch}.context_length`, { type: 'u32', value: config.maxPositions }],
+    [`${arch}.embedding_length`, { type: 'u32', value: config.hiddenSize }],
+    [`${arch}.block_count`, { type: 'u32', value: config.numLayers }],
+    [`${arch}.feed_forward_length`, { type: 'u32', value: config.intermediateSize }],
+    [`${arch}.attention.head_count`, { type: 'u32', value: config.numHeads }],
+    [`${arch}.attention.head_count_kv`, { type: 'u32', value: config.numKvHeads }],
+    [`${arch}.attention.key_length`, { type: 'u32', value: config.headDim }],
+    [`${arch}.attention.value_length`, { type: 'u32', value: config.headDim }],
+    [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: config.normEps }],
+    [`${arch}.rope.freq_base`, { type: 'f32', value: config.ropeTheta }],
+    [`${arch}.rope.dimension_count`, { type: 'u32', value: config.headDim }],
+    [`${arch}.vocab_size`, { type: 'u32', value: config.vocabSize }],
+    ...tokenizerMetadata(checkpoint),
+  ]);
+  await writeFile(path, metadata, ggufTensors(checkpoint, arch, options.type ?? 'F32'));
+}
+
+function tokenizerMetadata(checkpoint: Checkpoint): [string, MetaValue][] {
+  const { tokenizer, config } = checkpoint;
+  const tokens: string[] = [];
+  const types: number[] = [];
+  for (let id = 0; id < config.vocabSize; id++) {
+    const text = id < tokenizer.vocabSize ? tokenizer.tokenText(id) : null;
+    tokens.push(text ?? `<|placeholder_${id}|>`);
+    types.push(text === null ? TOKEN_TYPE.unused : tokenizer.isSpecial(id) ? TOKEN_TYPE.control : TOKEN_TYPE.normal);
+  }
+  const entries: [string, MetaValue][] = [
+    ['tokenizer.ggml.model', { type: 'string', value: 'gpt2' }],
+    ['tokenizer.ggml.pre', { type: 'string', value: 'default' }],
+    ['tokenizer.ggml.tokens', { type: 'strings', value: tokens }],
+    ['tokenizer.ggml.token_type', { type: 'i32s', value: types }],
+    ['tokenizer.ggml.merges', { type: 'strings', value: bpeMerges(checkpoint) }],
+    ['tokenizer.ggml.add_bos_token', { type: 'bool', value: false }],
+  ];
+  const eos = checkpoint.generation.eosTokenIds?.[0] ?? tokenizer.eosTokenIds[0];
+  if (eos !== undefined) entries.push(['tokenizer.ggml.eos_token_id', { type: 'u32', value: eos }]);
+  if (tokenizer.bosTokenId !== null) entries.push(['tokenizer.ggml.bos_token_id', { type: 'u32', value: tokenizer.bosTokenId }]);
+  if (tokenizer.padTokenId !== null) entries.push(['tokenizer.ggml.padding_token_id', { type: 'u32', value: tokenizer.padTokenId }]);
+  return entries;
+}
+
+/** llama.cpp's BPE vocabulary wants the merges as "left right" strings. */
+function bpeMerges(checkpoint: Checkpoint): string[] {
+  const merges = checkpoint.tokenizer.bpeMerges();
+  if (merges === null) throw new Error(`${checkpoint.dir}: GGUF reference needs a BPE tokenizer`);
+  return merges.map(([left, right]) => `${left} ${right}`);
+}
+
+function ggufTensors(checkpoint: Checkpoint, arch: GgufArch, matrixType: GgufTensorType): GgufTensor[] {
+  const { config, weights } = checkpoint;
+  const tensors: GgufTensor[] = [];
+  const add = (ggufName: string, hfName: string, kind: 'matrix' | 'vector', transform?: (w: Float32Array, shape: number[]) => Float32Array): void => {
+    if (!weights.has(hfName)) throw new Error(`${checkpoint.dir}: missing tensor ${hfName}`);
+    const shape = weights.get(hfName).shape;
+    tensors.push({
+      name: ggufName,
+      shape,
+      type: kind === 'matrix' ? matrixType : 'F32',
+      data: () => {
+        const data = weights.get(hfName).data;
+        return transform ? transform(data, shape) : data;
+      },
+    });
+  };
+  const permuteQ = arch === 'llama' ? (w: Float32Array, s: number[]) => rotateHalfToInterleaved(w, s, config.numHeads) : undefined;
+  const permuteK = arch === 'llama' ? (w: Float32Array, s: number[]) => rotateHalfToInterleaved(w, s, config.numKvHeads) : undefined;
+
+  add('token_embd.weight', 'model.embed_tokens.weight', 'matrix');
+  for (let l = 0; l < config.numLayers; l++) {
+    const hf = `model.layers.${l}`;
+    const gg = `blk.${l}`;
+    add(`${gg}.attn_norm.weight`, `${hf}.input_layernorm.weight`, 'vector');
+    add(`${gg}.attn_q.weight`, `${hf}.self_attn.q_proj.weight`, 'matrix', permuteQ);
+    add(`${gg}.attn_k.weight`, `${hf}.self_attn.k_proj.weight`, 'matrix', permuteK);
+    add(`${gg}.attn_v.weight`, `${hf}.self_attn.v_proj.weight`, 'matrix');
+    if (config.attentionBias) {
+      add(`${gg}.attn_q.bias`, `${hf}.self_attn.q_proj.bias`, 'vector', permuteQ);
+      add(`${gg}.attn_k.bias`, `${hf}.self_attn.k_proj.bias`, 'vector', permuteK);
+      add(`${gg}.attn_v.bias`, `${hf}.self_attn.v_proj.bias`, 'vector');
+    }
+    if (config.qkNorm) {
+      add(`${gg}.attn_q_norm.weight`, `${hf}.self_attn.q_norm.weight`, 'vector');
+      add(`${gg}.attn_k_norm.weight`, `${hf}.self_attn.k_norm.weight`, 'vector');
+    }
+    add(`${gg}.attn_output.weight`, `${hf}.self_attn.o_proj.weight`, 'matrix');
+    add(`${gg}.ffn_norm.weight`, `${hf}.post_attention_layernorm.weight`, 'vector');
+    add(`${gg}.ffn_gate.weight`, `${hf}.mlp.gate_proj.weight`, 'matrix');
+    add(`${gg}.ffn_up.weight`, `${hf}.mlp.up_proj.weight`, 'matrix');
+    add(`${gg}.ffn_down.weight`, `${hf}.mlp.down_proj.weight`, 'matrix');
+  }
+  add('output_norm.weight', 'model.norm.weight', 'vector');
+  // Tied embeddings: llama.cpp falls back to token_embd when output.weight is absent.
+  if (!config.tieWordEmbeddings) add('output.weight', 'lm_head.weight', 'matrix');
+  return tensors;
+}
+
+/**
+ * Per head, HF rows [x_0 … x_{d/2-1}, y_0 … y_{d/2-1}] become [x_0, y_0, x_1, y_1, …] (llama.cpp's
+ * converter: reshape(heads, 2, d/2, …).swapaxes(1, 2)). Works for weights [rows, in] and biases [rows].
+ */
+export function rotateHalfToInterleaved(data: Float32Array, shape: number[], heads: number): Float32Array {
+  const rows = shape[0] as number;
+  const rowLength = data.length / rows;
+  const half = rows / heads / 2;
+  const out = new Float32Array(data.length);
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) {
+        const from = h * 2 * half + j * half + i;
+        const to = h * 2 * half + 2 * i + j;
+        out.set(data.subarray(from * rowLength, (from + 1) * rowLength), to * rowLength);
+      }
+    }
+  }
+  return out;
+}
+
+async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors: GgufTensor[]): Promise<void> {
+  const header = new ByteWriter();
+  header.u32(0x46554747); // "GGUF"
+  header.u32(3);
+  header.u64(tensors.length);
+  header.u64(metadata.size);
+  for (const [key, value] of metadata) {
+    header.string(key);
+    header.metaValue(value);
+  }
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const tensor of tensors) {
+    header.string(tensor.name);
+    header.u32(tensor.shape.length);
+    for (const dim of [...tensor.shape].reverse()) header.u64(dim);
+    header.u32(GGML_TYPE[tensor.type]);
+    header.u64(offset);
+    offsets.push(offset);
+    const bytes = tensor.shape.reduce((n, d) => n * d, 1) * (tensor.type === 'F32' ? 4 : 2);
+    offset = alignUp(offset + bytes);
+  }
+  header.pad(ALIGNMENT);
+  const file = await open(path, 'w');
+  try {
+    await file.write(header.bytes());
+    let written = 0;
+    for (const [i, tensor] of tensors.entries()) {
+      const padding = (offsets[i] as number) - written;
+      if (padding > 0) await file.write(new Uint8Array(padding));
+      const bytes = encode(tensor.data(), tensor.type);
+      await file.write(bytes);
+      written = (offsets[i] as number) + bytes.byteLength;
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+function encode(data: Float32Array, type: GgufTensorType): Uint8Array {
+  if (type === 'F32') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const half = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) half[i] = float32ToHalfBits(data[i] as number);
+  return new Uint8Array(half.buffer);
+}
+
+function alignUp(n: number): number {
+  return Math.ceil(n / ALIGNMENT) * ALIGNMENT;
+}
+
+/** Little-endian GGUF primitives into a growing buffer. */
+class ByteWriter {
+  private buffer = new Uint8Array(1 << 16);
+  private view = new DataView(this.buffer.buffer);
+  private length = 0;
+  private readonly encoder = new TextEncoder();
+
+  bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  u32(v: number): void {
+    this.reserve(4).setUint32(this.length - 4, v, true);
+  }
+
+  i32(v: number): void {
+    this.reserve(4).setInt32(this.length - 4, v, true);
+  }
+
+  f32(v: number): void {
+    this.reserve(4).setFloat32(this.length - 4, v, true);
+  }
+
+  u64(v: number): void {
+    this.reserve(8).setBigUint64(this.length - 8, BigInt(v), true);
+  }
+
+  string(s: string): void {
+    const bytes = this.encoder.encode(s);
+    this.u64(bytes.length);
+    this.reserve(bytes.length);
+    this.buffer.set(bytes, this.length - bytes.length);
+  }
+
+  metaValue(value: MetaValue): void {
+    // GGUF value types: UINT32 4, INT32 5, FLOAT32 6, BOOL 7, STRING 8, ARRAY 9.
+    switch (value.type) {
+      case 'u32':
+        this.u32(4);
+        this.u32(value.value);
+        break;
+      case 'i32':
+        this.u32(5);
+        this.i32(value.value);
+        break;
+      case 'f32':
+        this.u32(6);
+        this.f32(value.value);
+        break;
+      case 'bool':
+        this.u32(7);
+        this.reserve(1);
+        this.buffer[this.length - 1] = value.value ? 1 : 0;
+        break;
+      case 'string':
+        this.u32(8);
+        this.string(value.value);
+        break;
+      case 'strings':
+        this.u32(9);
+        this.u32(8);
+        this.u64(value.value.length);
+        for (const s of value.value) this.string(s);
+        break;
+      case 'i32s':
+        this.u32(9);
+        this.u32(5);
+        this.u64(value.value.length);
+        for (const v of value.value) this.i32(v);
+        break;
+    }
+  }
+
+  pad(alignment: number): void {
+    const target = Math.ceil(this.length / alignment) * alignment;
+    this.reserve(target - this.length);
+  }
+
+  private reserve(n: number): DataView {
+    if (this.length + n > this.buffer.length) {
+      const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.length + n));
+      grown.set(this.buffer.subarray(0, this.length));
+      this.buffer = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.length += n;
+    return this.view;
+  }
+}
