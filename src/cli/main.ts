@@ -1,7 +1,9 @@
 import { type Command, type Output, UsageError, parseCommandArgs } from './command.ts';
 import { stats } from './commands/stats.ts';
+import { importCommand } from './commands/import.ts';
+import { exportCommand } from './commands/export.ts';
 
-const commands: Command[] = [stats];
+const commands: Command[] = [importCommand, exportCommand, stats];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -4,7 +4,7 @@ import { type Command, UsageError, requireString } from '../command.ts';
 
 export const stats: Command = {
   name: 'stats',
-  summary: 'counts of prompts, judgments and pairs, by source and language',
+  summary: 'counts of prompts, judgments and pairs, by source, language and adapter',
   usage: 'prefer stats --db DB [--json]',
   options: { db: { type: 'string' } },
   run(args, out) {
@@ -23,9 +23,15 @@ export const stats: Command = {
           `prompts      ${s.prompts}`,
           `candidates   ${s.candidates}`,
           `comparisons  ${s.comparisons}`,
+          `  by outcome   ${by(s.comparisonsByOutcome)}`,
           `pairs        ${s.pairs}`,
           `  by source    ${by(s.pairsBySource)}`,
           `  by language  ${by(s.pairsByLanguage)}`,
+          `  by adapter   ${by(s.pairsByAdapter)}`,
+          `  labeler pairs against a human judgment  ${s.disagreements}`,
+          `labeler runs ${s.labelerRuns}`,
+          `training runs ${s.trainingRuns}`,
+          `adapters     ${s.adapters}${s.activeAdapterVersion === null ? '' : ` (active: v${s.activeAdapterVersion})`}`,
         ].join('\n'),
       );
     } finally {
