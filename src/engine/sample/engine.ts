@@ -1,0 +1,103 @@
+/**
+ * A local model ready to sample: checkpoint loaded, inference graph compiled (or found in the on-disk cache),
+ * ONNX Runtime session open on the chosen device. The weights live once, in the memory-mapped external-data
+ * file of the compiled model; the checkpoint's own tensors are dropped after compiling.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { loadCheckpoint } from '../hf/checkpoint.ts';
+import type { GenerationDefaults, ModelConfig } from '../hf/types.ts';
+import type { CheckpointTokenizer } from '../hf/tokenizer.ts';
+import { compileInference } from '../runtime/compile.ts';
+import type { Device } from '../runtime/providers.ts';
+import { KvDecoder, openSession } from '../runtime/session.ts';
+import { DEFAULT_BUDGET, type PromptBudget, buildPrompt } from './prompt.ts';
+import { type SampleCallbacks, type SampleOptions, type SampleResult, sampleCandidates } from './sampler.ts';
+
+export interface EngineOptions {
+  modelDir: string;
+  device?: Device;
+  threads?: number;
+  /** compiled-model cache; default $XDG_CACHE_HOME/prefer/compiled or ~/.cache/prefer/compiled */
+  cacheDir?: string;
+}
+
+export interface EngineStartup {
+  compiled: boolean;
+  compile_ms: number;
+  session_ms: number;
+  total_ms: number;
+  device: Device;
+  fallback: string | null;
+}
+
+export interface CompletionRequest extends Partial<SampleOptions> {
+  prefix: string;
+  suffix?: string;
+  budget?: PromptBudget;
+}
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'prefer', 'compiled');
+}
+
+export class Engine {
+  readonly config: ModelConfig;
+  readonly tokenizer: CheckpointTokenizer;
+  readonly generation: GenerationDefaults;
+  readonly startup: EngineStartup;
+  private readonly decoder: KvDecoder;
+
+  private constructor(config: ModelConfig, tokenizer: CheckpointTokenizer, generation: GenerationDefaults, decoder: KvDecoder, startup: EngineStartup) {
+    this.config = config;
+    this.tokenizer = tokenizer;
+    this.generation = generation;
+    this.decoder = decoder;
+    this.startup = startup;
+  }
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    const started = performance.now();
+    const checkpoint = await loadCheckpoint(options.modelDir);
+    const compiled = compileInference(checkpoint, options.cacheDir ?? defaultCacheDir(), { dtype: 'float32', target: options.device === 'webgpu' ? 'webgpu' : 'cpu' });
+    const opened = await openSession(compiled.path, { device: options.device ?? 'cpu', threads: options.threads ?? 0 });
+    const startup: EngineStartup = {
+      compiled: compiled.compiled,
+      compile_ms: compiled.compileMs,
+      session_ms: opened.createMs,
+      total_ms: performance.now() - started,
+      device: opened.device,
+      fallback: opened.fallback,
+    };
+    return new Engine(checkpoint.config, checkpoint.tokenizer, checkpoint.generation, new KvDecoder(opened.session, checkpoint.config), startup);
+  }
+
+  /** Sampling options with the checkpoint's generation defaults filled in. */
+  resolveOptions(request: Partial<SampleOptions>): SampleOptions {
+    const g = this.generation;
+    return {
+      n: request.n ?? 4,
+      maxTokens: request.maxTokens ?? g.maxNewTokens ?? 64,
+      temperature: request.temperature ?? g.temperature ?? 0.9,
+      topK: request.topK ?? g.topK ?? 0,
+      topP: request.topP ?? g.topP ?? 1,
+      minP: request.minP ?? g.minP ?? 0,
+      seed: request.seed ?? Math.floor(Math.random() * 2 ** 31),
+      stopStrings: request.stopStrings ?? [],
+      stopTokens: request.stopTokens ?? g.eosTokenIds ?? this.tokenizer.eosTokenIds,
+    };
+  }
+
+  async complete(request: CompletionRequest, callbacks: SampleCallbacks = {}): Promise<SampleResult> {
+    const prompt = buildPrompt(this.tokenizer, request.prefix, request.suffix ?? '', request.budget ?? DEFAULT_BUDGET);
+    const options = this.resolveOptions(request);
+    const stop = new Set(options.stopTokens);
+    if (this.tokenizer.fim?.end) stop.add(this.tokenizer.fim.end.id);
+    return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, stopTokens: [...stop] }, callbacks);
+  }
+
+  async close(): Promise<void> {
+    await this.decoder.session.release();
+  }
+}

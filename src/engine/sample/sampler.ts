@@ -1,0 +1,151 @@
+/**
+ * N candidates from one prompt in one batched decode: the prompt is prefilled once, its KV cache copied to N
+ * rows, then every step advances all unfinished candidates together. Finished candidates leave the batch.
+ * Each candidate streams its text (UTF-8 complete, stop strings held back and cut exactly) and can be
+ * cancelled between steps.
+ */
+import type { KvDecoder } from '../runtime/session.ts';
+import { type TokenChoiceOptions, chooseToken, seededRandom } from './distribution.ts';
+import { StopMatcher } from './stop.ts';
+
+export interface SampleOptions extends TokenChoiceOptions {
+  n: number;
+  maxTokens: number;
+  seed: number;
+  stopStrings: string[];
+  /** token ids that end a candidate (EOS and friends); not part of its text */
+  stopTokens: number[];
+}
+
+export interface SampleTokenizer {
+  streamDecoder(): { push(id: number): string; flush(): string };
+}
+
+export interface SampleCallbacks {
+  /** text appended to candidate `index` */
+  onText?(index: number, text: string): void;
+  signal?: AbortSignal;
+}
+
+export type FinishReason = 'stop' | 'length' | 'cancelled';
+
+export interface Candidate {
+  text: string;
+  tokens: number;
+  /** Σ log p(token) under the model over the candidate's tokens */
+  logprob: number;
+  finish: FinishReason;
+}
+
+export interface SampleTiming {
+  prefill_ms: number;
+  first_token_ms: number;
+  decode_tok_s: number;
+}
+
+export interface SampleResult {
+  candidates: Candidate[];
+  timing: SampleTiming;
+  promptTokens: number;
+  cancelled: boolean;
+}
+
+class Running {
+  readonly index: number;
+  readonly random: () => number;
+  readonly decoder: { push(id: number): string; flush(): string };
+  readonly stop: StopMatcher;
+  tokens = 0;
+  logprob = 0;
+  finish: FinishReason | null = null;
+  next = -1;
+
+  constructor(index: number, seed: number, tokenizer: SampleTokenizer, stops: string[]) {
+    this.index = index;
+    // one stream per candidate: candidate i's draws do not depend on how long the others ran
+    this.random = seededRandom((Math.imul(seed >>> 0, 0x9e3779b1) + index * 0x85ebca6b) >>> 0);
+    this.decoder = tokenizer.streamDecoder();
+    this.stop = new StopMatcher(stops);
+  }
+}
+
+export function validateSampleOptions(o: SampleOptions): void {
+  const bad = (what: string) => {
+    throw new Error(`sample: ${what}`);
+  };
+  if (!Number.isInteger(o.n) || o.n < 1) bad(`n must be a positive integer, got ${o.n}`);
+  if (!Number.isInteger(o.maxTokens) || o.maxTokens < 1) bad(`max tokens must be a positive integer, got ${o.maxTokens}`);
+  if (!(o.temperature >= 0)) bad(`temperature must be >= 0, got ${o.temperature}`);
+  if (!(o.topP > 0 && o.topP <= 1)) bad(`top-p must be in (0, 1], got ${o.topP}`);
+  if (!Number.isInteger(o.topK) || o.topK < 0) bad(`top-k must be a non-negative integer, got ${o.topK}`);
+  if (!(o.minP >= 0 && o.minP <= 1)) bad(`min-p must be in [0, 1], got ${o.minP}`);
+  if (!Number.isInteger(o.seed)) bad(`seed must be an integer, got ${o.seed}`);
+}
+
+export async function sampleCandidates(
+  model: KvDecoder,
+  tokenizer: SampleTokenizer,
+  promptIds: number[],
+  options: SampleOptions,
+  callbacks: SampleCallbacks = {},
+): Promise<SampleResult> {
+  validateSampleOptions(options);
+  if (promptIds.length === 0) throw new Error('sample: the prompt is empty');
+  const started = performance.now();
+  const vocab = model.config.vocabSize;
+  const stopTokens = new Set(options.stopTokens);
+  const all = Array.from({ length: options.n }, (_, i) => new Running(i, options.seed, tokenizer, options.stopStrings));
+  const aborted = () => callbacks.signal?.aborted ?? false;
+
+  model.reset(1);
+  const promptLogits = await model.step({ tokens: [promptIds], positions: [promptIds.map((_, i) => i)] });
+  const prefillMs = performance.now() - started;
+
+  /** Applies row `row` of the logits to candidate `c`; returns whether it continues. */
+  const advance = (c: Running, logits: ArrayLike<number>): boolean => {
+    const choice = chooseToken(logits, options, c.random);
+    if (stopTokens.has(choice.id)) {
+      c.finish = 'stop';
+      return false;
+    }
+    c.tokens++;
+    c.logprob += choice.logprob;
+    const text = c.stop.push(c.decoder.push(choice.id));
+    if (text) callbacks.onText?.(c.index, text);
+    if (c.stop.stopped) c.finish = 'stop';
+    else if (c.tokens >= options.maxTokens) c.finish = 'length';
+    c.next = choice.id;
+    return c.finish === null;
+  };
+
+  let active = all.filter((c) => advance(c, promptLogits.subarray(0, vocab)));
+  const firstTokenMs = performance.now() - started;
+  model.select(active.map(() => 0));
+  let decodeTokens = 0;
+  const decodeStarted = performance.now();
+  let step = 0;
+  while (active.length > 0 && !aborted()) {
+    const position = promptIds.length + step++;
+    const logits = await model.step({ tokens: active.map((c) => [c.next]), positions: active.map(() => [position]) });
+    decodeTokens += active.length;
+    const keep: number[] = [];
+    active.forEach((c, row) => {
+      if (advance(c, logits.subarray(row * vocab, (row + 1) * vocab))) keep.push(row);
+    });
+    if (keep.length !== active.length && keep.length > 0) model.select(keep);
+    active = keep.map((row) => active[row]!);
+  }
+  const decodeSeconds = (performance.now() - decodeStarted) / 1000;
+  const cancelled = aborted() && active.length > 0;
+  const candidates = all.map((c) => {
+    const rest = c.stop.stopped ? '' : c.stop.push(c.decoder.flush()) + c.stop.flush();
+    if (rest) callbacks.onText?.(c.index, rest);
+    return { text: c.stop.result, tokens: c.tokens, logprob: c.logprob, finish: c.finish ?? 'cancelled' };
+  });
+  return {
+    candidates,
+    timing: { prefill_ms: prefillMs, first_token_ms: firstTokenMs, decode_tok_s: decodeSeconds > 0 ? decodeTokens / decodeSeconds : 0 },
+    promptTokens: promptIds.length,
+    cancelled,
+  };
+}
