@@ -17,8 +17,6 @@ import { float32ToHalfBits } from '../../src/engine/hf/safetensors-write.ts';
 export type GgufArch = 'llama' | 'qwen2' | 'qwen3';
 export type GgufTensorType = 'F32' | 'F16';
 
-/** Bumped whenever the written bytes change, so cached GGUF files are rewritten. */
-export const GGUF_WRITER_VERSION = 1;
 const ALIGNMENT = 32;
 const GGML_TYPE = { F32: 0, F16: 1 } as const;
 const TOKEN_TYPE = { normal: 1, control: 3, unused: 5 } as const;

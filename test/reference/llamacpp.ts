@@ -8,12 +8,13 @@
  *   // rows[0]: logits after the prompt; rows[i]: after decodeIds[i-1]; each Float32Array(vocabSize)
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadCheckpoint } from '../../src/engine/hf/checkpoint.ts';
 import type { Checkpoint } from '../../src/engine/hf/types.ts';
-import { GGUF_WRITER_VERSION, writeGguf, type GgufTensorType } from './gguf.ts';
+import { writeGguf, type GgufTensorType } from './gguf.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const REFERENCE_PREFIX = join(REPO_ROOT, 'tools/llama-reference');
@@ -75,7 +76,10 @@ async function llama(): Promise<Llama> {
 
 /** Writes (once, cached by checkpoint hash) the GGUF of a checkpoint; returns its path. */
 export async function referenceGguf(checkpoint: Checkpoint, weightType: GgufTensorType = 'F32'): Promise<string> {
-  const path = join(GGUF_CACHE, `${checkpoint.hash.slice(0, 24)}-${weightType.toLowerCase()}-v${GGUF_WRITER_VERSION}.gguf`);
+  // Keyed by the writer's own source too, so editing gguf.ts never reuses a stale file.
+  const writerSource = await readFile(fileURLToPath(new URL('./gguf.ts', import.meta.url)));
+  const key = createHash('sha256').update(checkpoint.hash).update(writerSource).digest('hex').slice(0, 24);
+  const path = join(GGUF_CACHE, `${key}-${weightType.toLowerCase()}.gguf`);
   if (existsSync(path)) return path;
   await mkdir(GGUF_CACHE, { recursive: true });
   const partial = `${path}.${process.pid}.partial`;
