@@ -1,0 +1,147 @@
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { completedText, type LabelTarget, type Labeler, type Verdict } from './labeler.ts';
+
+export interface CommandLabelerOptions {
+  /** Program and arguments, run without a shell. `{file}` and `{dir}` in an argument name the temporary copy. */
+  command: readonly string[];
+  /** The user's explicit consent to run a workspace command (the extension passes workspace trust). */
+  trusted: boolean;
+  /** Folder copied for each candidate, so the command sees the whole project with the completion applied. */
+  workspaceRoot?: string | undefined;
+  timeoutMs?: number | undefined;
+}
+
+/** Folders never copied: version control, and dependencies, which are linked instead (large, read-only). */
+const NOT_COPIED = new Set(['.git', 'node_modules']);
+const DEFAULT_TIMEOUT_MS = 60_000;
+const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+
+interface CommandOutcome {
+  exitCode: number | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+function checkOptions(name: string, options: CommandLabelerOptions): void {
+  if (!options.trusted) {
+    throw new Error(`the ${name} labeler runs a command from your workspace; it runs only when trusted (--trust)`);
+  }
+  if (options.command.length === 0 || options.command[0] === '') {
+    throw new Error(`the ${name} labeler needs a command (after --)`);
+  }
+}
+
+/** Lays out a temporary copy with the completion applied and returns the document's path in it. */
+function applyInCopy(dir: string, target: LabelTarget, completion: string, root: string | undefined): string {
+  const workspaceRoot = root === undefined ? undefined : resolve(root);
+  let inside: string | undefined;
+  if (workspaceRoot && target.filePath && isAbsolute(target.filePath)) {
+    const rel = relative(workspaceRoot, target.filePath);
+    if (rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel)) inside = rel;
+  }
+  let file: string;
+  if (inside !== undefined && workspaceRoot) {
+    cpSync(workspaceRoot, dir, {
+      recursive: true,
+      filter: (source) => !NOT_COPIED.has(basename(source)) || dirname(source) !== workspaceRoot,
+    });
+    const dependencies = join(workspaceRoot, 'node_modules');
+    if (existsSync(dependencies)) symlinkSync(dependencies, join(dir, 'node_modules'), 'dir');
+    file = join(dir, inside);
+  } else {
+    file = join(dir, target.filePath ? basename(target.filePath) : 'completion.txt');
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, completedText(target, completion));
+  return file;
+}
+
+function run(options: CommandLabelerOptions, dir: string, file: string): Promise<CommandOutcome> {
+  // Placeholders are replaced whole-argument-wise; the arguments never pass through a shell.
+  const [program, ...args] = options.command.map((a) => a.replaceAll('{file}', file).replaceAll('{dir}', dir));
+  return new Promise((resolve) => {
+    execFile(
+      program!,
+      args,
+      {
+        cwd: dir,
+        shell: false,
+        timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        killSignal: 'SIGKILL',
+        maxBuffer: MAX_OUTPUT_BYTES,
+        encoding: 'utf8',
+        windowsHide: true,
+      },
+      (error, stdout, stderr) => {
+        const e = error as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
+        if (e && typeof e.code === 'string') {
+          resolve({ exitCode: null, timedOut: false, stdout, stderr: `${e.message}\n${stderr}` });
+          return;
+        }
+        resolve({
+          exitCode: e ? (typeof e.code === 'number' ? e.code : null) : 0,
+          timedOut: e?.killed === true,
+          stdout,
+          stderr,
+        });
+      },
+    );
+  });
+}
+
+async function inTemporaryCopy<T>(
+  target: LabelTarget,
+  completion: string,
+  options: CommandLabelerOptions,
+  use: (outcome: CommandOutcome) => T,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'prefer-label-'));
+  try {
+    const file = applyInCopy(dir, target, completion, options.workspaceRoot);
+    return use(await run(options, dir, file));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const lastLine = (s: string) => s.trim().split('\n').at(-1)?.slice(0, 300);
+
+/** Tests pass > fail: the user's command runs in a temporary copy with the completion applied; exit 0 passes. */
+export function testCommandLabeler(options: CommandLabelerOptions): Labeler {
+  checkOptions('test', options);
+  return {
+    name: 'test',
+    confidence: 0.9,
+    config: { command: options.command, workspaceRoot: options.workspaceRoot ?? null, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS },
+    supports: () => true,
+    score: (target, completion) =>
+      inTemporaryCopy(target, completion, options, (o): Verdict => {
+        if (o.exitCode === 0) return { score: 0 };
+        if (o.timedOut) return { score: 1, detail: 'timed out' };
+        return { score: 1, detail: `exit ${o.exitCode ?? 'error'}: ${lastLine(o.stderr) || lastLine(o.stdout) || ''}` };
+      }),
+  };
+}
+
+const NUMBER = /[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?/g;
+
+/** Lower metric > higher: the command prints a number (its last one counts); a failed run gives no verdict. */
+export function metricCommandLabeler(options: CommandLabelerOptions): Labeler {
+  checkOptions('metric', options);
+  return {
+    name: 'metric',
+    confidence: 0.6,
+    config: { command: options.command, workspaceRoot: options.workspaceRoot ?? null, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS },
+    supports: () => true,
+    score: (target, completion) =>
+      inTemporaryCopy(target, completion, options, (o): Verdict | undefined => {
+        if (o.exitCode !== 0) return undefined;
+        const value = Number(o.stdout.match(NUMBER)?.at(-1));
+        return Number.isFinite(value) ? { score: value, detail: lastLine(o.stdout) } : undefined;
+      }),
+  };
+}

@@ -1,0 +1,99 @@
+import { insertPair } from '../store/pairs.ts';
+import type { Store } from '../store/store.ts';
+import type { LabelTarget, Labeler, Verdict } from './labeler.ts';
+
+export interface LabelOptions {
+  /** Only prompts in these languages. */
+  languages?: readonly string[] | undefined;
+  onProgress?: ((promptsDone: number, promptsTotal: number) => void) | undefined;
+}
+
+export interface LabelResult {
+  labelerRunId: number;
+  prompts: number;
+  candidatesScored: number;
+  pairsAdded: number;
+  /** Labeler pairs stored flagged because a human judged the other way. */
+  disagreements: number;
+}
+
+interface PromptRow extends LabelTarget {
+  id: number;
+  hash: string;
+}
+
+/**
+ * Runs one labeler over every stored prompt with at least two distinct candidate texts: each text is scored
+ * once, every candidate's score is recorded, and each strictly better text is stored as preferred over each
+ * worse one, with the run as provenance. One transaction per prompt.
+ */
+export async function runLabeler(store: Store, labeler: Labeler, options: LabelOptions = {}): Promise<LabelResult> {
+  const db = store.db;
+  const runId = store.startLabelerRun(labeler.name, labeler.config);
+  const result: LabelResult = { labelerRunId: runId, prompts: 0, candidatesScored: 0, pairsAdded: 0, disagreements: 0 };
+  try {
+    const languages = options.languages;
+    const prompts = (
+      db
+        .prepare(
+          `SELECT p.id, p.hash, p.language, p.file_path AS filePath, p.prefix, p.suffix FROM prompt p
+           WHERE (SELECT count(DISTINCT text_hash) FROM candidate WHERE prompt_id = p.id) >= 2
+           ${languages ? `AND coalesce(p.language, 'unknown') IN (${languages.map(() => '?').join(', ') || 'NULL'})` : ''}
+           ORDER BY p.id`,
+        )
+        .all(...(languages ?? [])) as PromptRow[]
+    ).filter((p) => labeler.supports(p));
+    const candidatesOf = db.prepare('SELECT id, text FROM candidate WHERE prompt_id = ? ORDER BY id');
+
+    for (const [done, prompt] of prompts.entries()) {
+      const candidates = candidatesOf.all(prompt.id) as { id: number; text: string }[];
+      const verdicts = new Map<string, Verdict | undefined>();
+      for (const c of candidates) {
+        if (!verdicts.has(c.text)) verdicts.set(c.text, await labeler.score(prompt, c.text));
+      }
+      db.transaction(() => {
+        for (const c of candidates) {
+          const v = verdicts.get(c.text);
+          if (v) store.recordLabelScore(runId, c.id, v.score, v.detail);
+        }
+        const judged = [...verdicts].flatMap(([text, v]) =>
+          v ? [{ text, score: v.score, id: candidates.find((c) => c.text === text)!.id }] : [],
+        );
+        for (const better of judged) {
+          for (const worse of judged) {
+            if (!(better.score < worse.score)) continue;
+            const added = insertPair(db, {
+              promptId: prompt.id,
+              promptHash: prompt.hash,
+              chosenId: better.id,
+              chosenText: better.text,
+              rejectedId: worse.id,
+              rejectedText: worse.text,
+              source: labeler.name,
+              confidence: labeler.confidence,
+              labelerRunId: runId,
+            });
+            if (added) result.pairsAdded++;
+          }
+        }
+      })();
+      result.prompts++;
+      result.candidatesScored += candidates.filter((c) => verdicts.get(c.text)).length;
+      options.onProgress?.(done + 1, prompts.length);
+    }
+    result.disagreements = db
+      .prepare('SELECT count(*) FROM pair WHERE labeler_run_id = ? AND disagrees_with_human = 1')
+      .pluck()
+      .get(runId) as number;
+    store.finishLabelerRun(runId, { status: 'done', candidatesScored: result.candidatesScored, pairsAdded: result.pairsAdded });
+    return result;
+  } catch (e) {
+    store.finishLabelerRun(runId, {
+      status: 'failed',
+      candidatesScored: result.candidatesScored,
+      pairsAdded: result.pairsAdded,
+      error: (e as Error).message,
+    });
+    throw e;
+  }
+}
