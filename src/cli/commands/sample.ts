@@ -1,0 +1,122 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { Engine } from '../../engine/sample/engine.ts';
+import { isDevice } from '../../engine/runtime/providers.ts';
+import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
+
+const USAGE =
+  'prefer sample --model DIR [--adapter DIR] (--prefix S [--suffix S] | --file F --line L --col C) --n N --max-tokens K\n' +
+  '              [--temperature T --top-p P --top-k K --min-p P --seed S --stop S… --device cpu|webgpu|cuda --threads T\n' +
+  '               --prompt-tokens K --suffix-share F --cache DIR] [--json]';
+
+function number(args: ParsedArgs, flag: string, integer: boolean): number | undefined {
+  const v = args.values[flag];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`prefer sample: --${flag} must be ${integer ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/** Prefix and suffix around a 1-based line and column of a file (the column counts characters of that line). */
+function splitFileAt(file: string, line: number, col: number): { prefix: string; suffix: string } {
+  if (!existsSync(file)) throw new UsageError(`prefer sample: ${file}: no such file`);
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  if (line < 1 || line > lines.length) throw new UsageError(`prefer sample: ${file}: --line ${line} is outside 1..${lines.length}`);
+  const chars = [...lines[line - 1]!];
+  if (col < 1 || col > chars.length + 1) throw new UsageError(`prefer sample: ${file}:${line}: --col ${col} is outside 1..${chars.length + 1}`);
+  const before = lines.slice(0, line - 1).join('\n') + (line > 1 ? '\n' : '') + chars.slice(0, col - 1).join('');
+  return { prefix: before, suffix: text.slice(before.length) };
+}
+
+export const sample: Command = {
+  name: 'sample',
+  summary: 'sample N completions from a local model at a cursor position',
+  usage: USAGE,
+  options: {
+    model: { type: 'string' },
+    adapter: { type: 'string' },
+    prefix: { type: 'string' },
+    suffix: { type: 'string' },
+    file: { type: 'string' },
+    line: { type: 'string' },
+    col: { type: 'string' },
+    n: { type: 'string' },
+    'max-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    'top-p': { type: 'string' },
+    'top-k': { type: 'string' },
+    'min-p': { type: 'string' },
+    seed: { type: 'string' },
+    stop: { type: 'string', multiple: true },
+    device: { type: 'string' },
+    threads: { type: 'string' },
+    'prompt-tokens': { type: 'string' },
+    'suffix-share': { type: 'string' },
+    cache: { type: 'string' },
+  },
+  async run(args, out) {
+    const modelDir = requireString(args, 'model', 'sample');
+    if (args.values.adapter !== undefined) throw new UsageError('prefer sample: --adapter: adapters arrive with the training engine');
+    let prefix: string;
+    let suffix = '';
+    if (args.values.file !== undefined) {
+      if (args.values.prefix !== undefined) throw new UsageError('prefer sample: give either --prefix or --file, not both');
+      const line = number(args, 'line', true);
+      const col = number(args, 'col', true);
+      if (line === undefined || col === undefined) throw new UsageError('prefer sample: --file needs --line and --col');
+      ({ prefix, suffix } = splitFileAt(requireString(args, 'file', 'sample'), line, col));
+    } else {
+      if (typeof args.values.prefix !== 'string') throw new UsageError('prefer sample: --prefix or --file is required');
+      prefix = args.values.prefix;
+      suffix = typeof args.values.suffix === 'string' ? args.values.suffix : '';
+    }
+    const device = typeof args.values.device === 'string' ? args.values.device : 'cpu';
+    if (!isDevice(device)) throw new UsageError(`prefer sample: --device must be cpu, webgpu or cuda, got ${JSON.stringify(device)}`);
+    if (!existsSync(modelDir)) throw new UsageError(`prefer sample: ${modelDir}: no such model directory`);
+    const n = number(args, 'n', true);
+    const maxTokens = number(args, 'max-tokens', true);
+    if (n === undefined) throw new UsageError('prefer sample: --n is required');
+    if (maxTokens === undefined) throw new UsageError('prefer sample: --max-tokens is required');
+
+    const engine = await Engine.open({
+      modelDir,
+      device,
+      threads: number(args, 'threads', true) ?? 0,
+      ...(typeof args.values.cache === 'string' ? { cacheDir: args.values.cache } : {}),
+    });
+    try {
+      if (engine.startup.fallback) process.stderr.write(`prefer sample: ${engine.startup.fallback}\n`);
+      const stops = args.values.stop;
+      const budgetTokens = number(args, 'prompt-tokens', true);
+      const suffixShare = number(args, 'suffix-share', false);
+      const result = await engine.complete({
+        prefix,
+        suffix,
+        n,
+        maxTokens,
+        ...(number(args, 'temperature', false) !== undefined ? { temperature: number(args, 'temperature', false)! } : {}),
+        ...(number(args, 'top-p', false) !== undefined ? { topP: number(args, 'top-p', false)! } : {}),
+        ...(number(args, 'top-k', true) !== undefined ? { topK: number(args, 'top-k', true)! } : {}),
+        ...(number(args, 'min-p', false) !== undefined ? { minP: number(args, 'min-p', false)! } : {}),
+        ...(number(args, 'seed', true) !== undefined ? { seed: number(args, 'seed', true)! } : {}),
+        ...(Array.isArray(stops) ? { stopStrings: stops.map(String) } : {}),
+        budget: { maxTokens: budgetTokens ?? 2048, suffixShare: suffixShare ?? 0.25 },
+      });
+      const round = (x: number) => Math.round(x * 100) / 100;
+      const value = {
+        candidates: result.candidates.map((c) => ({ text: c.text, tokens: c.tokens, logprob: c.logprob })),
+        timing: { prefill_ms: round(result.timing.prefill_ms), first_token_ms: round(result.timing.first_token_ms), decode_tok_s: round(result.timing.decode_tok_s) },
+      };
+      const text = [
+        ...result.candidates.map((c, i) => `── candidate ${i + 1} (${c.tokens} tokens, logprob ${c.logprob.toFixed(3)})\n${c.text}`),
+        `── prefill ${value.timing.prefill_ms} ms, first token ${value.timing.first_token_ms} ms, decode ${value.timing.decode_tok_s} tok/s`,
+      ].join('\n');
+      out.result(value, text);
+    } finally {
+      await engine.close();
+    }
+    return 0;
+  },
+};

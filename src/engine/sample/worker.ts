@@ -1,0 +1,56 @@
+/**
+ * The engine worker thread: hosts the ONNX Runtime session so that session.run, which blocks its thread for a
+ * whole step, never blocks the extension host or the CLI's event loop. Messages are handled between decode
+ * steps, which is how a cancel lands within a step's time.
+ */
+import { parentPort } from 'node:worker_threads';
+import { Engine } from './engine.ts';
+import type { FromWorker, ToWorker } from './protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('engine worker: must run in a worker thread');
+
+let engine: Engine | null = null;
+const running = new Map<number, AbortController>();
+const send = (m: FromWorker) => port.postMessage(m);
+const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+
+port.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'open':
+      Engine.open(m.options).then(
+        (e) => {
+          engine = e;
+          send({ type: 'opened', startup: e.startup });
+        },
+        (e: unknown) => send({ type: 'error', id: null, message: oneLine(e) }),
+      );
+      break;
+    case 'complete': {
+      if (!engine) {
+        send({ type: 'error', id: m.id, message: 'engine worker: no model open' });
+        break;
+      }
+      const controller = new AbortController();
+      running.set(m.id, controller);
+      engine
+        .complete(m.request, { signal: controller.signal, onText: (index, text) => send({ type: 'text', id: m.id, index, text }) })
+        .then(
+          (result) => send({ type: 'result', id: m.id, result }),
+          (e: unknown) => send({ type: 'error', id: m.id, message: oneLine(e) }),
+        )
+        .finally(() => running.delete(m.id));
+      break;
+    }
+    case 'cancel':
+      running.get(m.id)?.abort();
+      break;
+    case 'close':
+      for (const c of running.values()) c.abort();
+      void (engine?.close() ?? Promise.resolve()).finally(() => {
+        send({ type: 'closed' });
+        port.close();
+      });
+      break;
+  }
+});
