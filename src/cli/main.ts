@@ -2,9 +2,10 @@ import { type Command, type Output, UsageError, parseCommandArgs } from './comma
 import { stats } from './commands/stats.ts';
 import { importCommand } from './commands/import.ts';
 import { exportCommand } from './commands/export.ts';
+import { label } from './commands/label.ts';
 import { sample } from './commands/sample.ts';
 
-const commands: Command[] = [importCommand, exportCommand, sample, stats];
+const commands: Command[] = [importCommand, exportCommand, label, sample, stats];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
