@@ -32,10 +32,10 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[], rule
   const end = loss.producer ? graph.nodes.indexOf(loss.producer) : -1;
   const forward = graph.nodes.slice(0, end + 1);
 
-  // values that depend on a trainable value: only their producers are differentiated
+  // float values that depend on a trainable value (comparisons and indices carry no gradient)
   const onPath = new Set<Value>(wrt);
   for (const node of forward) {
-    if (node.inputs.some((v) => v && onPath.has(v))) for (const o of node.outputs) onPath.add(o);
+    if (node.inputs.some((v) => v && onPath.has(v))) for (const o of node.outputs) if (isFloat(o.dtype)) onPath.add(o);
   }
   const unreached = wrt.filter((v) => !onPath.has(loss) || (v !== loss && !reaches(forward, v, loss)));
   if (unreached.length > 0) throw new Error(`autodiff: the loss does not depend on ${unreached.map((v) => v.name).join(', ')}`);

@@ -4,6 +4,7 @@ import { gradients } from '../../../src/engine/graph/autodiff.ts';
 import { gradientRules } from '../../../src/engine/graph/gradients.ts';
 import { Graph } from '../../../src/engine/graph/ir.ts';
 import * as op from '../../../src/engine/graph/ops.ts';
+import { less } from '../../../src/engine/graph/trainingOps.ts';
 import { gradientCheck, uniform } from './gradcheck.ts';
 
 function scalarLoss(v: ReturnType<typeof op.add>) {
@@ -74,3 +75,10 @@ test('negative control: the check fails when one rule is broken', async () => {
   const flipped = await gradientCheck({ inputs, wrt: ['a', 'b'], build, rules: wrongSign });
   assert.ok(flipped.maxRelError > 1e-2, `a flipped Sub sign must be caught, got ${flipped.maxRelError}`);
 });
+
+test('a comparison of a trainable value carries no gradient: Where(x < 0, x, x²) differentiates through the branches only', () =>
+  gradientCheck({
+    inputs: { x: { shape: [6], data: [-1.5, -0.5, -0.2, 0.3, 0.8, 1.4] } },
+    wrt: ['x'],
+    build: ({ x }) => op.where(less(x!, 0), x!, op.mul(x!, x!)),
+  }).then((r) => assert.ok(r.maxRelError <= 1e-6, `${r.maxRelError} at ${r.worst}`)));
