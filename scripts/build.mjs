@@ -4,8 +4,11 @@ import * as esbuild from 'esbuild';
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
-/** Native and host-provided modules stay outside the bundles and ship in node_modules. */
-const external = ['vscode', 'better-sqlite3', 'onnxruntime-node'];
+/**
+ * Native and host-provided modules stay outside the bundles and ship in node_modules; so does typescript,
+ * whose compiler finds its lib.*.d.ts files next to itself (the labelers type-check with them).
+ */
+const external = ['vscode', 'better-sqlite3', 'onnxruntime-node', 'typescript'];
 
 const node = {
   bundle: true,

@@ -1,6 +1,12 @@
 import ts from 'typescript';
 import { completedText, type LabelTarget, type Labeler, type Verdict } from './labeler.ts';
-import { diagnosticSummary, inMemoryProgram, typescriptExtension, virtualFileName } from './typescriptProgram.ts';
+import {
+  diagnosticSummary,
+  inMemoryProgram,
+  requireLibraryFiles,
+  typescriptExtension,
+  virtualFileName,
+} from './typescriptProgram.ts';
 
 const COMPILER_OPTIONS: ts.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
@@ -20,6 +26,7 @@ const COMPILER_OPTIONS: ts.CompilerOptions = {
  * Errors every candidate shares (an import the checker cannot see) cancel out, since only order matters.
  */
 export function compileLabeler(): Labeler {
+  requireLibraryFiles();
   return {
     name: 'compile',
     confidence: 0.8,

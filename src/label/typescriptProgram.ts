@@ -18,7 +18,15 @@ export function virtualFileName(language: string): string {
   return `/prefer-label/completion${EXTENSION_BY_LANGUAGE[language]}`;
 }
 
-const libDirectory = dirname(ts.getDefaultLibFilePath({ target: ts.ScriptTarget.ES2022 }));
+const defaultLib = ts.getDefaultLibFilePath({ target: ts.ScriptTarget.ES2022 });
+const libDirectory = dirname(defaultLib);
+
+/** Without its library files the checker sees `number[]` as `{}` and every verdict would be wrong. */
+export function requireLibraryFiles(): void {
+  if (!ts.sys.fileExists(defaultLib)) {
+    throw new Error(`TypeScript's library files are missing (${defaultLib}); the typescript package must be installed beside Prefer`);
+  }
+}
 // Parsed library files are shared by every program: parsing lib.*.d.ts is most of the cost of a check.
 const libFiles = new Map<string, ts.SourceFile | undefined>();
 
