@@ -4,6 +4,7 @@ import { upsertPrompt } from '../store/prompts.ts';
 import type { Store } from '../store/store.ts';
 import { decodePair, detectFormat, type FormatName, type PairRecord, RecordError } from './formats.ts';
 import { DEFAULT_MAX_LINE_BYTES, readJsonlLines } from './lines.ts';
+import { writeTransaction } from '../store/writeTransaction.ts';
 
 export interface ImportOptions {
   /** Forced format; by default the first valid line decides and every line must match it. */
@@ -56,7 +57,7 @@ export async function importPairs(store: Store, file: string, options: ImportOpt
     if (result.errors.length < MAX_REPORTED_ERRORS) result.errors.push({ line, message });
   };
 
-  const storeBatch = db.transaction((batch: PairRecord[]) => {
+  const storeBatch = writeTransaction(db, (batch: PairRecord[]) => {
     for (const pair of batch) {
       const prompt = upsertPrompt(db, {
         prefix: pair.prefix,

@@ -1,6 +1,7 @@
 import { insertPair } from '../store/pairs.ts';
 import type { Store } from '../store/store.ts';
 import type { LabelTarget, Labeler, Verdict } from './labeler.ts';
+import { writeTransaction } from '../store/writeTransaction.ts';
 
 export interface LabelOptions {
   /** Only prompts in these languages. */
@@ -51,7 +52,7 @@ export async function runLabeler(store: Store, labeler: Labeler, options: LabelO
       for (const c of candidates) {
         if (!verdicts.has(c.text)) verdicts.set(c.text, await labeler.score(prompt, c.text));
       }
-      db.transaction(() => {
+      writeTransaction(db, () => {
         for (const c of candidates) {
           const v = verdicts.get(c.text);
           if (v) store.recordLabelScore(runId, c.id, v.score, v.detail);

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { sql } from './statements.ts';
+import { writeTransaction } from './writeTransaction.ts';
 
 export interface AdapterInput {
   path: string;
@@ -37,7 +38,7 @@ const fromRow = (row: AdapterRow): Adapter => ({
 
 /** Registers a trained adapter as the next version (not yet active). */
 export function registerAdapter(db: Database.Database, a: AdapterInput): Adapter {
-  return db.transaction(() => {
+  return writeTransaction(db, () => {
     const next = (sql(db, 'SELECT coalesce(max(version), 0) + 1 AS v FROM adapter').get() as { v: number }).v;
     const id = sql(
       db,
@@ -72,7 +73,7 @@ export function activeAdapter(db: Database.Database): Adapter | undefined {
 
 /** Makes `id` the one adapter sampling uses (undefined: the base model), atomically. */
 export function activateAdapter(db: Database.Database, id: number | undefined): void {
-  db.transaction(() => {
+  writeTransaction(db, () => {
     if (id !== undefined && !adapter(db, id)) throw new Error(`no adapter with id ${id}`);
     sql(db, 'UPDATE adapter SET active = 0 WHERE active = 1').run();
     if (id !== undefined) sql(db, 'UPDATE adapter SET active = 1 WHERE id = ?').run(id);

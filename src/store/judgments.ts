@@ -4,6 +4,7 @@ import type { PromptInput } from './hashing.ts';
 import { HUMAN_SOURCE, insertPair } from './pairs.ts';
 import { upsertPrompt } from './prompts.ts';
 import { sql } from './statements.ts';
+import { writeTransaction } from './writeTransaction.ts';
 
 /** What the user did with the candidates shown to them. Indices refer to `candidates`, in shown order. */
 export type Outcome =
@@ -107,7 +108,7 @@ export function preferencesOf(outcome: Outcome, k: number): [number, number][] {
 /** Records one comparison, its candidates and the pairs it implies, atomically. */
 export function recordJudgment(db: Database.Database, input: JudgmentInput): JudgmentResult {
   validate(input);
-  return db.transaction((): JudgmentResult => {
+  return writeTransaction(db, (): JudgmentResult => {
     const prompt = upsertPrompt(db, input.prompt);
     const candidateIds = input.candidates.map((c) => insertCandidate(db, prompt.id, c));
     const { outcome } = input;

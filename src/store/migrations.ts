@@ -139,20 +139,27 @@ function registerSchemaFunctions(db: Database.Database): void {
   );
 }
 
-/** Brings `db` to the newest schema, one transaction per version, so a crash leaves a valid earlier version. */
+/**
+ * Brings `db` to the newest schema, one transaction per version, so a crash leaves a valid earlier version.
+ * Each step takes the write lock first and re-reads the version, so two processes opening a new file at
+ * once migrate it once.
+ */
 export function migrate(db: Database.Database, target = migrations.length): number {
-  const current = db.pragma('user_version', { simple: true }) as number;
+  const versionOf = () => db.pragma('user_version', { simple: true }) as number;
+  const current = versionOf();
   if (current > migrations.length) {
     throw new Error(
       `database schema version ${current} is newer than this version of Prefer understands (${migrations.length}); update Prefer`,
     );
   }
   registerSchemaFunctions(db);
-  for (let version = current; version < target; version++) {
-    db.transaction(() => {
-      db.exec(migrations[version]!);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
-  }
-  return Math.max(current, target);
+  const step = db.transaction((): boolean => {
+    const version = versionOf();
+    if (version >= target) return false;
+    db.exec(migrations[version]!);
+    db.pragma(`user_version = ${version + 1}`);
+    return true;
+  });
+  while (step.immediate());
+  return Math.max(versionOf(), current);
 }

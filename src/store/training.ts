@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { sql } from './statements.ts';
+import { writeTransaction } from './writeTransaction.ts';
 
 /** The per-step metrics a DPO round reports, under TRL's names so dashboards and habits carry over. */
 export const TRL_METRIC_NAMES = [
@@ -58,7 +59,7 @@ export function recordTrainingStep(
     `INSERT INTO training_metric (training_run_id, split, step, name, value) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT (training_run_id, split, step, name) DO UPDATE SET value = excluded.value`,
   );
-  db.transaction(() => {
+  writeTransaction(db, () => {
     for (const [name, value] of Object.entries(metrics)) insert.run(runId, split, step, name, value);
   })();
 }

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { openStore } from '../../../src/store/store.ts';
+import { tempDir } from './helpers/tempDir.ts';
+
+const dir = tempDir('crash');
+const writer = join(import.meta.dirname, 'helpers', 'judgmentWriter.ts');
+
+interface WriterRun {
+  acked: string[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+/** Starts a writer; kills it with SIGKILL after `killAfterMs` (undefined: lets it finish). */
+function runWriter(db: string, tag: string, count: number, killAfterMs?: number): Promise<WriterRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [writer, db, tag, String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      // Only complete lines are acknowledgements; a kill may cut the last one short.
+      const acked = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('ack '))
+        .map((l) => l.slice(4))
+        .filter((_, i, all) => i < all.length - (stdout.endsWith('\n') ? 0 : 1));
+      resolve({ acked, code, signal, stderr });
+    });
+  });
+}
+
+/** A deterministic random sequence, so a failing kill schedule can be replayed. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+describe('crash safety', () => {
+  it('keeps every acknowledged judgment and a sound file across 20 SIGKILLs at random points', async () => {
+    const db = join(dir, 'crash.sqlite');
+    const next = random(20251124);
+    const acked: string[] = [];
+    let killed = 0;
+    for (let round = 0; round < 20; round++) {
+      // From 0 ms (killed while opening or migrating the file) to well into its writes.
+      const run = await runWriter(db, `r${round}`, 100_000, Math.floor(next() * 600));
+      if (run.signal === 'SIGKILL') killed++;
+      else assert.fail(`writer ${round} ended by itself: ${run.code} ${run.stderr}`);
+      acked.push(...run.acked);
+    }
+    assert.equal(killed, 20);
+    assert.ok(acked.length > 50, `the writers got some judgments in (${acked.length})`);
+
+    const check = new Database(db, { readonly: false });
+    assert.equal(check.pragma('integrity_check', { simple: true }), 'ok');
+    assert.deepEqual(check.pragma('foreign_key_check'), []);
+    check.close();
+
+    const store = openStore(db);
+    const stored = new Set(store.db.prepare('SELECT rationale FROM comparison').pluck().all() as string[]);
+    const missing = acked.filter((id) => !stored.has(id));
+    assert.deepEqual(missing, [], 'every acknowledged judgment is stored');
+    // Atomic: each stored comparison has all three candidates and both of its pairs, never part of them.
+    const partial = store.db
+      .prepare(
+        `SELECT c.rationale FROM comparison c
+         WHERE (SELECT count(*) FROM pair WHERE comparison_id = c.id) <> 2
+            OR (SELECT count(*) FROM candidate WHERE prompt_id = c.prompt_id) <> 3`,
+      )
+      .all();
+    assert.deepEqual(partial, []);
+    assert.ok(stored.size >= acked.length && stored.size <= acked.length + 20, 'at most one unacknowledged commit per kill');
+    store.close();
+  });
+});
+
+describe('concurrent writers', () => {
+  it('loses no row and shows no SQLITE_BUSY when two processes write one new database at once', async () => {
+    const db = join(dir, 'concurrent.sqlite');
+    const perWriter = 1000;
+    const [a, b] = await Promise.all([runWriter(db, 'a', perWriter), runWriter(db, 'b', perWriter)]);
+    for (const run of [a, b]) {
+      assert.equal(run.stderr, '', 'no error reached the writer');
+      assert.equal(run.code, 0);
+      assert.equal(run.acked.length, perWriter);
+    }
+    const store = openStore(db);
+    const s = store.stats();
+    assert.equal(s.comparisons, 2 * perWriter);
+    assert.equal(s.pairs, 2 * 2 * perWriter);
+    assert.equal(s.candidates, 3 * 2 * perWriter);
+    assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    // The writers really overlapped: their commits interleave.
+    const order = (store.db.prepare('SELECT rationale FROM comparison ORDER BY id').pluck().all() as string[]).map((r) => r[0]);
+    const switches = order.filter((w, i) => i > 0 && w !== order[i - 1]).length;
+    assert.ok(switches >= 10, `writes interleaved ${switches} times`);
+    store.close();
+  });
+});

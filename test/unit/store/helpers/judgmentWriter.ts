@@ -1,0 +1,20 @@
+// A child process for the crash and concurrency tests: records judgments one by one and, after each has
+// committed, writes "ack TAG:N" on stdout. Usage: node judgmentWriter.ts DB TAG COUNT
+import { writeSync } from 'node:fs';
+import { openStore } from '../../../../src/store/store.ts';
+
+const [file, tag, countArg] = process.argv.slice(2);
+const store = openStore(file!);
+const count = Number(countArg);
+for (let i = 0; i < count; i++) {
+  const id = `${tag}:${i}`;
+  store.recordJudgment({
+    prompt: { language: 'typescript', filePath: `/ws/${tag}.ts`, prefix: `// ${id}\nconst x = ` },
+    candidates: ['1', '2', '3'].map((text) => ({ text: `${text} /* ${id} */`, modelId: 'writer' })),
+    outcome: { kind: 'pick', chosenIndex: i % 3 },
+    rationale: id,
+  });
+  // Synchronous write: the ack leaves the process only after the commit above returned.
+  writeSync(1, `ack ${id}\n`);
+}
+store.close();
