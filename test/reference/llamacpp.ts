@@ -34,8 +34,10 @@ export interface ReferenceOptions {
   threads?: number;
   /** Weight storage in the GGUF. Default F32 (the comparison tier); F16 only for speed anchors. */
   weightType?: GgufTensorType;
-  /** Largest context the session will need; default max(512, what the call needs). */
+  /** Largest context the session will need per sequence; default 512. */
   contextSize?: number;
+  /** Parallel sequences for batched-decode timings (`time`). Default 1. */
+  sequences?: number;
 }
 
 /** Minimal shape of the node-llama-cpp API used here (its types live in the separate prefix). */
@@ -51,6 +53,7 @@ interface LlamaModel {
   dispose(): Promise<void>;
 }
 interface LlamaContext {
+  readonly sequencesLeft: number;
   getSequence(): LlamaSequence;
   dispose(): Promise<void>;
 }
@@ -98,26 +101,33 @@ export class ReferenceModel {
   readonly threads: number;
   private readonly model: LlamaModel;
   private readonly context: LlamaContext;
-  private readonly sequence: LlamaSequence;
+  private readonly sequences: LlamaSequence[];
 
   private constructor(checkpoint: Checkpoint, threads: number, model: LlamaModel, context: LlamaContext) {
     this.checkpoint = checkpoint;
     this.threads = threads;
     this.model = model;
     this.context = context;
-    this.sequence = context.getSequence();
+    this.sequences = [];
+    while (context.sequencesLeft > 0) this.sequences.push(context.getSequence());
+  }
+
+  private get sequence(): LlamaSequence {
+    return this.sequences[0] as LlamaSequence;
   }
 
   static async open(checkpointOrDir: Checkpoint | string, options: ReferenceOptions = {}): Promise<ReferenceModel> {
     const checkpoint = typeof checkpointOrDir === 'string' ? await loadCheckpoint(checkpointOrDir) : checkpointOrDir;
     const threads = options.threads ?? 1;
-    const contextSize = Math.min(checkpoint.config.maxPositions, options.contextSize ?? 512);
+    const sequences = options.sequences ?? 1;
+    const perSequence = Math.min(checkpoint.config.maxPositions, options.contextSize ?? 512);
+    const contextSize = perSequence * sequences;
     const modelPath = await referenceGguf(checkpoint, options.weightType ?? 'F32');
     const model = await (await llama()).loadModel({ modelPath, gpuLayers: 0 });
     const context = await model.createContext({
       contextSize,
       batchSize: contextSize,
-      sequences: 1,
+      sequences,
       threads: { ideal: threads, min: threads },
       flashAttention: false,
       experimentalKvCacheKeyType: 'F32',
@@ -147,26 +157,36 @@ export class ReferenceModel {
     return rows;
   }
 
-  /** Greedy decoding timings: prompt evaluation (ms), then `steps` single-token decode steps. */
-  async time(promptIds: readonly number[], steps: number): Promise<{ promptMs: number; decodeMs: number; tokensPerSecond: number }> {
-    await this.sequence.clearHistory();
+  /**
+   * Greedy decoding timings on every sequence at once (node-llama-cpp batches concurrent sequences into
+   * one llama.cpp decode): the prompt on each sequence (ms until every first token is chosen), then
+   * `steps` decode steps; tokensPerSecond counts all sequences' tokens.
+   */
+  async time(promptIds: readonly number[], steps: number): Promise<{ sequences: number; promptMs: number; decodeMs: number; tokensPerSecond: number }> {
+    await Promise.all(this.sequences.map((sequence) => sequence.clearHistory()));
     const greedy = { generateNext: { token: true, options: { temperature: 0 } } };
-    const started = performance.now();
     const prompt: EvaluateItem[] = promptIds.map((id, i) => (i === promptIds.length - 1 ? [id, greedy] : id));
-    const results = await this.sequence.controlledEvaluate(prompt);
+    const started = performance.now();
+    const next = await Promise.all(
+      this.sequences.map(async (sequence) => (await sequence.controlledEvaluate(prompt))[promptIds.length - 1]?.next.token ?? 0),
+    );
     const promptMs = performance.now() - started;
-    let next = results[promptIds.length - 1]?.next.token ?? 0;
     const decodeStarted = performance.now();
     for (let step = 0; step < steps; step++) {
-      const [result] = await this.sequence.controlledEvaluate([[next, greedy]]);
-      next = result?.next.token ?? 0;
+      await Promise.all(
+        this.sequences.map(async (sequence, s) => {
+          const [result] = await sequence.controlledEvaluate([[next[s] as number, greedy]]);
+          next[s] = result?.next.token ?? 0;
+        }),
+      );
     }
     const decodeMs = performance.now() - decodeStarted;
-    return { promptMs, decodeMs, tokensPerSecond: (steps * 1000) / decodeMs };
+    const n = this.sequences.length;
+    return { sequences: n, promptMs, decodeMs, tokensPerSecond: (n * steps * 1000) / decodeMs };
   }
 
   async dispose(): Promise<void> {
-    this.sequence.dispose();
+    for (const sequence of this.sequences) sequence.dispose();
     await this.context.dispose();
     await this.model.dispose();
   }

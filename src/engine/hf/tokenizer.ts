@@ -4,6 +4,7 @@
  * decode that never splits a UTF-8 multi-byte character.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRecord, oneLine, readJsonFile } from './json-file.ts';
 
@@ -72,9 +73,11 @@ export class CheckpointTokenizer {
     this.merges = bpeMergesOf(tokenizerJson);
   }
 
+  /** tokenizer.json is required; tokenizer_config.json (special-token names) is read when present. */
   static async fromDir(dir: string): Promise<CheckpointTokenizer> {
     const tokenizerPath = join(dir, 'tokenizer.json');
-    const [json, config] = await Promise.all([readJsonFile(tokenizerPath), readJsonFile(join(dir, 'tokenizer_config.json'))]);
+    const configPath = join(dir, 'tokenizer_config.json');
+    const [json, config] = await Promise.all([readJsonFile(tokenizerPath), existsSync(configPath) ? readJsonFile(configPath) : {}]);
     return new CheckpointTokenizer(json, config, tokenizerPath);
   }
 

@@ -58,6 +58,19 @@ test('reference logits are deterministic and per-position rows agree with the KV
   }
 });
 
+test('timings run greedy decode on parallel sequences and count every sequence', async () => {
+  const dir = await makeCheckpoint('qwen2', join(root, 'timing'));
+  const model = await ReferenceModel.open(dir, { threads: 1, sequences: 2, contextSize: 128 });
+  try {
+    const timing = await model.time(PROMPT, 4);
+    assert.equal(timing.sequences, 2);
+    assert.ok(timing.promptMs > 0 && timing.decodeMs > 0);
+    assert.ok(Math.abs(timing.tokensPerSecond - (2 * 4 * 1000) / timing.decodeMs) < 1e-9);
+  } finally {
+    await model.dispose();
+  }
+});
+
 test('q/k rows are permuted per head from rotate-half to interleaved pairs for arch llama', () => {
   // Two heads of dim 4, one column: head rows [x0 x1 y0 y1] become [x0 y0 x1 y1].
   const q = Float32Array.of(0, 1, 2, 3, 10, 11, 12, 13);

@@ -126,3 +126,14 @@ test('the committed fixture tokenizer is exactly what the generator produces', a
   assert.deepEqual(JSON.parse(await readFile(join(FIXTURE_DIR, 'tokenizer.json'), 'utf8')), generated);
   assert.deepEqual(JSON.parse(await readFile(join(FIXTURE_DIR, 'tokenizer_config.json'), 'utf8')), config);
 });
+
+test('loads without tokenizer_config.json: same ids, no configured EOS', async () => {
+  const { copyFile } = await import('node:fs/promises');
+  const { tempDir } = await import('./temp-dir.ts');
+  const dir = await tempDir('tokonly');
+  await copyFile(join(FIXTURE_DIR, 'tokenizer.json'), join(dir, 'tokenizer.json'));
+  const bare = await CheckpointTokenizer.fromDir(dir);
+  assert.deepEqual(bare.encode(GOLDEN[0]![0]), GOLDEN[0]![1]);
+  assert.deepEqual(bare.eosTokenIds, []);
+  assert.equal(bare.fim?.style, 'qwen');
+});
