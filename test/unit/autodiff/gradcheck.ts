@@ -17,7 +17,7 @@ export type FloatType = 'float32' | 'float64';
 export interface CheckInput {
   shape: number[];
   /** Float data, or int64 indices, or booleans. */
-  data: number[] | bigint[] | boolean[];
+  data: ArrayLike<number> | bigint[] | boolean[];
   dtype?: DType;
 }
 
@@ -51,7 +51,7 @@ function toOrt(input: CheckInput, floatType: FloatType, values?: Float64Array): 
   const dtype = input.dtype ?? floatType;
   if (dtype === 'int64') return new ort.Tensor('int64', BigInt64Array.from(input.data as bigint[]), input.shape);
   if (dtype === 'bool') return new ort.Tensor('bool', Uint8Array.from(input.data as boolean[], (b) => (b ? 1 : 0)), input.shape);
-  const data = values ?? Float64Array.from(input.data as number[]);
+  const data = values ?? Float64Array.from(input.data as ArrayLike<number>);
   return new ort.Tensor(dtype as FloatType, dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), input.shape);
 }
 
@@ -66,28 +66,56 @@ export async function gradientCheck(c: GradientCase): Promise<GradientReport> {
   const values: Record<string, Value> = {};
   for (const [name, input] of Object.entries(c.inputs)) values[name] = graph.input(name, input.dtype ?? floatType, input.shape);
   const y = c.build(values, graph);
-  const shape = y.shape as number[];
-  const weights = graph.constant({ dtype: y.dtype, shape, data: (y.dtype === 'float32' ? Float32Array : Float64Array).from(uniform(y.shape.reduce<number>((p, d) => p * (d as number), 1), 99, 0.5, 1.5)) });
+  const count = y.shape.reduce<number>((p, d) => p * (d as number), 1);
+  const weights = graph.constant({ dtype: y.dtype, shape: y.shape as number[], data: (y.dtype === 'float32' ? Float32Array : Float64Array).from(uniform(count, 99, 0.5, 1.5)) });
   const weighted = op.mul(y, weights);
-  let loss = y.rank === 0 ? weighted : op.reduceSum(weighted, y.shape.map((_, i) => i), false);
-  if (loss.dtype !== floatType) loss = op.cast(loss, floatType);
-  const wrt = c.wrt.map((n) => values[n]!);
-  const grads = gradients(graph, loss, wrt, c.rules);
-  graph.output(loss, 'loss');
-  c.wrt.forEach((n, i) => graph.output(grads.get(wrt[i]!)!, `grad_${n}`));
+  const loss = y.rank === 0 ? weighted : op.reduceSum(weighted, y.shape.map((_, i) => i), false);
+  return checkGraphGradients(graph, loss, c.wrt, c.inputs, { floatType, step: c.step, rules: c.rules });
+}
 
-  const session = await ort.InferenceSession.create(serialize(lower(graph, 'cpu'), 'embedded').model);
+export interface GraphCheckOptions {
+  floatType?: FloatType;
+  step?: number;
+  rules?: GradientRules;
+  /** Check at most this many elements per wrt tensor (spread evenly); all when absent. */
+  samplesPerTensor?: number;
+}
+
+/** Differentiates `loss` of an already built graph wrt the named inputs and checks against finite differences. */
+export async function checkGraphGradients(
+  graph: Graph,
+  scalarLoss: Value,
+  wrtNames: string[],
+  inputs: Record<string, CheckInput>,
+  options: GraphCheckOptions = {},
+): Promise<GradientReport> {
+  const floatType = options.floatType ?? 'float64';
+  const loss = scalarLoss.dtype === floatType ? scalarLoss : op.cast(scalarLoss, floatType);
+  const wrt = wrtNames.map((n) => {
+    const v = graph.inputs.find((i) => i.name === n);
+    if (!v) throw new Error(`gradient check: no graph input ${n}`);
+    return v;
+  });
+  const grads = gradients(graph, loss, wrt, options.rules);
+  graph.output(loss, 'loss');
+  wrtNames.forEach((n, i) => graph.output(grads.get(wrt[i]!)!, `grad_${n}`));
+
+  // float64: ORT's extended fusions (x·sigmoid(x) → QuickGelu) have float-only kernels
+  const session = await ort.InferenceSession.create(serialize(lower(graph, 'cpu'), 'embedded').model, {
+    graphOptimizationLevel: floatType === 'float64' ? 'basic' : 'all',
+  });
   try {
     const feeds = (override?: [string, Float64Array]): Record<string, ort.Tensor> =>
-      Object.fromEntries(Object.entries(c.inputs).map(([n, input]) => [n, toOrt(input, floatType, override?.[0] === n ? override[1] : undefined)]));
+      Object.fromEntries(Object.entries(inputs).map(([n, input]) => [n, toOrt(input, floatType, override?.[0] === n ? override[1] : undefined)]));
     const base = await session.run(feeds());
     const lossAt = async (name: string, data: Float64Array) => Number((await session.run(feeds([name, data]))).loss!.data[0]);
-    const h = c.step ?? (floatType === 'float64' ? 1e-5 : 1e-2);
+    const h = options.step ?? (floatType === 'float64' ? 1e-5 : 1e-2);
     const report: GradientReport = { maxRelError: 0, worst: '', checked: 0 };
-    for (const name of c.wrt) {
+    for (const name of wrtNames) {
       const analytic = base[`grad_${name}`]!.data as Float32Array | Float64Array;
-      const x = Float64Array.from(c.inputs[name]!.data as number[]);
-      for (let i = 0; i < x.length; i++) {
+      const x = Float64Array.from(inputs[name]!.data as ArrayLike<number>);
+      const stride = Math.max(1, Math.floor(x.length / (options.samplesPerTensor ?? x.length)));
+      for (let i = 0; i < x.length; i += stride) {
         const saved = x[i]!;
         x[i] = saved + h;
         const plus = await lossAt(name, x);
