@@ -43,6 +43,13 @@ export interface ReferenceOptions {
 /** Minimal shape of the node-llama-cpp API used here (its types live in the separate prefix). */
 interface LlamaApi {
   getLlama(options: Record<string, unknown>): Promise<Llama>;
+  readGgufFileInfo(path: string, options: { logWarnings: boolean }): Promise<GgufInfo>;
+}
+/** What node-llama-cpp's own GGUF parser reads back from a file (an independent check of the writer). */
+export interface GgufInfo {
+  version: number;
+  metadata: Record<string, unknown> & { general: Record<string, unknown>; tokenizer: { ggml: Record<string, unknown> } };
+  tensorInfo: { name: string; dimensions: (number | bigint)[]; ggmlType: number; offset: number | bigint }[];
 }
 interface Llama {
   loadModel(options: { modelPath: string; gpuLayers?: number; useMmap?: boolean }): Promise<LlamaModel>;
@@ -66,15 +73,20 @@ interface LlamaSequence {
 
 let llamaPromise: Promise<Llama> | null = null;
 
-async function llama(): Promise<Llama> {
+async function llamaApi(): Promise<LlamaApi> {
   const unavailable = referenceUnavailable();
   if (unavailable) throw new Error(unavailable);
-  llamaPromise ??= (async () => {
-    const api = (await import(pathToFileURL(ENTRY).href)) as LlamaApi;
-    // CPU only, never build or download: the prefix carries the prebuilt linux-x64 binary.
-    return api.getLlama({ gpu: false, build: 'never', skipDownload: true, logLevel: 'error', progressLogs: false });
-  })();
+  return (await import(pathToFileURL(ENTRY).href)) as LlamaApi;
+}
+
+async function llama(): Promise<Llama> {
+  // CPU only, never build or download: the prefix carries the prebuilt linux-x64 binary.
+  llamaPromise ??= llamaApi().then((api) => api.getLlama({ gpu: false, build: 'never', skipDownload: true, logLevel: 'error', progressLogs: false }));
   return llamaPromise;
+}
+
+export async function readGgufInfo(path: string): Promise<GgufInfo> {
+  return (await llamaApi()).readGgufFileInfo(path, { logWarnings: false });
 }
 
 /** Writes (once, cached by checkpoint hash) the GGUF of a checkpoint; returns its path. */

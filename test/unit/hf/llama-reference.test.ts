@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import { loadCheckpoint } from '../../../src/engine/hf/checkpoint.ts';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { rotateHalfToInterleaved } from '../../reference/gguf.ts';
-import { ReferenceModel, referenceLogits, referenceUnavailable } from '../../reference/llamacpp.ts';
+import { ReferenceModel, readGgufInfo, referenceGguf, referenceLogits, referenceUnavailable } from '../../reference/llamacpp.ts';
+import { encodeSafetensors } from '../../../src/engine/hf/safetensors-write.ts';
+import { readFile, writeFile } from 'node:fs/promises';
 import { naiveLlamaLogits } from './naive-llama.ts';
 import { tempDir } from './temp-dir.ts';
 
@@ -68,6 +70,57 @@ test('timings run greedy decode on parallel sequences and count every sequence',
     assert.ok(Math.abs(timing.tokensPerSecond - (2 * 4 * 1000) / timing.decodeMs) < 1e-9);
   } finally {
     await model.dispose();
+  }
+});
+
+test('the GGUF header reads back (node-llama-cpp parser) with the arch metadata, vocabulary and tensor dims innermost first', async () => {
+  const checkpoint = await loadCheckpoint(await makeCheckpoint('qwen3', join(root, 'header')));
+  const info = await readGgufInfo(await referenceGguf(checkpoint));
+  assert.equal(info.version, 3);
+  assert.equal(info.metadata.general['architecture'], 'qwen3');
+  assert.deepEqual(info.metadata['qwen3'], {
+    context_length: 512,
+    embedding_length: 64,
+    block_count: 2,
+    feed_forward_length: 160,
+    attention: { head_count: 4, head_count_kv: 2, key_length: 32, value_length: 32, layer_norm_rms_epsilon: Math.fround(1e-6) },
+    rope: { freq_base: 1e6, dimension_count: 32 },
+    vocab_size: 768,
+  });
+  const ggml = info.metadata.tokenizer.ggml;
+  assert.equal(ggml['model'], 'gpt2');
+  assert.equal((ggml['tokens'] as string[]).length, 768);
+  assert.equal((ggml['tokens'] as string[])[761], '<|endoftext|>');
+  assert.equal((ggml['merges'] as string[])[0], checkpoint.tokenizer.bpeMerges()![0]!.join(' '));
+  assert.equal(ggml['eos_token_id'], 761);
+  const byName = new Map(info.tensorInfo.map((t) => [t.name, t]));
+  assert.deepEqual(byName.get('blk.1.attn_q.weight')?.dimensions.map(Number), [64, 4 * 32]);
+  assert.deepEqual(byName.get('blk.1.attn_k_norm.weight')?.dimensions.map(Number), [32]);
+  assert.equal(byName.has('output.weight'), false, 'tied: llama.cpp reuses token_embd');
+  assert.ok(info.tensorInfo.every((t) => Number(t.offset) % 32 === 0), '32-byte aligned tensor data');
+});
+
+test('a vocab_size larger than the tokenizer gets placeholder tokens so every embedding row has one', async () => {
+  // Like SmolLM2 shapes with the fixture tokenizer: 800 embedding rows, 768 tokens.
+  const dir = await makeCheckpoint('llama', join(root, 'padded'));
+  const original = await loadCheckpoint(dir);
+  const padded = original.weights.names().map((name) => {
+    const weight = original.weights.get(name);
+    if (!/embed_tokens|lm_head/.test(name)) return { name, shape: weight.shape, data: weight.data };
+    const data = new Float32Array(800 * 64);
+    data.set(weight.data);
+    data.fill(0.01, weight.data.length);
+    return { name, shape: [800, 64], data };
+  });
+  await writeFile(join(dir, 'model.safetensors'), encodeSafetensors(padded));
+  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+  await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, vocab_size: 800 }));
+  const rows = await referenceLogits(dir, PROMPT.slice(0, 8), [3]);
+  assert.equal(rows[0]!.length, 800);
+  const naive = naiveLlamaLogits(await loadCheckpoint(dir), [...PROMPT.slice(0, 8), 3]);
+  for (const [r, row] of rows.entries()) {
+    const expected = naive[7 + r]!;
+    for (let i = 0; i < 800; i++) assert.ok(Math.abs((row[i] as number) - (expected[i] as number)) < 1e-4, `row ${r} logit ${i}`);
   }
 });
 
