@@ -23,6 +23,7 @@ export default tseslint.config(
       '.test-output/',
       'tools/*/node_modules/',
       'test/fixtures/',
+      'examples/',
     ],
   },
   js.configs.recommended,

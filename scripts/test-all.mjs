@@ -49,8 +49,9 @@ function readCounts(tier, file) {
 const results = [];
 let staticOk = true;
 if (only.length === 0) {
-  staticOk = run('typecheck', 'npx', ['tsc', '-p', '.', '--noEmit']) && staticOk;
-  staticOk = run('lint', 'npx', ['eslint', '.']) && staticOk;
+  const bin = (name) => join(root, 'node_modules', '.bin', name);
+  staticOk = run('typecheck', bin('tsc'), ['-p', '.', '--noEmit']) && staticOk;
+  staticOk = run('lint', bin('eslint'), ['.']) && staticOk;
 }
 
 if (wanted('unit')) {
