@@ -1,41 +1,71 @@
 /**
  * Messages between the compare panel (browser) and the extension host. Both sides import these types; the
  * extension validates every message it receives with `parseWebviewMessage` and drops anything else.
+ * Candidate texts are untrusted model output: the webview renders them as text only.
  */
+import { z } from 'zod';
+
+export const MAX_CANDIDATES = 9;
+const MAX_TEXT = 200_000;
 
 export interface CandidateView {
   text: string;
+  /** Still being generated. */
+  streaming: boolean;
 }
 
+export type PanelMode = 'compare' | 'blind-ab';
+
 export type HostMessage =
-  | { type: 'candidates'; title: string; candidates: CandidateView[] }
-  | { type: 'saved'; comparisonId: number; pairsAdded: number }
-  | { type: 'error'; message: string };
+  /** A new prompt: `count` candidate slots, filled by `delta`/`done` or given whole in `candidates`. */
+  | { type: 'round'; roundId: number; title: string; language: string; mode: PanelMode; candidates: CandidateView[] }
+  | { type: 'delta'; roundId: number; index: number; text: string }
+  | { type: 'done'; roundId: number; index: number }
+  | { type: 'saved'; roundId: number; comparisonId: number; pairsAdded: number; summary: string }
+  | { type: 'inserted'; roundId: number }
+  | { type: 'error'; roundId?: number | undefined; message: string };
 
-export type WebviewMessage = { type: 'ready' } | { type: 'pick'; index: number; decisionMs: number };
+const index = z.number().int().min(0).max(MAX_CANDIDATES - 1);
+const roundId = z.number().int().min(0);
 
-const MAX_CANDIDATES = 9;
+const outcome = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('pick'), index }),
+  z.strictObject({
+    kind: z.literal('ranking'),
+    order: z.array(index).min(2).max(MAX_CANDIDATES).refine((o) => new Set(o).size === o.length, 'duplicate rank'),
+  }),
+  z.strictObject({ kind: z.literal('tie') }),
+  z.strictObject({ kind: z.literal('both_bad') }),
+  z.strictObject({ kind: z.literal('skip') }),
+  z.strictObject({ kind: z.literal('edited'), text: z.string().min(1).max(MAX_TEXT) }),
+]);
+
+export type JudgedOutcome = z.infer<typeof outcome>;
+
+const webviewMessage = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('ready') }),
+  z.strictObject({
+    type: z.literal('judge'),
+    roundId,
+    outcome,
+    rationale: z.string().max(10_000).optional(),
+    decisionMs: z.number().finite().min(0).max(7 * 24 * 3600 * 1000),
+  }),
+  /** Insert a candidate (by shown index) or the user's own answer into the editor at the prompt's slot. */
+  z.strictObject({
+    type: z.literal('insert'),
+    roundId,
+    what: z.union([z.strictObject({ index }), z.strictObject({ text: z.string().min(1).max(MAX_TEXT) })]),
+  }),
+  z.strictObject({ type: z.literal('cancel'), roundId }),
+]);
+
+export type WebviewMessage = z.infer<typeof webviewMessage>;
 
 /** Returns the message if it is well-formed, or a one-line reason why not. */
 export function parseWebviewMessage(value: unknown): WebviewMessage | { invalid: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { invalid: 'not an object' };
-  const m = value as Record<string, unknown>;
-  const keys = Object.keys(m).sort().join(',');
-  switch (m.type) {
-    case 'ready':
-      return keys === 'type' ? { type: 'ready' } : { invalid: `ready: unexpected fields ${keys}` };
-    case 'pick': {
-      if (keys !== 'decisionMs,index,type') return { invalid: `pick: expected fields index, decisionMs; got ${keys}` };
-      const { index, decisionMs } = m;
-      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= MAX_CANDIDATES) {
-        return { invalid: `pick: index must be an integer in 0..${MAX_CANDIDATES - 1}` };
-      }
-      if (typeof decisionMs !== 'number' || !Number.isFinite(decisionMs) || decisionMs < 0) {
-        return { invalid: 'pick: decisionMs must be a non-negative number' };
-      }
-      return { type: 'pick', index, decisionMs: Math.round(decisionMs) };
-    }
-    default:
-      return { invalid: `unknown message type ${JSON.stringify(m.type)?.slice(0, 40)}` };
-  }
+  const result = webviewMessage.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  return { invalid: `${issue?.path.join('.') || 'message'}: ${issue?.message ?? 'invalid'}`.slice(0, 200) };
 }

@@ -3,13 +3,15 @@ import { registerCompareCommands } from './compare/commands.ts';
 import { registerModelCommands } from './model.ts';
 import { registerPendingCommands } from './pending.ts';
 import { registerStatsCommand } from './stats.ts';
+import { PreferStatusBar } from './statusBar.ts';
 import { StoreAccess } from './storeAccess.ts';
 
 export function activate(context: vscode.ExtensionContext): { store: StoreAccess } {
   const log = vscode.window.createOutputChannel('Prefer', { log: true });
   const store = new StoreAccess(context);
-  context.subscriptions.push(log, store);
-  registerCompareCommands(context, store, log);
+  const statusBar = new PreferStatusBar(store, log);
+  context.subscriptions.push(log, store, statusBar);
+  registerCompareCommands(context, store, log, () => statusBar.refresh());
   registerStatsCommand(context, store);
   registerModelCommands(context);
   registerPendingCommands(context);

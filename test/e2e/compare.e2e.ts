@@ -1,6 +1,6 @@
 // End to end: the packaged VSIX installed in code-server, driven through Debian Chromium like a user would.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -36,6 +36,16 @@ async function runFromPalette(title: string): Promise<void> {
   throw new Error(`command "${title}" never appeared in the palette`);
 }
 
+/** Runs `fn`; on failure, saves a screenshot of the workbench next to the others before rethrowing. */
+async function screenshotOnFailure(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    await page?.screenshot({ path: join(shots, `${name}.png`) }).catch(() => undefined);
+    throw e;
+  }
+}
+
 function comparePanel(): FrameLocator {
   return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
 }
@@ -62,41 +72,100 @@ describe('Prefer in code-server, through the browser', () => {
     await server?.stop();
   });
 
-  it('Compare Completions from the palette, Pick in the webview, row in the SQLite file', async () => {
-    // Open greet.ts with Quick Open and put the cursor inside the function body.
+  async function cursorAtEndOfLine(line: number): Promise<void> {
+    await page.locator('.monaco-editor .view-line').nth(line).click();
+    await page.keyboard.press('End');
+  }
+
+  async function compareAndWait(): Promise<FrameLocator> {
+    const before = await page.locator('iframe.webview.ready').count();
+    await runFromPalette('Prefer: Compare Completions');
+    const panel = comparePanel();
+    if (before > 0) await panel.locator('#status:not([data-saved])').waitFor({ timeout: 30_000 });
+    await panel.locator('vscode-button.pick:not([disabled])').first().waitFor({ state: 'visible', timeout: 30_000 });
+    await panel.locator('h2#title').click(); // keyboard focus into the panel
+    return panel;
+  }
+
+  async function saved(panel: FrameLocator): Promise<string> {
+    await panel.locator('#status[data-saved]').waitFor({ timeout: 15_000 });
+    return (await panel.locator('#status').textContent()) ?? '';
+  }
+
+  it('judges from the palette and the keyboard — pick, rank, tie, edit, insert — into the SQLite file', () =>
+    screenshotOnFailure('compare-failure', judgeEverything));
+
+  async function judgeEverything(): Promise<void> {
+    const mine = 'return "Hi, " + name;';
+    // Open greet.ts with Quick Open.
     await page.keyboard.press('Control+P');
     await page.locator('.quick-input-widget input').fill('greet.ts');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'greet.ts' }).first().waitFor();
     await page.keyboard.press('Enter');
     await page.locator('.monaco-editor .view-lines').first().waitFor();
-    await page.locator('.monaco-editor .view-line').nth(1).click();
-    await page.keyboard.press('End');
 
-    await runFromPalette('Prefer: Compare Completions');
-    const panel = comparePanel();
+    // 1. Pick with the mouse.
+    await cursorAtEndOfLine(1);
+    let panel = await compareAndWait();
     const picks = panel.locator('vscode-button.pick');
-    await picks.first().waitFor({ state: 'visible', timeout: 30_000 });
     assert.equal(await picks.count(), 4, 'four candidates (the default prefer.numCandidates)');
-    const chosenText = await panel.locator('.candidate[data-index="1"] pre').textContent();
+    const pickedText = await panel.locator('.candidate[data-index="1"] pre').textContent();
     await picks.nth(1).click();
-    await panel.locator('#status[data-saved]').waitFor({ timeout: 15_000 });
-    assert.match((await panel.locator('#status').textContent()) ?? '', /Saved: 3 preference pairs/);
+    assert.match(await saved(panel), /Saved: 3 preference pairs/);
     await page.screenshot({ path: join(shots, 'compare-panel.png') });
+
+    // 2. Rank all four with the keyboard: R 4 2 1 3 Enter (each round at a new cursor position: a new prompt).
+    await cursorAtEndOfLine(0);
+    panel = await compareAndWait();
+    for (const key of ['r', '4', '2', '1', '3']) await page.keyboard.press(key);
+    assert.match((await panel.locator('#status').textContent()) ?? '', /Ranking #4 > #2 > #1 > #3/);
+    await page.keyboard.press('Enter');
+    assert.match(await saved(panel), /Saved: 6 preference pairs/);
+
+    // 3. Tie.
+    await cursorAtEndOfLine(2);
+    panel = await compareAndWait();
+    await page.keyboard.press('t');
+    await page.keyboard.press('Enter');
+    assert.match(await saved(panel), /tie recorded/);
+
+    // 4. Write my own answer, confirm with Ctrl+Enter, insert it with I.
+    await cursorAtEndOfLine(1);
+    panel = await compareAndWait();
+    await page.keyboard.press('e');
+    await panel.locator('#edit').waitFor({ state: 'visible' });
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type(mine);
+    await page.keyboard.press('Control+Enter');
+    assert.match(await saved(panel), /Saved: 4 preference pairs/);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('i');
+    await panel.locator('#status[data-inserted]').waitFor({ timeout: 15_000 });
+    await page.locator('.monaco-editor .view-line', { hasText: mine }).first().click();
+    await page.keyboard.press('Control+S');
+    await page.screenshot({ path: join(shots, 'compare-inserted.png') });
 
     const db = new Database(database, { readonly: true });
     try {
-      const rows = db
-        .prepare(
-          `SELECT c.text AS chosen, p.file_path, p.prefix FROM pair
-           JOIN candidate c ON c.id = pair.chosen_id JOIN prompt p ON p.id = pair.prompt_id`,
-        )
-        .all() as { chosen: string; file_path: string; prefix: string }[];
-      assert.equal(rows.length, 3);
-      assert.ok(rows.every((r) => r.chosen === chosenText));
-      assert.equal(rows[0]!.file_path, join(workspace, 'greet.ts'));
-      assert.equal(rows[0]!.prefix, 'export function greet(name: string): string {\n  ');
+      const outcomes = db.prepare('SELECT outcome FROM comparison ORDER BY id').all().map((r) => (r as { outcome: string }).outcome);
+      assert.deepEqual(outcomes, ['pick', 'ranking', 'tie', 'edited']);
+      const pairs = db.prepare(
+        `SELECT c.text AS chosen, p.file_path, p.prefix, cmp.outcome FROM pair
+         JOIN candidate c ON c.id = pair.chosen_id JOIN prompt p ON p.id = pair.prompt_id
+         JOIN comparison cmp ON cmp.id = pair.comparison_id ORDER BY pair.id`,
+      ).all() as { chosen: string; file_path: string; prefix: string; outcome: string }[];
+      assert.equal(pairs.length, 3 + 6 + 4);
+      const picked = pairs.filter((r) => r.outcome === 'pick');
+      assert.ok(picked.every((r) => r.chosen === pickedText));
+      assert.equal(picked[0]!.file_path, join(workspace, 'greet.ts'));
+      assert.equal(picked[0]!.prefix, 'export function greet(name: string): string {\n  ');
+      assert.ok(pairs.filter((r) => r.outcome === 'edited').every((r) => r.chosen === mine));
     } finally {
       db.close();
     }
-  });
+    const expected = `export function greet(name: string): string {\n  ${mine}\n}\n`;
+    const file = join(workspace, 'greet.ts');
+    for (let i = 0; i < 50 && readFileSync(file, 'utf8') !== expected; i++) await page.waitForTimeout(100);
+    assert.equal(readFileSync(file, 'utf8'), expected, 'the inserted answer is saved in greet.ts');
+  }
 });

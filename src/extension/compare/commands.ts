@@ -1,19 +1,35 @@
 import * as vscode from 'vscode';
 import type { StoreAccess } from '../storeAccess.ts';
-import { ComparePanel, promptAtCursor } from './comparePanel.ts';
+import { ComparePanel } from './comparePanel.ts';
+import { type CompletionSource, PlaceholderSource } from './completionSource.ts';
+import { promptAtCursor } from './slot.ts';
 
 export function registerCompareCommands(
   context: vscode.ExtensionContext,
   store: StoreAccess,
   log: vscode.LogOutputChannel,
+  onJudged: () => void,
 ): void {
+  // The engine's sampler replaces the placeholder source once it is wired in.
+  const source: CompletionSource = new PlaceholderSource();
   context.subscriptions.push(
     vscode.commands.registerCommand('prefer.compareCompletions', () => {
       const editor = vscode.window.activeTextEditor;
-      const prompt = editor ? promptAtCursor(editor) : { prefix: '', suffix: '' };
-      const n = vscode.workspace.getConfiguration('prefer').get<number>('numCandidates', 4);
+      if (!editor) {
+        void vscode.window.showWarningMessage('Prefer: open a file and place the cursor where code should go.');
+        return undefined;
+      }
+      const { prompt, slot } = promptAtCursor(editor);
+      const config = vscode.workspace.getConfiguration('prefer');
+      const created = !ComparePanel.current;
       const panel = ComparePanel.show(context, store, log);
-      panel.startRound(prompt, n);
+      if (created) panel.onDidJudge(onJudged);
+      const request = {
+        n: config.get<number>('numCandidates', 4),
+        temperature: config.get<number>('temperature', 0.9),
+        maxTokens: config.get<number>('maxTokens', 64),
+      };
+      void panel.startRound(prompt, slot, request, source);
       return panel;
     }),
   );

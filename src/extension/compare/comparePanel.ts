@@ -1,25 +1,78 @@
+import { randomInt } from 'node:crypto';
 import * as vscode from 'vscode';
-import { placeholderCandidates } from '../../engine/sample/placeholder.ts';
-import type { CandidateInput, PromptInput } from '../../store/store.ts';
-import { type HostMessage, parseWebviewMessage } from '../../../webview/protocol.ts';
+import type { CandidateInput, JudgmentResult, Outcome, PromptInput } from '../../store/store.ts';
+import { COMPARE_BODY } from '../../../webview/compare/markup.ts';
+import { type HostMessage, type JudgedOutcome, type PanelMode, type WebviewMessage, parseWebviewMessage } from '../../../webview/protocol.ts';
 import type { StoreAccess } from '../storeAccess.ts';
 import { webviewHtml } from '../webviewHtml.ts';
+import type { CompletionRequest, CompletionSource } from './completionSource.ts';
+import { type Slot, insertAtSlot } from './slot.ts';
 
+/** One prompt on screen: its candidates in the (random) order shown, and what happened to them. */
 interface Round {
+  id: number;
+  mode: PanelMode;
   prompt: PromptInput;
-  candidates: CandidateInput[];
+  slot: Slot | undefined;
+  /** Texts so far, by shown position. */
+  texts: string[];
+  streaming: boolean[];
+  /** Complete candidates by shown position, once sampling has finished. */
+  candidates: CandidateInput[] | undefined;
+  sampled: Promise<void>;
+  cancel: vscode.CancellationTokenSource;
+  judged: boolean;
 }
 
-/** The compare panel: shows candidates for one prompt, turns the user's pick into stored pairs. */
+function shuffled(n: number): number[] {
+  const order = [...Array(n).keys()];
+  for (let i = n - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+function storeOutcome(outcome: JudgedOutcome): Outcome {
+  switch (outcome.kind) {
+    case 'pick':
+      return { kind: 'pick', chosenIndex: outcome.index };
+    case 'ranking':
+      return { kind: 'ranking', order: outcome.order };
+    case 'edited':
+      return { kind: 'edited', text: outcome.text };
+    default:
+      return { kind: outcome.kind };
+  }
+}
+
+function summary(outcome: JudgedOutcome, pairs: number): string {
+  const n = `${pairs} preference pair${pairs === 1 ? '' : 's'}`;
+  switch (outcome.kind) {
+    case 'tie':
+      return 'tie recorded (no pairs)';
+    case 'both_bad':
+      return 'both bad recorded (no pairs)';
+    case 'skip':
+      return 'skipped';
+    default:
+      return n;
+  }
+}
+
+/** The compare panel: shows candidates for one prompt at a time and turns judgments into stored pairs. */
 export class ComparePanel {
   static current: ComparePanel | undefined;
   static readonly viewType = 'prefer.compare';
 
   readonly panel: vscode.WebviewPanel;
   private round: Round | undefined;
+  private nextRoundId = 1;
   private ready = false;
   private readonly store: StoreAccess;
   private readonly log: vscode.LogOutputChannel;
+  private readonly judged = new vscode.EventEmitter<JudgmentResult>();
+  readonly onDidJudge = this.judged.event;
 
   static show(context: vscode.ExtensionContext, store: StoreAccess, log: vscode.LogOutputChannel): ComparePanel {
     if (ComparePanel.current) {
@@ -29,7 +82,7 @@ export class ComparePanel {
     const panel = vscode.window.createWebviewPanel(
       ComparePanel.viewType,
       'Prefer: Compare',
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false },
       {
         enableScripts: true,
         retainContextWhenHidden: true,
@@ -39,6 +92,7 @@ export class ComparePanel {
         ],
       },
     );
+    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
     ComparePanel.current = new ComparePanel(panel, context, store, log);
     return ComparePanel.current;
   }
@@ -56,77 +110,181 @@ export class ComparePanel {
       title: 'Prefer: Compare',
       script: 'compare.js',
       style: 'compare.css',
-      body: '<h2 id="title"></h2><div id="status" role="status" aria-live="polite"></div><div id="candidates"></div>',
+      body: COMPARE_BODY,
     });
-    panel.webview.onDidReceiveMessage((m: unknown) => this.handleMessage(m));
+    panel.webview.onDidReceiveMessage((m: unknown) => void this.handleMessage(m));
     panel.onDidDispose(() => {
+      this.round?.cancel.cancel();
+      this.judged.dispose();
       if (ComparePanel.current === this) ComparePanel.current = undefined;
     });
   }
 
-  /** Starts a round for `prompt`. Candidates come from the placeholder until the sampler lands. */
-  startRound(prompt: PromptInput, n: number): void {
-    this.round = { prompt, candidates: placeholderCandidates(n) };
+  /** Samples candidates for `prompt` from `source` and streams them into the panel in a random order. */
+  startRound(
+    prompt: PromptInput,
+    slot: Slot | undefined,
+    request: Omit<CompletionRequest, 'prompt'>,
+    source: CompletionSource,
+    mode: PanelMode = 'compare',
+  ): Promise<void> {
+    this.round?.cancel.cancel();
+    const n = request.n;
+    const order = shuffled(n); // order[shown] = stream index
+    const shownOf = new Map(order.map((stream, shown) => [stream, shown]));
+    const cancel = new vscode.CancellationTokenSource();
+    const round: Round = {
+      id: this.nextRoundId++,
+      mode,
+      prompt,
+      slot,
+      texts: Array<string>(n).fill(''),
+      streaming: Array<boolean>(n).fill(true),
+      candidates: undefined,
+      sampled: Promise.resolve(),
+      cancel,
+      judged: false,
+    };
+    this.round = round;
     this.sendRound();
+    const live = () => this.round === round && !cancel.token.isCancellationRequested;
+    round.sampled = source
+      .sample(
+        { ...request, prompt },
+        {
+          onDelta: (stream, text) => {
+            const shown = shownOf.get(stream);
+            if (shown === undefined || !live()) return;
+            round.texts[shown] += text;
+            this.post({ type: 'delta', roundId: round.id, index: shown, text });
+          },
+          onDone: (stream) => {
+            const shown = shownOf.get(stream);
+            if (shown === undefined || !live()) return;
+            round.streaming[shown] = false;
+            this.post({ type: 'done', roundId: round.id, index: shown });
+          },
+        },
+        cancel.token,
+      )
+      .then(
+        (byStream) => {
+          if (this.round !== round) return;
+          if (byStream.length !== n) throw new Error(`the sampler returned ${byStream.length} of ${n} candidates`);
+          round.candidates = order.map((stream) => byStream[stream]!);
+          round.texts = round.candidates.map((c) => c.text);
+          round.streaming.fill(false);
+          this.sendRound();
+        },
+        (e: unknown) => {
+          const message = cancel.token.isCancellationRequested ? 'generation cancelled' : (e as Error).message;
+          this.log.error(`sampling failed: ${message}`);
+          this.post({ type: 'error', roundId: round.id, message });
+        },
+      );
+    return round.sampled;
   }
 
+  /** The whole round as it stands: used at start, when sampling finishes, and when the page (re)loads. */
   private sendRound(): void {
-    if (!this.ready || !this.round) return;
-    const where = this.round.prompt.filePath ? vscode.workspace.asRelativePath(this.round.prompt.filePath) : 'untitled';
-    this.post({ type: 'candidates', title: `Completions at ${where}`, candidates: this.round.candidates });
+    const round = this.round;
+    if (!round) return;
+    const where = round.prompt.filePath ? vscode.workspace.asRelativePath(round.prompt.filePath) : 'untitled';
+    this.post({
+      type: 'round',
+      roundId: round.id,
+      title: `Completions at ${where}`,
+      language: round.prompt.language ?? 'plaintext',
+      mode: round.mode,
+      candidates: round.texts.map((text, i) => ({ text, streaming: round.streaming[i]! })),
+    });
   }
 
   private post(message: HostMessage): void {
-    void this.panel.webview.postMessage(message);
+    if (this.ready) void this.panel.webview.postMessage(message);
   }
 
   /** Every message from the webview is validated; malformed ones are logged and dropped. */
-  handleMessage(raw: unknown): { comparisonId: number; pairsAdded: number } | undefined {
+  async handleMessage(raw: unknown): Promise<JudgmentResult | Slot | undefined> {
     const message = parseWebviewMessage(raw);
     if ('invalid' in message) {
-      this.log.warn(`compare panel: dropped message (${message.invalid})`);
+      this.log.warn(`compare panel: dropped a malformed message (${message.invalid})`);
       return undefined;
     }
-    switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        this.sendRound();
-        return undefined;
-      case 'pick': {
-        const round = this.round;
-        if (!round || message.index >= round.candidates.length) {
-          this.log.warn(`compare panel: dropped pick ${message.index} with no such candidate`);
+    if (message.type === 'ready') {
+      this.ready = true;
+      this.sendRound();
+      return undefined;
+    }
+    const round = this.round;
+    if (!round || round.id !== message.roundId) {
+      this.log.warn(`compare panel: dropped ${message.type} for round ${message.roundId}, which is not on screen`);
+      return undefined;
+    }
+    try {
+      switch (message.type) {
+        case 'judge':
+          return this.judge(round, message);
+        case 'insert':
+          return await this.insert(round, message.what);
+        case 'cancel':
+          round.cancel.cancel();
           return undefined;
-        }
-        try {
-          const result = this.store
-            .get()
-            .recordPick({ ...round, chosenIndex: message.index, decisionMs: message.decisionMs });
-          this.log.info(`comparison ${result.comparisonId}: ${result.pairsAdded} pairs stored`);
-          this.post({ type: 'saved', ...result });
-          return result;
-        } catch (e) {
-          const text = (e as Error).message;
-          this.log.error(`compare panel: could not store the pick: ${text}`);
-          this.post({ type: 'error', message: text });
-          void vscode.window.showErrorMessage(`Prefer: could not store the judgment: ${text}`);
-          return undefined;
-        }
       }
+    } catch (e) {
+      const text = (e as Error).message;
+      this.log.error(`compare panel: ${message.type} failed: ${text}`);
+      this.post({ type: 'error', roundId: round.id, message: text });
+      if (message.type === 'judge') round.judged = false;
+      void vscode.window.showErrorMessage(`Prefer: ${text}`, 'Show Log').then((a) => a && this.log.show());
+      return undefined;
     }
   }
-}
 
-/** Prompt = the text before and after the cursor (or around the selection) in the active editor. */
-export function promptAtCursor(editor: vscode.TextEditor): PromptInput {
-  const doc = editor.document;
-  const sel = editor.selection;
-  const end = doc.lineAt(doc.lineCount - 1).range.end;
-  return {
-    workspace: vscode.workspace.getWorkspaceFolder(doc.uri)?.name,
-    filePath: doc.uri.scheme === 'file' ? doc.uri.fsPath : doc.uri.toString(),
-    language: doc.languageId,
-    prefix: doc.getText(new vscode.Range(new vscode.Position(0, 0), sel.start)),
-    suffix: doc.getText(new vscode.Range(sel.end, end)),
-  };
+  private judge(round: Round, message: Extract<WebviewMessage, { type: 'judge' }>): JudgmentResult | undefined {
+    const candidates = round.candidates;
+    if (!candidates) throw new Error('wait for the candidates to finish before judging');
+    if (round.judged) throw new Error('this prompt is already judged');
+    const { outcome } = message;
+    const k = candidates.length;
+    const indices = outcome.kind === 'pick' ? [outcome.index] : outcome.kind === 'ranking' ? outcome.order : [];
+    if (indices.some((i) => i >= k)) throw new Error(`no candidate ${Math.max(...indices) + 1} (there are ${k})`);
+    if (outcome.kind === 'ranking' && outcome.order.length !== k) throw new Error(`rank all ${k} candidates`);
+    round.judged = true;
+    const result = this.store.get().recordJudgment({
+      prompt: round.prompt,
+      candidates,
+      outcome: storeOutcome(outcome),
+      rationale: message.rationale,
+      decisionMs: message.decisionMs,
+    });
+    this.log.info(`comparison ${result.comparisonId} (${outcome.kind}): ${result.pairsAdded} pairs stored`);
+    this.post({
+      type: 'saved',
+      roundId: round.id,
+      comparisonId: result.comparisonId,
+      pairsAdded: result.pairsAdded,
+      summary: summary(outcome, result.pairsAdded),
+    });
+    this.judged.fire(result);
+    return result;
+  }
+
+  private async insert(round: Round, what: { index: number } | { text: string }): Promise<Slot> {
+    if (!round.slot) throw new Error('there is no editor position to insert into');
+    const text = 'text' in what ? what.text : round.candidates?.[what.index]?.text;
+    if (text === undefined) throw new Error('no such candidate to insert');
+    round.slot = await insertAtSlot(round.slot, text);
+    this.post({ type: 'inserted', roundId: round.id });
+    return round.slot;
+  }
+
+  /** Resolves when the current round's sampling has finished (or failed). */
+  whenSampled(): Promise<void> {
+    return this.round?.sampled ?? Promise.resolve();
+  }
+
+  get currentRoundId(): number | undefined {
+    return this.round?.id;
+  }
 }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import * as vscode from 'vscode';
 import type { ComparePanel } from '../../../src/extension/compare/comparePanel.ts';
+import type { JudgmentResult } from '../../../src/store/store.ts';
+import type { JudgedOutcome } from '../../../webview/protocol.ts';
 
 const extensionId = 'prefer-dev.prefer';
 const commands = [
@@ -28,6 +30,30 @@ async function openSampleAtEndOfLine(line: number): Promise<vscode.TextEditor> {
   const end = doc.lineAt(line).range.end;
   editor.selection = new vscode.Selection(end, end);
   return editor;
+}
+
+function query(sql: string, ...params: unknown[]): Record<string, unknown>[] {
+  const file = databasePath();
+  assert.ok(existsSync(file), `${file} exists`);
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare(sql).all(...params) as Record<string, unknown>[];
+  } finally {
+    db.close();
+  }
+}
+
+async function compareHere(): Promise<ComparePanel> {
+  const panel = (await vscode.commands.executeCommand('prefer.compareCompletions')) as ComparePanel;
+  assert.ok(panel, 'the command returns its panel');
+  await panel.whenSampled();
+  return panel;
+}
+
+async function judge(panel: ComparePanel, outcome: JudgedOutcome, decisionMs = 100): Promise<JudgmentResult> {
+  const result = await panel.handleMessage({ type: 'judge', roundId: panel.currentRoundId, outcome, decisionMs });
+  assert.ok(result && 'comparisonId' in result, `the ${outcome.kind} was stored`);
+  return result;
 }
 
 suite('Prefer in a real VS Code', () => {
@@ -68,44 +94,82 @@ suite('Prefer in a real VS Code', () => {
   test('a pick in the panel stores a comparison and its pairs in the SQLite file', async () => {
     const editor = await openSampleAtEndOfLine(1);
     const expectedPrefix = editor.document.getText(new vscode.Range(new vscode.Position(0, 0), editor.selection.active));
-    const panel = (await vscode.commands.executeCommand('prefer.compareCompletions')) as ComparePanel;
-    panel.handleMessage({ type: 'ready' });
-    const result = panel.handleMessage({ type: 'pick', index: 2, decisionMs: 321 });
-    assert.ok(result, 'the pick was stored');
-    assert.ok(result.pairsAdded >= 1);
+    const panel = await compareHere();
+    const result = await judge(panel, { kind: 'pick', index: 2 }, 321);
+    assert.equal(result.pairsAdded, 3);
 
-    const file = databasePath();
-    assert.ok(existsSync(file), `${file} exists`);
-    const db = new Database(file, { readonly: true });
-    try {
-      const row = db
-        .prepare(
-          `SELECT c.outcome, c.decision_ms, p.prefix, p.language, p.file_path FROM comparison c
-           JOIN prompt p ON p.id = c.prompt_id WHERE c.id = ?`,
-        )
-        .get(result.comparisonId) as Record<string, unknown>;
-      assert.equal(row.outcome, 'pick');
-      assert.equal(row.decision_ms, 321);
-      assert.equal(row.prefix, expectedPrefix);
-      assert.equal(row.language, 'typescript');
-      assert.equal(row.file_path, join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, 'sample.ts'));
-      const pairs = db.prepare('SELECT count(*) AS n FROM pair WHERE comparison_id = ?').get(result.comparisonId) as {
-        n: number;
-      };
-      assert.equal(pairs.n, result.pairsAdded);
-    } finally {
-      db.close();
+    const row = query(
+      `SELECT c.outcome, c.decision_ms, p.prefix, p.language, p.file_path FROM comparison c
+       JOIN prompt p ON p.id = c.prompt_id WHERE c.id = ?`,
+      result.comparisonId,
+    )[0]!;
+    assert.equal(row.outcome, 'pick');
+    assert.equal(row.decision_ms, 321);
+    assert.equal(row.prefix, expectedPrefix);
+    assert.equal(row.language, 'typescript');
+    assert.equal(row.file_path, join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, 'sample.ts'));
+    assert.equal(query('SELECT count(*) AS n FROM pair WHERE comparison_id = ?', result.comparisonId)[0]!.n, 3);
+  });
+
+  test('a full ranking of four stores its six pairs, best first', async () => {
+    await openSampleAtEndOfLine(0); // a prompt no earlier test judged, so no pair is a duplicate
+    const panel = await compareHere();
+    const result = await judge(panel, { kind: 'ranking', order: [3, 1, 0, 2] });
+    assert.equal(result.pairsAdded, 6);
+    const shown = JSON.parse(String(query('SELECT shown_order FROM comparison WHERE id = ?', result.comparisonId)[0]!.shown_order)) as number[];
+    const pairs = query('SELECT chosen_id, rejected_id FROM pair WHERE comparison_id = ? ORDER BY id', result.comparisonId);
+    const rank = (id: unknown) => [3, 1, 0, 2].indexOf(shown.indexOf(Number(id)));
+    assert.ok(pairs.every((p) => rank(p.chosen_id) < rank(p.rejected_id)), 'every pair prefers the better-ranked one');
+  });
+
+  test('tie, both bad and skip are stored as comparisons without pairs', async () => {
+    await openSampleAtEndOfLine(1);
+    for (const kind of ['tie', 'both_bad', 'skip'] as const) {
+      const panel = await compareHere();
+      const result = await judge(panel, { kind });
+      assert.equal(result.pairsAdded, 0);
+      assert.equal(query('SELECT outcome FROM comparison WHERE id = ?', result.comparisonId)[0]!.outcome, kind);
     }
   });
 
+  test('an edited answer is chosen over every candidate and Insert puts it in the document', async () => {
+    const editor = await openSampleAtEndOfLine(1);
+    const panel = await compareHere();
+    const mine = 'return `Hello, ${name}!`;';
+    const result = await judge(panel, { kind: 'edited', text: mine });
+    assert.equal(result.pairsAdded, 4);
+    const chosen = query(
+      'SELECT DISTINCT c.text FROM pair JOIN candidate c ON c.id = pair.chosen_id WHERE comparison_id = ?',
+      result.comparisonId,
+    );
+    assert.deepEqual(chosen, [{ text: mine }]);
+
+    await panel.handleMessage({ type: 'insert', roundId: panel.currentRoundId, what: { text: mine } });
+    assert.equal(editor.document.lineAt(1).text, `  return ${mine}`);
+    // A second insert replaces the first one instead of stacking up.
+    await panel.handleMessage({ type: 'insert', roundId: panel.currentRoundId, what: { index: 0 } });
+    assert.ok(!editor.document.getText().includes(mine));
+    await vscode.commands.executeCommand('workbench.action.files.revert');
+  });
+
   test('malformed messages from the webview are dropped and store nothing', async () => {
-    const panel = (await vscode.commands.executeCommand('prefer.compareCompletions')) as ComparePanel;
-    const before = (await vscode.commands.executeCommand('prefer.showStats')) as { comparisons: number };
-    for (const bad of [null, 'pick', { type: 'pick', index: '1', decisionMs: 1 }, { type: 'pick', index: 99, decisionMs: 1 }, { type: 'eval', code: 'x' }, { type: 'pick', index: 0, decisionMs: 1, extra: true }]) {
-      assert.equal(panel.handleMessage(bad), undefined, `dropped ${JSON.stringify(bad)}`);
+    await openSampleAtEndOfLine(1);
+    const panel = await compareHere();
+    const roundId = panel.currentRoundId;
+    const before = query('SELECT count(*) AS n FROM comparison')[0]!.n;
+    for (const bad of [
+      null,
+      'judge',
+      { type: 'judge', roundId, outcome: { kind: 'pick', index: '1' }, decisionMs: 1 },
+      { type: 'judge', roundId, outcome: { kind: 'pick', index: 99 }, decisionMs: 1 },
+      { type: 'judge', roundId, outcome: { kind: 'ranking', order: [0, 0, 1, 2] }, decisionMs: 1 },
+      { type: 'judge', roundId, outcome: { kind: 'pick', index: 0 }, decisionMs: 1, extra: true },
+      { type: 'judge', roundId: roundId! + 100, outcome: { kind: 'tie' }, decisionMs: 1 },
+      { type: 'eval', code: 'process.exit(1)' },
+    ]) {
+      assert.equal(await panel.handleMessage(bad), undefined, `dropped ${JSON.stringify(bad)}`);
     }
-    const after = (await vscode.commands.executeCommand('prefer.showStats')) as { comparisons: number };
-    assert.equal(after.comparisons, before.comparisons);
+    assert.equal(query('SELECT count(*) AS n FROM comparison')[0]!.n, before);
   });
 
   test('Show Stats reads the same store', async () => {
