@@ -1,6 +1,7 @@
-// `npm test`: static checks, then the three tiers — unit (node:test on the core), integration (mocha in
-// code-server's real extension host), end-to-end (Playwright + Debian Chromium against code-server with
-// the packaged VSIX). Every tier must run: one that cannot fails the whole run, loudly.
+// `npm test`: static checks, then the tiers — unit (node:test on the core), webgpu (the training graph on
+// ONNX Runtime's WebGPU provider, software Vulkan where there is no GPU), integration (mocha in code-server's
+// real extension host), end-to-end (Playwright + Debian Chromium against code-server with the packaged VSIX,
+// and the panels' pages on their own). Every tier must run: one that cannot fails the whole run, loudly.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,11 +27,12 @@ function run(label, command, args, env = {}) {
   return r.status === 0;
 }
 
-function nodeTestTier(tier, patterns, extraArgs = []) {
+/** A tier run by node's test runner; `launcher` is the command that ends in `node --test`. */
+function nodeTestTier(tier, patterns, extraArgs = [], launcher = [process.execPath, '--test']) {
   const countsFile = join(out, `${tier}-counts.json`);
   rmSync(countsFile, { force: true });
-  const ok = run(tier, process.execPath, [
-    '--test',
+  const ok = run(tier, launcher[0], [
+    ...launcher.slice(1),
     ...extraArgs,
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
@@ -57,6 +59,11 @@ if (only.length === 0) {
 if (wanted('unit')) {
   const r = nodeTestTier('unit', ['test/unit/**/*.test.ts']);
   results.push({ tier: 'unit', ...r });
+}
+if (wanted('webgpu')) {
+  // The training graph on ONNX Runtime's WebGPU provider, through Mesa 25 lavapipe when there is no GPU.
+  const r = nodeTestTier('webgpu', [], [], ['bash', join(root, 'scripts', 'test-webgpu.sh')]);
+  results.push({ tier: 'webgpu', ...r });
 }
 if (wanted('integration')) {
   const built = run('build', process.execPath, ['scripts/build.mjs']);
