@@ -46,4 +46,8 @@ if ! stamp_ok "$cs/node_modules" "$cs/package-lock.json" 2>/dev/null; then
   (cd "$cs" && npm_config_nodedir="$nodedir" npm ci --foreground-scripts --no-audit --no-fund --loglevel=error >/dev/null)
   write_stamp "$cs/node_modules" "$cs/package-lock.json"
 fi
+# llama.cpp's CPU build: the independent reference the engine's logits are tested against.
+bash "$root/scripts/setup-reference.sh"
+# Software Vulkan (Mesa 25 lavapipe) for the WebGPU test tier; idempotent.
+bash "$root/scripts/setup-lavapipe.sh" >/dev/null
 echo "setup: done"
