@@ -50,6 +50,14 @@ const rules: Record<string, Rule> = {
     const logp = logSoftmaxFor(target, logits!);
     return [op.squeeze(op.gatherElements(logp, op.unsqueeze(targets!, [-1]), -1), [-1])];
   },
+  [`${PREFER_DOMAIN}:HeadTokenLogProbs`]: ([hidden, head, targets], node, target) => {
+    const chunks = node.attributes.chunks?.kind === 'int' ? node.attributes.chunks.value : 1;
+    const blocks = op.rowBlocks(hidden!.shape[0] as number, chunks).map(([start, end]) => {
+      const logp = logSoftmaxFor(target, op.gemmTransB(op.slice(hidden!, [start], [end], [0]), head!));
+      return op.squeeze(op.gatherElements(logp, op.unsqueeze(op.slice(targets!, [start], [end], [0]), [-1]), -1), [-1]);
+    });
+    return [blocks.length === 1 ? blocks[0]! : op.concat(blocks, 0)];
+  },
   ':LogSoftmax': ([x], node, target) => {
     const a = node.attributes.axis;
     const axis = a?.kind === 'int' ? a.value : -1;

@@ -15,6 +15,9 @@
  *   Rotary(x, cos, sin)                    rotate-half RoPE: [x1·cos − x2·sin, x2·cos + x1·sin] on the last axis
  *   GeluTanh(x)                            0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
  *   TokenLogProbs(logits, targets)         log_softmax(logits)[…, target]: drops the vocabulary axis
+ *   HeadTokenLogProbs(hidden, head, targets; chunks)
+ *                                          TokenLogProbs(hidden·headᵀ, targets), `chunks` row blocks at a time:
+ *                                          training never holds all [rows, vocab] logits at once
  */
 import { type DType, type Dim, type Shape, type Value, PREFER_DOMAIN, attr, isFloat } from './ir.ts';
 
@@ -326,4 +329,20 @@ export function tokenLogProbs(logits: Value, targets: Value): Value {
     fail('TokenLogProbs', `targets ${fmt(targets)} do not match logits ${fmt(logits)}`);
   }
   return logits.graph.addNode('TokenLogProbs', [logits, targets], [{ dtype: logits.dtype, shape: targets.shape }], {}, PREFER_DOMAIN)[0]!;
+}
+
+/** hidden [M, C], head [V, C], targets int64 [M] → log p(target) [M], computed in `chunks` blocks of rows. */
+export function headTokenLogProbs(hidden: Value, head: Value, targets: Value, chunks = 1): Value {
+  requireFloat('HeadTokenLogProbs', hidden);
+  sameDtype('HeadTokenLogProbs', [hidden, head]);
+  if (hidden.rank !== 2 || head.rank !== 2 || hidden.shape[1] !== head.shape[1]) fail('HeadTokenLogProbs', `${fmt(hidden)} × ${fmt(head)}ᵀ: inner dimensions differ`);
+  if (targets.dtype !== 'int64' || targets.rank !== 1 || targets.shape[0] !== hidden.shape[0]) fail('HeadTokenLogProbs', `targets ${fmt(targets)} do not match ${fmt(hidden)}`);
+  const rows = hidden.shape[0];
+  if (typeof rows !== 'number' || !Number.isInteger(chunks) || chunks < 1 || chunks > rows) fail('HeadTokenLogProbs', `cannot split ${fmt(hidden)} into ${chunks} row blocks`);
+  return hidden.graph.addNode('HeadTokenLogProbs', [hidden, head, targets], [{ dtype: hidden.dtype, shape: [rows] }], { chunks: attr.int(chunks) }, PREFER_DOMAIN)[0]!;
+}
+
+/** [start, end) of each of `chunks` near-equal blocks of `rows`. */
+export function rowBlocks(rows: number, chunks: number): [number, number][] {
+  return Array.from({ length: chunks }, (_, i) => [Math.floor((i * rows) / chunks), Math.floor(((i + 1) * rows) / chunks)]);
 }
