@@ -211,12 +211,25 @@ export const gradientRules: GradientRules = {
       return op.mul(g, dy);
     },
   ],
-  // g · (onehot(target) − softmax(logits)), with the one-hot part scattered in rather than materialized
-  TokenLogProbs: (g, [logits, targets]) => [
-    () => {
-      const gCol = op.unsqueeze(g, [-1]);
-      return scatterElementsAdd(op.neg(op.mul(op.softmax(logits), gCol)), op.unsqueeze(targets, [-1]), gCol, logits.rank - 1);
-    },
-    null,
-  ],
+  TokenLogProbs: (g, [logits, targets]) => [() => logitsGradient(logits, targets, g), null],
+  // block by block: recompute the block's logits, take their gradient, and go back through the head at once,
+  // so that one block's [rows, vocab] tensors are alive at a time
+  HeadTokenLogProbs: (g, [hidden, head, targets], _y, node) => {
+    const blocks = op.rowBlocks(hidden.shape[0] as number, intAttr(node, 'chunks', 1)).map(([start, end]) => {
+      const rows = (v: Value) => op.slice(v, [start], [end], [0]);
+      const h = rows(hidden);
+      return { h, dLogits: shared(() => logitsGradient(op.gemmTransB(h, head), rows(targets), rows(g))) };
+    });
+    return [
+      () => op.concat(blocks.map((b) => op.matmul(b.dLogits(), head)), 0),
+      () => blocks.map((b) => op.matmul(swapLast(b.dLogits()), b.h)).reduce((sum, d) => op.add(sum, d)),
+      null,
+    ];
+  },
 };
+
+/** d log p(target) / d logits, times g: g · (onehot(target) − softmax(logits)), the one-hot part scattered in. */
+function logitsGradient(logits: Value, targets: Value, g: Value): Value {
+  const gCol = op.unsqueeze(g, [-1]);
+  return scatterElementsAdd(op.mul(op.softmax(logits), op.neg(gCol)), op.unsqueeze(targets, [-1]), gCol, logits.rank - 1);
+}

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { Graph } from '../../../src/engine/graph/ir.ts';
+import { lower } from '../../../src/engine/graph/lower.ts';
+import { serialize } from '../../../src/engine/graph/onnx.ts';
 import { type GradientCase, gradientCheck, uniform } from './gradcheck.ts';
 import * as op from '../../../src/engine/graph/ops.ts';
 import { erf, reciprocal, relu } from '../../../src/engine/graph/trainingOps.ts';
@@ -222,3 +226,35 @@ test('TokenLogProbs: g · (onehot(target) − softmax(logits))', () =>
     wrt: ['logits'],
     build: ({ logits, targets }) => op.tokenLogProbs(logits!, targets!),
   }));
+
+for (const chunks of [1, 3]) {
+  test(`HeadTokenLogProbs in ${chunks} row block(s): gradients for the hidden states and the head`, () =>
+    expectGradients({
+      inputs: {
+        hidden: rand([7, 4], 44),
+        head: rand([6, 4], 45),
+        targets: { shape: [7], data: [0n, 5n, 5n, 2n, 1n, 3n, 5n], dtype: 'int64' },
+      },
+      wrt: ['hidden', 'head'],
+      build: ({ hidden, head, targets }) => op.headTokenLogProbs(hidden!, head!, targets!, chunks),
+    }));
+}
+
+test('HeadTokenLogProbs in row blocks equals TokenLogProbs of the full logits', async () => {
+  const g = new Graph();
+  const hidden = g.input('hidden', 'float64', [7, 4]);
+  const head = g.input('head', 'float64', [6, 4]);
+  const targets = g.input('targets', 'int64', [7]);
+  g.output(op.headTokenLogProbs(hidden, head, targets, 3), 'blocked');
+  g.output(op.tokenLogProbs(op.gemmTransB(hidden, head), targets), 'full');
+  const session = await ort.InferenceSession.create(serialize(lower(g)).model);
+  const out = await session.run({
+    hidden: new ort.Tensor('float64', Float64Array.from(uniform(28, 46)), [7, 4]),
+    head: new ort.Tensor('float64', Float64Array.from(uniform(24, 47)), [6, 4]),
+    targets: new ort.Tensor('int64', BigInt64Array.from([0n, 5n, 5n, 2n, 1n, 3n, 5n]), [7]),
+  });
+  await session.release();
+  const [blocked, full] = [out.blocked!.data as Float64Array, out.full!.data as Float64Array];
+  full.forEach((v, i) => assert.ok(Math.abs(blocked[i]! - v) < 1e-14, `row ${i}: ${blocked[i]} vs ${v}`));
+  assert.throws(() => op.headTokenLogProbs(hidden, head, targets, 8), /cannot split .* into 8 row blocks/);
+});
