@@ -124,6 +124,15 @@ test('a vocab_size larger than the tokenizer gets placeholder tokens so every em
   }
 });
 
+test('an F16 GGUF (speed anchor only) loads and stays within half precision of the F32 logits', async () => {
+  const dir = await makeCheckpoint('llama', join(root, 'f16'));
+  const f32 = await referenceLogits(dir, PROMPT, DECODE.slice(0, 2));
+  const f16 = await referenceLogits(dir, PROMPT, DECODE.slice(0, 2), { weightType: 'F16' });
+  let maxDelta = 0;
+  for (const [r, row] of f32.entries()) for (let i = 0; i < row.length; i++) maxDelta = Math.max(maxDelta, Math.abs((row[i] as number) - (f16[r]![i] as number)));
+  assert.ok(maxDelta > 0 && maxDelta < 0.05, `F16 vs F32 max |Δlogit| ${maxDelta}`);
+});
+
 test('q/k rows are permuted per head from rotate-half to interleaved pairs for arch llama', () => {
   // Two heads of dim 4, one column: head rows [x0 x1 y0 y1] become [x0 y0 x1 y1].
   const q = Float32Array.of(0, 1, 2, 3, 10, 11, 12, 13);
