@@ -1,4 +1,5 @@
-import { findOrInsertCandidate } from '../store/candidates.ts';
+import { findOrInsertCandidate, insertCandidate } from '../store/candidates.ts';
+import { promptHash } from '../store/hashing.ts';
 import { insertPair } from '../store/pairs.ts';
 import { upsertPrompt } from '../store/prompts.ts';
 import type { Store } from '../store/store.ts';
@@ -35,6 +36,7 @@ export const IMPORTED_SOURCE = 'imported';
 export const IMPORTED_MODEL_ID = 'imported';
 export const MAX_REPORTED_ERRORS = 1000;
 const BATCH_LINES = 2000;
+const RECENT_PROMPTS = 1000;
 
 function notAPair(value: unknown): string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -57,23 +59,42 @@ export async function importPairs(store: Store, file: string, options: ImportOpt
     if (result.errors.length < MAX_REPORTED_ERRORS) result.errors.push({ line, message });
   };
 
+  // Lines of one prompt usually come together: remember the recent prompts and their candidates' ids so
+  // most lines need no lookups. A prompt first stored by this import has no candidates but ours.
+  const recent = new Map<string, { id: number; created: boolean; candidates: Map<string, number> }>();
+  const candidateId = (prompt: { id: number; created: boolean; candidates: Map<string, number> }, text: string) => {
+    let id = prompt.candidates.get(text);
+    if (id === undefined) {
+      const candidate = { text, modelId: IMPORTED_MODEL_ID };
+      id = prompt.created ? insertCandidate(db, prompt.id, candidate) : findOrInsertCandidate(db, prompt.id, candidate);
+      prompt.candidates.set(text, id);
+    }
+    return id;
+  };
+
   const storeBatch = writeTransaction(db, (batch: PairRecord[]) => {
     for (const pair of batch) {
-      const prompt = upsertPrompt(db, {
+      const promptInput = {
         prefix: pair.prefix,
         suffix: pair.suffix,
         language: pair.language,
         filePath: pair.filePath,
         workspace: pair.workspace,
-      });
-      const chosenId = findOrInsertCandidate(db, prompt.id, { text: pair.chosen, modelId: IMPORTED_MODEL_ID });
-      const rejectedId = findOrInsertCandidate(db, prompt.id, { text: pair.rejected, modelId: IMPORTED_MODEL_ID });
+      };
+      const hash = promptHash(promptInput);
+      let prompt = recent.get(hash);
+      if (!prompt) {
+        if (recent.size >= RECENT_PROMPTS) recent.clear();
+        const stored = upsertPrompt(db, promptInput, hash);
+        prompt = { id: stored.id, created: stored.created, candidates: new Map() };
+        recent.set(hash, prompt);
+      }
       const added = insertPair(db, {
         promptId: prompt.id,
-        promptHash: prompt.hash,
-        chosenId,
+        promptHash: hash,
+        chosenId: candidateId(prompt, pair.chosen),
         chosenText: pair.chosen,
-        rejectedId,
+        rejectedId: candidateId(prompt, pair.rejected),
         rejectedText: pair.rejected,
         source: pair.source ?? IMPORTED_SOURCE,
         confidence: pair.confidence ?? 1,

@@ -76,6 +76,7 @@ export const migrations: readonly string[] = [
   ALTER TABLE candidate ADD COLUMN text_hash TEXT;
   UPDATE candidate SET text_hash = prefer_text_hash(text);
   CREATE INDEX candidate_prompt_text ON candidate(prompt_id, text_hash);
+  DROP INDEX candidate_prompt; -- its column leads candidate_prompt_text
   CREATE INDEX candidate_adapter ON candidate(adapter_id) WHERE adapter_id IS NOT NULL;
 
   ALTER TABLE comparison ADD COLUMN ranking TEXT;

@@ -26,8 +26,10 @@ export interface PairInput {
 export function insertPair(db: Database.Database, p: PairInput): boolean {
   if (p.chosenText === p.rejectedText) return false;
   const textsHash = pairTextsHash(p.promptHash, p.chosenText, p.rejectedText);
-  const reversed = pairTextsHash(p.promptHash, p.rejectedText, p.chosenText);
   const isLabeler = p.labelerRunId !== undefined;
+  // Disagreement needs both a human and a labeler opinion; a store no labeler ever ran on has none.
+  const mayDisagree = isLabeler || (p.source === HUMAN_SOURCE && sql(db, 'SELECT 1 FROM labeler_run LIMIT 1').get() !== undefined);
+  const reversed = mayDisagree ? pairTextsHash(p.promptHash, p.rejectedText, p.chosenText) : '';
   const disagrees =
     isLabeler &&
     sql(db, 'SELECT 1 FROM pair WHERE texts_hash = ? AND source = ? LIMIT 1').get(reversed, HUMAN_SOURCE) !== undefined;
@@ -48,7 +50,7 @@ export function insertPair(db: Database.Database, p: PairInput): boolean {
       p.labelerRunId ?? null,
       disagrees ? 1 : 0,
     ).changes === 1;
-  if (added && p.source === HUMAN_SOURCE) {
+  if (added && mayDisagree && p.source === HUMAN_SOURCE) {
     sql(db, 'UPDATE pair SET disagrees_with_human = 1 WHERE texts_hash = ? AND labeler_run_id IS NOT NULL').run(
       reversed,
     );
