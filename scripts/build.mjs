@@ -1,4 +1,4 @@
-// Builds the three bundles (extension host, webview, CLI) and, unless --production, the in-host test suite.
+// Builds the bundles (extension host, engine worker, webview, CLI) and, unless --production, the in-host test suite.
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -23,6 +23,8 @@ const node = {
 
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' } },
+  // The engine's worker thread, loaded by path from the extension and the CLI bundles.
+  { ...node, entryPoints: { 'engine-worker': 'src/engine/sample/worker.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' } },
   {
     ...node,
     entryPoints: { cli: 'src/cli/cli.ts' },

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { BrowserContext, FrameLocator, Page } from 'playwright-core';
+import { makeCheckpoint } from '../../scripts/fixtures/make-checkpoints.ts';
 import { launchBrowser } from '../harness/browser.ts';
 import { type CodeServer, assertBrowserTierCanRun, installVsix, repoRoot, startCodeServer } from '../harness/codeServer.ts';
 
@@ -57,7 +58,11 @@ describe('Prefer in code-server, through the browser', () => {
     rmSync(home, { recursive: true, force: true });
     mkdirSync(join(workspace, '.vscode'), { recursive: true });
     mkdirSync(shots, { recursive: true });
-    writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'prefer.databasePath': database }));
+    const model = await makeCheckpoint('llama', join(home, 'model'));
+    writeFileSync(
+      join(workspace, '.vscode', 'settings.json'),
+      JSON.stringify({ 'prefer.databasePath': database, 'prefer.modelPath': model, 'prefer.seed': 1234, 'prefer.maxTokens': 12 }),
+    );
     writeFileSync(join(workspace, 'greet.ts'), 'export function greet(name: string): string {\n  \n}\n');
     installVsix(home, vsix);
     server = await startCodeServer({ home, workspace });

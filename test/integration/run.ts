@@ -2,6 +2,7 @@
 // extension under development. Prints the suite's results and exits non-zero on any failure.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeCheckpoint } from '../../scripts/fixtures/make-checkpoints.ts';
 import { launchBrowser } from '../harness/browser.ts';
 import { assertBrowserTierCanRun, repoRoot, startCodeServer } from '../harness/codeServer.ts';
 
@@ -18,7 +19,11 @@ async function main(): Promise<number> {
   const workspace = join(home, 'workspace');
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   const database = join(home, 'prefer.sqlite');
-  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'prefer.databasePath': database }));
+  const model = await makeCheckpoint('llama', join(home, 'model'));
+  writeFileSync(
+    join(workspace, '.vscode', 'settings.json'),
+    JSON.stringify({ 'prefer.databasePath': database, 'prefer.modelPath': model, 'prefer.seed': 1234, 'prefer.maxTokens': 12 }),
+  );
   writeFileSync(join(workspace, 'sample.ts'), 'export function greet(name: string): string {\n  return \n}\n');
   const resultsFile = join(workspace, '.prefer-test-results.json');
 

@@ -12,6 +12,7 @@ if (!port) throw new Error('engine worker: must run in a worker thread');
 
 let engine: Engine | null = null;
 const running = new Map<number, AbortController>();
+let queue: Promise<void> = Promise.resolve();
 const send = (m: FromWorker) => port.postMessage(m);
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 
@@ -33,8 +34,11 @@ port.on('message', (m: ToWorker) => {
       }
       const controller = new AbortController();
       running.set(m.id, controller);
-      engine
-        .complete(m.request, { signal: controller.signal, onText: (index, text) => send({ type: 'text', id: m.id, index, text }) })
+      const open = engine;
+      // One request at a time: they share the session and its KV cache. A request cancelled while it waits
+      // starts already aborted and returns at once.
+      queue = queue
+        .then(() => open.complete(m.request, { signal: controller.signal, onText: (index, text) => send({ type: 'text', id: m.id, index, text }) }))
         .then(
           (result) => send({ type: 'result', id: m.id, result }),
           (e: unknown) => send({ type: 'error', id: m.id, message: oneLine(e) }),

@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
 import type { StoreAccess } from '../storeAccess.ts';
 import { ComparePanel } from './comparePanel.ts';
-import { type CompletionSource, PlaceholderSource } from './completionSource.ts';
 import { promptAtCursor } from './slot.ts';
+import { CompletionSources } from './sources.ts';
 
 export function registerCompareCommands(
   context: vscode.ExtensionContext,
@@ -10,15 +10,17 @@ export function registerCompareCommands(
   log: vscode.LogOutputChannel,
   onJudged: () => void,
 ): void {
-  // The engine's sampler replaces the placeholder source once it is wired in.
-  const source: CompletionSource = new PlaceholderSource();
+  const sources = new CompletionSources(context, log);
   context.subscriptions.push(
+    sources,
     vscode.commands.registerCommand('prefer.compareCompletions', () => {
       const editor = vscode.window.activeTextEditor;
       if (!editor) {
         void vscode.window.showWarningMessage('Prefer: open a file and place the cursor where code should go.');
         return undefined;
       }
+      const source = sources.get();
+      if (!source) return undefined;
       const { prompt, slot } = promptAtCursor(editor);
       const config = vscode.workspace.getConfiguration('prefer');
       const created = !ComparePanel.current;

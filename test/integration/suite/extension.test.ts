@@ -109,6 +109,21 @@ suite('Prefer in a real VS Code', () => {
     assert.equal(row.language, 'typescript');
     assert.equal(row.file_path, join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, 'sample.ts'));
     assert.equal(query('SELECT count(*) AS n FROM pair WHERE comparison_id = ?', result.comparisonId)[0]!.n, 3);
+
+    // The candidates come from the configured model, sampled in the engine's worker, with their provenance.
+    const candidates = query(
+      `SELECT model_id, token_count, logprob, seed, sampling_params FROM candidate
+       WHERE id IN (SELECT value FROM json_each((SELECT shown_order FROM comparison WHERE id = ?)))`,
+      result.comparisonId,
+    );
+    assert.equal(candidates.length, 4);
+    for (const c of candidates) {
+      assert.equal(c.model_id, 'model');
+      assert.equal(c.seed, 1234);
+      assert.ok(Number(c.token_count) >= 1 && Number(c.token_count) <= 12, `token count ${c.token_count}`);
+      assert.ok(Number(c.logprob) < 0, `summed log-prob ${c.logprob}`);
+      assert.equal(JSON.parse(String(c.sampling_params)).maxTokens, 12);
+    }
   });
 
   test('a full ranking of four stores its six pairs, best first', async () => {
