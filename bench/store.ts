@@ -1,0 +1,114 @@
+// Store benchmark: import and export of 100k preference pairs (targets: import ≤ 5 s, export ≤ 3 s).
+// Run: npm run bench:store  (or: source scripts/env.sh && node bench/store.ts [PAIRS])
+// The anchor, measured in the same run, is the floor any JSONL path pays: read the file, JSON.parse and
+// JSON.stringify every line, and write it back, with no database.
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportPairs } from '../src/io/exportPairs.ts';
+import { importPairs } from '../src/io/importPairs.ts';
+import { openStore } from '../src/store/store.ts';
+
+const pairs = Number(process.argv[2] ?? 100_000);
+const dir = mkdtempSync(join(tmpdir(), 'prefer-bench-store-'));
+
+/** Deterministic code-like text of about `length` characters. */
+function code(seed: number, length: number): string {
+  const words = ['const', 'value', 'return', 'await', 'items', 'map', 'filter', '=>', '(x)', '{', '}', ';', 'if', 'else'];
+  let s = '';
+  let x = seed;
+  while (s.length < length) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    s += words[x % words.length] + (x % 7 === 0 ? '\n  ' : ' ');
+  }
+  return s;
+}
+
+/** CPU seconds of this process, printed beside wall time: the machine is shared, so wall time is noisy. */
+const cpuSeconds = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
+function time<T>(fn: () => T): [T, Timing] {
+  const [start, cpu] = [performance.now(), cpuSeconds()];
+  const result = fn();
+  return [result, { wall: (performance.now() - start) / 1000, cpu: cpuSeconds() - cpu }];
+}
+
+async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, Timing]> {
+  const [start, cpu] = [performance.now(), cpuSeconds()];
+  const result = await fn();
+  return [result, { wall: (performance.now() - start) / 1000, cpu: cpuSeconds() - cpu }];
+}
+
+// 4 pairs per prompt (a pick among 5 candidates), ~600-character prompts, ~80-character completions.
+const input = join(dir, 'pairs.jsonl');
+{
+  const lines: string[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const prompt = Math.floor(i / 4);
+    lines.push(
+      JSON.stringify({
+        prompt: code(prompt, 600),
+        chosen: code(prompt * 7 + 1, 80),
+        rejected: code(prompt * 7 + 2 + (i % 4), 80),
+        suffix: code(prompt + 99, 60),
+        language: ['typescript', 'python', 'rust', 'go'][prompt % 4],
+        source: 'human',
+        file_path: `/home/dev/project/src/file${prompt % 500}.ts`,
+        workspace: 'project',
+      }),
+    );
+  }
+  writeFileSync(input, lines.join('\n') + '\n');
+}
+const mb = (file: string) => (statSync(file).size / 2 ** 20).toFixed(1);
+
+const [, anchor] = time(() => {
+  const out = readFileSync(input, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.stringify(JSON.parse(l)))
+    .join('\n');
+  writeFileSync(join(dir, 'anchor.jsonl'), out);
+});
+
+const store = openStore(join(dir, 'bench.sqlite'));
+const [imported, importSeconds] = await timeAsync(() => importPairs(store, input));
+if (imported.imported !== pairs || imported.errorCount !== 0) throw new Error(`import stored ${JSON.stringify(imported)}`);
+const [again, reimportSeconds] = await timeAsync(() => importPairs(store, input));
+if (again.imported !== 0) throw new Error('re-import added pairs');
+
+const exports: [string, Timing][] = [];
+for (const format of ['trl', 'trl-conversational', 'openai'] as const) {
+  const out = join(dir, `out-${format}.jsonl`);
+  const [result, seconds] = time(() => exportPairs(store, out, { format, private: false }));
+  if (result.exported !== pairs) throw new Error(`${format}: exported ${result.exported}`);
+  exports.push([`export ${format} (${mb(out)} MiB)`, seconds]);
+}
+const [, filteredSeconds] = time(() =>
+  exportPairs(store, join(dir, 'filtered.jsonl'), { format: 'trl', private: true, filter: { languages: ['python'] } }),
+);
+store.close();
+
+const rows: [string, Timing, number | undefined][] = [
+  [`anchor: parse + stringify + write, no database (${mb(input)} MiB)`, anchor, undefined],
+  [`import ${pairs} pairs into a new store`, importSeconds, 5],
+  [`re-import the same file (all skipped)`, reimportSeconds, undefined],
+  ...exports.map(([label, t]): [string, Timing, number] => [label, t, 3]),
+  ['export trl, --language python --private (1/4 of pairs)', filteredSeconds, undefined],
+];
+console.log(`prefer store benchmark: ${pairs} pairs, Node ${process.versions.node}, load average ${loadavg()[0]!.toFixed(1)}`);
+console.log(`${''.padEnd(62)} ${'wall'.padStart(8)} ${'cpu'.padStart(8)} ${'wall/anchor'.padStart(12)}`);
+for (const [label, { wall, cpu }, target] of rows) {
+  const ratio = (wall / anchor.wall).toFixed(2);
+  // The targets are for 100k pairs.
+  const verdict = target === undefined || pairs !== 100_000 ? '' : wall <= target ? `  (target ≤ ${target} s: met)` : `  (target ≤ ${target} s: missed)`;
+  console.log(`${label.padEnd(62)} ${wall.toFixed(2).padStart(6)} s ${cpu.toFixed(2).padStart(6)} s ${ratio.padStart(11)}×${verdict}`);
+}
+rmSync(dir, { recursive: true, force: true });
