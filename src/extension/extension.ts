@@ -1,5 +1,7 @@
 import * as vscode from 'vscode';
 import { registerCompareCommands } from './compare/commands.ts';
+import { registerDataCommands } from './data.ts';
+import { registerLabelerCommands } from './labelers.ts';
 import { registerModelCommands } from './model.ts';
 import { registerPendingCommands } from './pending.ts';
 import { registerStatsCommand } from './stats.ts';
@@ -13,6 +15,8 @@ export function activate(context: vscode.ExtensionContext): { store: StoreAccess
   context.subscriptions.push(log, store, statusBar);
   registerCompareCommands(context, store, log, () => statusBar.refresh());
   registerStatsCommand(context, store);
+  registerDataCommands(context, store, log, () => statusBar.refresh());
+  registerLabelerCommands(context, store, log, () => statusBar.refresh());
   registerModelCommands(context);
   registerPendingCommands(context);
   log.info(`Prefer activated; store at ${store.databasePath}`);

@@ -6,8 +6,6 @@ import * as vscode from 'vscode';
  */
 const pending: Record<string, string> = {
   'prefer.trainDpoRound': 'Training a DPO round needs the training engine, which is not part of this build yet.',
-  'prefer.exportPairs': 'Exporting pairs as JSONL is not part of this build yet; use the store file directly.',
-  'prefer.importPairs': 'Importing pairs from JSONL is not part of this build yet.',
 };
 
 export function registerPendingCommands(context: vscode.ExtensionContext): void {

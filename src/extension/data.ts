@@ -1,0 +1,83 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { exportPairs, tiesFileFor } from '../io/exportPairs.ts';
+import { FORMAT_NAMES, type FormatName } from '../io/formats.ts';
+import { importPairs } from '../io/importPairs.ts';
+import type { StoreAccess } from './storeAccess.ts';
+
+const FORMAT_LABELS: Record<FormatName, string> = {
+  trl: 'TRL (prompt / chosen / rejected)',
+  'trl-conversational': 'TRL conversational (role/content messages)',
+  openai: 'OpenAI DPO fine-tuning',
+};
+
+/** Prefer: Export Pairs / Import Pairs — file pickers and progress around src/io. */
+export function registerDataCommands(context: vscode.ExtensionContext, store: StoreAccess, log: vscode.LogOutputChannel, onChanged: () => void): void {
+  context.subscriptions.push(
+    vscode.commands.registerCommand('prefer.exportPairs', async () => {
+      const format = await vscode.window.showQuickPick(
+        FORMAT_NAMES.map((f) => ({ label: FORMAT_LABELS[f], format: f })),
+        { title: 'Prefer: export pairs as', placeHolder: 'JSONL format' },
+      );
+      if (!format) return undefined;
+      const options = await vscode.window.showQuickPick(
+        [
+          { label: 'Private', description: 'leave out file paths and workspace names', key: 'private' as const },
+          { label: 'Include ties and both-bad', description: 'to a separate .ties.jsonl file (they are not DPO pairs)', key: 'ties' as const },
+        ],
+        { title: 'Prefer: export options', canPickMany: true, placeHolder: 'Enter to export with the options ticked' },
+      );
+      if (!options) return undefined;
+      const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+      const target = await vscode.window.showSaveDialog({
+        title: 'Prefer: export pairs',
+        filters: { 'JSON Lines': ['jsonl'] },
+        ...(folder ? { defaultUri: vscode.Uri.joinPath(folder, `prefer-pairs.${format.format}.jsonl`) } : {}),
+      });
+      if (!target) return undefined;
+      const keys = new Set(options.map((o) => o.key));
+      const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'Prefer: exporting pairs' },
+        async (progress) =>
+          exportPairs(store.get(), target.fsPath, {
+            format: format.format,
+            private: keys.has('private'),
+            includeTies: keys.has('ties'),
+            onProgress: (done, total) => progress.report({ message: `${done} / ${total}` }),
+          }),
+      );
+      log.info(`exported ${result.exported} pairs (${format.format}) to ${target.fsPath}`);
+      const ties = result.ties ? ` and ${result.ties.exported} ties/both-bad to ${path.basename(tiesFileFor(target.fsPath))}` : '';
+      void vscode.window
+        .showInformationMessage(`Prefer: exported ${result.exported} pairs to ${path.basename(target.fsPath)}${ties}.`, 'Open')
+        .then((a) => a && vscode.window.showTextDocument(target));
+      return result;
+    }),
+
+    vscode.commands.registerCommand('prefer.importPairs', async () => {
+      const picked = await vscode.window.showOpenDialog({
+        title: 'Prefer: import pairs (TRL, TRL conversational or OpenAI DPO JSONL)',
+        canSelectMany: false,
+        filters: { 'JSON Lines': ['jsonl', 'json'], 'All files': ['*'] },
+      });
+      const file = picked?.[0];
+      if (!file) return undefined;
+      const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Prefer: importing ${path.basename(file.fsPath)}` },
+        (progress) => importPairs(store.get(), file.fsPath, { onProgress: (lines) => progress.report({ message: `${lines} lines read` }) }),
+      );
+      onChanged();
+      for (const e of result.errors) log.warn(`${file.fsPath}:${e.line}: ${e.message}`);
+      const summary = `imported ${result.imported} pairs (${result.format ?? 'no format detected'}), ${result.skipped} already stored`;
+      log.info(`${file.fsPath}: ${summary}, ${result.errorCount} bad lines`);
+      if (result.errorCount > 0) {
+        void vscode.window
+          .showWarningMessage(`Prefer: ${summary}; ${result.errorCount} bad lines were not imported (first: line ${result.errors[0]?.line}: ${result.errors[0]?.message}).`, 'Show Log')
+          .then((a) => a && log.show());
+      } else {
+        void vscode.window.showInformationMessage(`Prefer: ${summary}.`);
+      }
+      return result;
+    }),
+  );
+}
