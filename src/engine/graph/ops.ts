@@ -177,12 +177,13 @@ export function reshape(x: Value, target: readonly number[]): Value {
   const symIn = x.shape.filter((d) => typeof d === 'string');
   const symOut = out.filter((d) => typeof d === 'string');
   if (inferAt >= 0) {
-    const leftover = symIn.filter((s) => !symOut.includes(s));
+    const leftover = symIn.filter((sym) => !symOut.includes(sym));
     if (leftover.length > 1) fail('Reshape', `cannot infer -1 from symbolic dims of ${fmt(x)}`);
     const ratio = known(x.shape) / known(out);
     if (leftover.length === 1) {
-      if (ratio !== 1) fail('Reshape', `cannot infer -1 for ${fmt(x)} → [${target.join(', ')}]`);
-      out[inferAt] = leftover[0]!;
+      const scaled = scaleSymbol(leftover[0] as string, ratio);
+      if (scaled === null) fail('Reshape', `cannot infer -1 for ${fmt(x)} → [${target.join(', ')}]`);
+      out[inferAt] = scaled;
     } else {
       if (!Number.isInteger(ratio)) fail('Reshape', `${fmt(x)} cannot be reshaped to [${target.join(', ')}]`);
       out[inferAt] = ratio;
@@ -200,9 +201,23 @@ export function transpose(x: Value, perm: readonly number[]): Value {
   return x.graph.addNode('Transpose', [x], [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]!) }], { perm: attr.ints([...perm]) })[0]!;
 }
 
-/** Sum of dims along the concat axis; symbolic parts make a symbolic sum like "past+1". */
+/** A symbolic dim times a factor: "seq"·3 = "3*seq", "3*seq"·⅓ = "seq"; null when not a whole multiple. */
+export function scaleSymbol(sym: string, factor: number): string | null {
+  const m = /^(\d+)\*(.+)$/.exec(sym);
+  const k = (m ? Number(m[1]) : 1) * factor;
+  const name = m ? m[2]! : sym;
+  if (!Number.isInteger(k) || k < 1) return null;
+  return k === 1 ? name : `${k}*${name}`;
+}
+
+/** Sum of dims along the concat axis; symbolic parts make a symbolic sum like "past+1", equal ones a multiple. */
 function addDims(a: Dim, b: Dim): Dim {
   if (typeof a === 'number' && typeof b === 'number') return a + b;
+  if (typeof a === 'string' && typeof b === 'string') {
+    const base = /^(\d+)\*(.+)$/.exec(a);
+    if (a === b) return scaleSymbol(a, 2)!;
+    if (base && base[2] === b) return `${Number(base[1]) + 1}*${b}`;
+  }
   return `${a}+${b}`;
 }
 

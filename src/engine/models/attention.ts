@@ -24,16 +24,42 @@ export function rotaryTables(g: Graph, maxPositions: number, headDim: number, th
 }
 
 /**
- * softmax(q·kᵀ/√D + bias)·v. q: [B, H, T, D]; key/value: [B, Hkv, S, D]; bias: broadcastable to
- * [B, Hkv, H/Hkv, T, S]. Query heads are grouped under their KV head instead of repeating keys and values.
+ * The KV cache of one layer as attention reads it: keys stored transposed, [B, Hkv, D, S], so scores are a
+ * plain MatMul (no per-step Transpose of the whole cache); values [B, Hkv, S, D]; and the bias of this
+ * step's queries against the slots, [B, T, S].
+ */
+export interface CachedContext {
+  keysT: Value;
+  values: Value;
+  bias: Value;
+}
+
+/**
+ * softmax(q·kᵀ/√D + bias)·v over the cached keys/values and this step's own. q: [B, H, T, D]; key/value:
+ * [B, Hkv, T, D] (this step); bias: [B, T, T] among this step's tokens. The G = H/Hkv query heads sharing a
+ * KV head are stacked as G·T rows of one GEMM, so each key and value is read once per step, not G times,
+ * and never repeated. The softmax over [cached | new] keys is written out (shared max, summed normalizer)
+ * so the cache is read in place and never joined with the new keys: a decode step does not copy the cache.
  * Returns the context [B, T, H·D].
  */
-export function attention(q: Value, key: Value, value: Value, bias: Value, H: number, Hkv: number, D: number): Value {
-  const groups = H / Hkv;
-  const qGrouped = op.reshape(q, [0, Hkv, groups, -1, D]); // [B, Hkv, G, T, D]
-  const kT = op.unsqueeze(op.transpose(key, [0, 1, 3, 2]), [2]); // [B, Hkv, 1, D, S]
-  const scores = op.add(op.mul(op.matmul(qGrouped, kT), 1 / Math.sqrt(D)), bias);
-  const context = op.matmul(op.softmax(scores, -1), op.unsqueeze(value, [2])); // [B, Hkv, G, T, D]
+export function attention(q: Value, key: Value, value: Value, bias: Value, past: CachedContext | undefined, H: number, Hkv: number, D: number): Value {
+  const G = H / Hkv;
+  const rows = op.reshape(op.mul(q, 1 / Math.sqrt(D)), [0, Hkv, -1, D]); // [B, Hkv, G·T, D]
+  /** [B, T, S] → [B, 1, G·T, S]: the same bias for every head of a group */
+  const stacked = (b: Value) => op.unsqueeze(G === 1 ? b : op.concat(new Array<Value>(G).fill(b), 1), [1]);
+  const own = op.add(op.matmul(rows, op.transpose(key, [0, 1, 3, 2])), stacked(bias)); // [B, Hkv, G·T, T]
+  if (!past) return mergeHeads(op.matmul(op.softmax(own, -1), value), H, D);
+  const cached = op.add(op.matmul(rows, past.keysT), stacked(past.bias)); // [B, Hkv, G·T, S]
+  const max = op.reduceMax(op.concat([op.reduceMax(cached, [-1]), op.reduceMax(own, [-1])], -1), [-1]);
+  const eCached = op.exp(op.sub(cached, max));
+  const eOwn = op.exp(op.sub(own, max));
+  const normalizer = op.add(op.reduceSum(eCached, [-1]), op.reduceSum(eOwn, [-1]));
+  const context = op.add(op.matmul(eCached, past.values), op.matmul(eOwn, value));
+  return mergeHeads(op.div(context, normalizer), H, D);
+}
+
+/** [B, Hkv, G·T, D] → [B, T, H·D] */
+function mergeHeads(context: Value, H: number, D: number): Value {
   const perHead = op.reshape(context, [0, H, -1, D]); // [B, H, T, D]
   return op.reshape(op.transpose(perHead, [0, 2, 1, 3]), [0, 0, H * D]);
 }

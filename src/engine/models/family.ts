@@ -30,18 +30,31 @@ export interface ForwardInputs {
   inputIds: Value;
   /** int64 [batch, seq]: each token's position in its own sequence (left padding makes them differ). */
   positions: Value;
-  /** float [batch, seq, past+seq]: 0 where a query may attend, a large negative number where not. */
+  /** float [batch, seq, seq] among these tokens: 0 where a query may attend, MASKED where not (causal, padding). */
   attentionBias: Value;
-  /** One entry per layer with the cached keys/values of earlier tokens; absent for a full-sequence pass. */
-  past?: LayerKv[];
+  /** Cached keys/values of earlier tokens; absent for a full-sequence pass. */
+  past?: PastContext;
   linearHook?: LinearHook;
+}
+
+/** One layer's cache as the graph reads it: keys transposed [batch, kvHeads, headDim, slots], values [batch, kvHeads, slots, headDim]. */
+export interface CachedLayer {
+  keysT: Value;
+  values: Value;
+}
+
+/** The KV cache as the graph sees it, and the queries' bias against its slots. */
+export interface PastContext {
+  layers: CachedLayer[];
+  /** float [batch, seq, slots]: MASKED for empty slots and padding */
+  bias: Value;
 }
 
 export interface ForwardResult {
   /** Final hidden states after the last norm: [batch, seq, hidden]. */
   hidden: Value;
-  /** Keys/values of past + these tokens, per layer. */
-  present: LayerKv[];
+  /** Keys/values of these tokens only, per layer (the caller appends them to its cache). */
+  newKv: LayerKv[];
 }
 
 export interface CausalLM {

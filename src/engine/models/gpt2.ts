@@ -7,7 +7,7 @@ import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
 import { attention } from './attention.ts';
-import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook } from './family.ts';
+import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook, PastContext } from './family.ts';
 import { headMatmul } from './llama.ts';
 import { GraphWeights } from './weights.ts';
 
@@ -25,15 +25,14 @@ export function gpt2(g: Graph, config: ModelConfig, source: WeightSource, dtype:
   const layerNorm = (x: Value, name: string) => op.layerNorm(x, w.tensor(`${prefix}${name}.weight`, [C]), w.tensor(`${prefix}${name}.bias`, [C]), eps);
   const splitHeads = (x: Value) => op.transpose(op.reshape(x, [0, 0, H, D]), [0, 2, 1, 3]);
 
-  function selfAttention(x: Value, i: number, bias: Value, past: LayerKv | undefined, hook?: LinearHook) {
+  function selfAttention(x: Value, i: number, bias: Value, past: PastContext | undefined, hook?: LinearHook) {
     const qkv = conv1d(x, `h.${i}.attn.c_attn`, i, C, 3 * C, hook);
     const q = splitHeads(op.slice(qkv, [0], [C], [-1]));
     const k = splitHeads(op.slice(qkv, [C], [2 * C], [-1]));
     const v = splitHeads(op.slice(qkv, [2 * C], [3 * C], [-1]));
-    const key = past ? op.concat([past.key, k], 2) : k;
-    const value = past ? op.concat([past.value, v], 2) : v;
-    const context = attention(q, key, value, bias, H, H, D);
-    return { out: conv1d(context, `h.${i}.attn.c_proj`, i, C, C, hook), kv: { key, value } };
+    const cached = past ? { ...past.layers[i]!, bias: past.bias } : undefined;
+    const context = attention(q, k, v, bias, cached, H, H, D);
+    return { out: conv1d(context, `h.${i}.attn.c_proj`, i, C, C, hook), kv: { key: k, value: v } };
   }
 
   function mlp(x: Value, i: number, hook?: LinearHook): Value {
@@ -42,17 +41,16 @@ export function gpt2(g: Graph, config: ModelConfig, source: WeightSource, dtype:
   }
 
   function forward({ inputIds, positions, attentionBias, past, linearHook }: ForwardInputs): ForwardResult {
-    const bias = op.unsqueeze(attentionBias, [1, 2]);
     const wte = w.tensor(`${prefix}wte.weight`, [config.vocabSize, C]);
     let x = op.add(op.gather(wte, inputIds), op.gather(w.tensor(`${prefix}wpe.weight`, [config.maxPositions, C]), positions));
-    const present: LayerKv[] = [];
+    const newKv: LayerKv[] = [];
     for (let i = 0; i < config.numLayers; i++) {
-      const attn = selfAttention(layerNorm(x, `h.${i}.ln_1`), i, bias, past?.[i], linearHook);
+      const attn = selfAttention(layerNorm(x, `h.${i}.ln_1`), i, attentionBias, past, linearHook);
       x = op.add(x, attn.out);
       x = op.add(x, mlp(layerNorm(x, `h.${i}.ln_2`), i, linearHook));
-      present.push(attn.kv);
+      newKv.push(attn.kv);
     }
-    return { hidden: layerNorm(x, 'ln_f'), present };
+    return { hidden: layerNorm(x, 'ln_f'), newKv };
   }
 
   const lmHead = (hidden: Value) => headMatmul(hidden, w.tensor(`${prefix}wte.weight`, [config.vocabSize, C]));

@@ -6,7 +6,7 @@
 import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
-import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook } from './family.ts';
+import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook, PastContext } from './family.ts';
 import { GraphWeights } from './weights.ts';
 import { attention, rotaryTables } from './attention.ts';
 
@@ -25,7 +25,7 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
   /** [B, T, heads·D] → [B, heads, T, D] */
   const splitHeads = (x: Value, heads: number) => op.transpose(op.reshape(x, [0, 0, heads, D]), [0, 2, 1, 3]);
 
-  function selfAttention(x: Value, i: number, cos: Value, sin: Value, bias: Value, past: LayerKv | undefined, hook?: LinearHook) {
+  function selfAttention(x: Value, i: number, cos: Value, sin: Value, bias: Value, past: PastContext | undefined, hook?: LinearHook) {
     const p = `model.layers.${i}.self_attn`;
     let q = splitHeads(linear(x, `${p}.q_proj`, i, C, H * D, config.attentionBias, hook), H);
     let k = splitHeads(linear(x, `${p}.k_proj`, i, C, Hkv * D, config.attentionBias, hook), Hkv);
@@ -36,10 +36,9 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
     }
     q = op.rotary(q, cos, sin);
     k = op.rotary(k, cos, sin);
-    const key = past ? op.concat([past.key, k], 2) : k;
-    const value = past ? op.concat([past.value, vNew], 2) : vNew;
-    const context = attention(q, key, value, bias, H, Hkv, D); // [B, T, H·D]
-    return { out: linear(context, `${p}.o_proj`, i, H * D, C, false, hook), kv: { key, value } };
+    const cached = past ? { ...past.layers[i]!, bias: past.bias } : undefined;
+    const context = attention(q, k, vNew, bias, cached, H, Hkv, D); // [B, T, H·D]
+    return { out: linear(context, `${p}.o_proj`, i, H * D, C, false, hook), kv: { key: k, value: vNew } };
   }
 
   function mlp(x: Value, i: number, hook?: LinearHook): Value {
@@ -54,17 +53,16 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
     // rotary angles of each token's own position: [B, 1, T, D/2], shared by all heads and layers
     const cos = op.unsqueeze(op.gather(cosTable, positions), [1]);
     const sin = op.unsqueeze(op.gather(sinTable, positions), [1]);
-    const bias = op.unsqueeze(attentionBias, [1, 2]); // [B, 1, 1, T, S] against scores [B, Hkv, groups, T, S]
     let x = op.gather(w.tensor('model.embed_tokens.weight', [config.vocabSize, C]), inputIds);
-    const present: LayerKv[] = [];
+    const newKv: LayerKv[] = [];
     for (let i = 0; i < config.numLayers; i++) {
       const p = `model.layers.${i}`;
-      const attn = selfAttention(op.rmsNorm(x, w.tensor(`${p}.input_layernorm.weight`, [C]), eps), i, cos, sin, bias, past?.[i], linearHook);
+      const attn = selfAttention(op.rmsNorm(x, w.tensor(`${p}.input_layernorm.weight`, [C]), eps), i, cos, sin, attentionBias, past, linearHook);
       x = op.add(x, attn.out);
       x = op.add(x, mlp(op.rmsNorm(x, w.tensor(`${p}.post_attention_layernorm.weight`, [C]), eps), i, linearHook));
-      present.push(attn.kv);
+      newKv.push(attn.kv);
     }
-    return { hidden: op.rmsNorm(x, w.tensor('model.norm.weight', [C]), eps), present };
+    return { hidden: op.rmsNorm(x, w.tensor('model.norm.weight', [C]), eps), newKv };
   }
 
   function lmHead(hidden: Value): Value {

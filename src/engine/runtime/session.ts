@@ -47,12 +47,6 @@ export async function openSession(modelPath: string, settings: SessionSettings):
 
 type FloatArray = Float32Array | Float64Array;
 
-/** One layer's cached keys or values: [batch, kvHeads, length, headDim], row-major. */
-interface CacheTensor {
-  data: FloatArray;
-  dims: [number, number, number, number];
-}
-
 export interface StepInput {
   /** [batch][seq] token ids (left-padded rows carry any id at padded places) */
   tokens: number[][];
@@ -62,15 +56,21 @@ export interface StepInput {
   valid?: boolean[][];
 }
 
-/** Runs prefill/decode steps over a growing KV cache for a batch of sequences. */
+/**
+ * Runs prefill/decode steps for a batch of sequences over a KV cache held here in preallocated slots
+ * (per layer: keys [batch, kvHeads, headDim, capacity], values [batch, kvHeads, capacity, headDim]). The graph reads the cache in place and returns only the
+ * new tokens' keys/values, which are written into the next free slots: a step costs no cache copy.
+ */
 export class KvDecoder {
   readonly session: ort.InferenceSession;
   readonly config: ModelConfig;
   readonly dtype: 'float32' | 'float64';
-  private keys: CacheTensor[] = [];
-  private values: CacheTensor[] = [];
-  /** [batch][past]: which cached positions are real tokens */
-  private cachedValid: boolean[][] = [];
+  private keys: FloatArray[] = [];
+  private values: FloatArray[] = [];
+  private capacity = 0;
+  private used = 0;
+  /** [batch][slot < used]: which filled slots hold real tokens (not padding) */
+  private slotValid: boolean[][] = [];
 
   constructor(session: ort.InferenceSession, config: ModelConfig, dtype: 'float32' | 'float64' = 'float32') {
     this.session = session;
@@ -80,33 +80,47 @@ export class KvDecoder {
   }
 
   get batch(): number {
-    return this.cachedValid.length;
+    return this.slotValid.length;
   }
 
+  /** Tokens already in the cache (the same count for every row; padding included). */
   get pastLength(): number {
-    return this.cachedValid[0]?.length ?? 0;
+    return this.used;
   }
 
-  /** Empties the cache for a new batch. */
-  reset(batch: number): void {
-    const empty = (): CacheTensor => ({ data: this.alloc(0), dims: [batch, this.config.numKvHeads, 0, this.config.headDim] });
-    this.keys = Array.from({ length: this.config.numLayers }, empty);
-    this.values = Array.from({ length: this.config.numLayers }, empty);
-    this.cachedValid = Array.from({ length: batch }, () => []);
+  /** Empties the cache for a new batch, with room for `capacity` tokens per row (it grows when needed). */
+  reset(batch: number, capacity = 0): void {
+    this.used = 0;
+    this.slotValid = Array.from({ length: batch }, () => []);
+    this.allocate(batch, Math.max(1, capacity));
   }
 
-  /** Keeps the listed sequences of the batch, in that order (repeats allowed: one prompt → N candidates). */
+  /** Makes room for `capacity` tokens per row, keeping what is cached. */
+  reserve(capacity: number): void {
+    if (capacity <= this.capacity) return;
+    const old = { keys: this.keys, values: this.values, capacity: this.capacity };
+    this.allocate(this.batch, capacity);
+    const { numKvHeads: Hkv, headDim: D } = this.config;
+    // keys: one run of `used` slots per (row, head, dim); values: one run of used·D per (row, head)
+    const copy = (from: FloatArray, to: FloatArray, runs: number, run: number, oldStride: number, newStride: number) => {
+      for (let r = 0; r < runs; r++) to.set(from.subarray(r * oldStride, r * oldStride + run), r * newStride);
+    };
+    const BH = this.batch * Hkv;
+    old.keys.forEach((k, i) => copy(k, this.keys[i]!, BH * D, this.used, old.capacity, this.capacity));
+    old.values.forEach((v, i) => copy(v, this.values[i]!, BH, this.used * D, old.capacity * D, this.capacity * D));
+  }
+
+  /** Keeps the listed rows of the batch, in that order (repeats allowed: one prefilled prompt → N candidates). */
   select(rows: readonly number[]): void {
-    const pick = (t: CacheTensor): CacheTensor => {
-      const [, h, l, d] = t.dims;
-      const rowSize = h * l * d;
+    const rowSize = this.config.numKvHeads * this.capacity * this.config.headDim;
+    const pick = (t: FloatArray): FloatArray => {
       const out = this.alloc(rows.length * rowSize);
-      rows.forEach((r, i) => out.set(t.data.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize));
-      return { data: out, dims: [rows.length, h, l, d] };
+      rows.forEach((r, i) => out.set(t.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize));
+      return out;
     };
     this.keys = this.keys.map(pick);
     this.values = this.values.map(pick);
-    this.cachedValid = rows.map((r) => [...this.cachedValid[r]!]);
+    this.slotValid = rows.map((r) => [...this.slotValid[r]!]);
   }
 
   /** Runs the tokens through the model, appends them to the cache, returns next-token logits [batch × vocab]. */
@@ -117,37 +131,54 @@ export class KvDecoder {
     if (T === 0 || input.tokens.some((r) => r.length !== T) || input.positions.some((r) => r.length !== T)) {
       throw new Error('KvDecoder: every row needs the same, non-zero number of tokens and positions');
     }
-    const P = this.pastLength;
-    const S = P + T;
-    const bias = this.alloc(B * T * S);
+    const S = this.capacity;
+    const { numKvHeads: Hkv, headDim: D, numLayers } = this.config;
+    const valid = input.valid ?? input.tokens.map((r) => r.map(() => true));
+    const ownBias = this.alloc(B * T * T);
+    const pastBias = this.alloc(B * T * S);
     for (let b = 0; b < B; b++) {
-      const valid = [...this.cachedValid[b]!, ...(input.valid?.[b] ?? new Array<boolean>(T).fill(true))];
       for (let t = 0; t < T; t++) {
-        for (let s = 0; s < S; s++) {
-          // causal and no padding; a padded query attends to itself only, so its row stays finite
-          const allowed = s <= P + t && (valid[s]! || s === P + t);
-          bias[(b * T + t) * S + s] = allowed ? 0 : MASKED;
-        }
+        const row = (b * T + t) * S;
+        pastBias.fill(MASKED, row, row + S);
+        for (let s = 0; s < this.used; s++) if (this.slotValid[b]![s]) pastBias[row + s] = 0;
+        // causal among the new tokens, no padding; a padded query attends to itself only, so its row stays finite
+        for (let u = 0; u < T; u++) ownBias[(b * T + t) * T + u] = u <= t && (valid[b]![u] || u === t) ? 0 : MASKED;
       }
     }
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(input.tokens.flat(), BigInt), [B, T]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(input.positions.flat(), BigInt), [B, T]),
-      attention_bias: new ort.Tensor(this.dtype, bias, [B, T, S]),
+      attention_bias: new ort.Tensor(this.dtype, ownBias, [B, T, T]),
+      past_bias: new ort.Tensor(this.dtype, pastBias, [B, T, S]),
     };
-    for (let i = 0; i < this.config.numLayers; i++) {
-      feeds[`past_key_${i}`] = new ort.Tensor(this.dtype, this.keys[i]!.data, this.keys[i]!.dims);
-      feeds[`past_value_${i}`] = new ort.Tensor(this.dtype, this.values[i]!.data, this.values[i]!.dims);
+    for (let i = 0; i < numLayers; i++) {
+      feeds[`past_key_${i}`] = new ort.Tensor(this.dtype, this.keys[i]!, [B, Hkv, D, S]);
+      feeds[`past_value_${i}`] = new ort.Tensor(this.dtype, this.values[i]!, [B, Hkv, S, D]);
     }
     const out = await this.session.run(feeds);
-    const cacheOf = (name: string): CacheTensor => {
-      const t = out[name]!;
-      return { data: t.data as FloatArray, dims: t.dims as [number, number, number, number] };
-    };
-    this.keys = this.keys.map((_, i) => cacheOf(`present_key_${i}`));
-    this.values = this.values.map((_, i) => cacheOf(`present_value_${i}`));
-    this.cachedValid = this.cachedValid.map((v, b) => [...v, ...(input.valid?.[b] ?? new Array<boolean>(T).fill(true))]);
+    this.reserve(Math.max(this.used + T, Math.min(2 * this.capacity, this.used + T + 1024)));
+    const C = this.capacity;
+    for (let i = 0; i < numLayers; i++) {
+      const keys = out[`new_key_${i}`]!.data as FloatArray; // [B, Hkv, D, T]
+      const values = out[`new_value_${i}`]!.data as FloatArray; // [B, Hkv, T, D]
+      const keyCache = this.keys[i]!;
+      const valueCache = this.values[i]!;
+      for (let r = 0; r < B * Hkv * D; r++) {
+        if (T === 1) keyCache[r * C + this.used] = keys[r]!;
+        else keyCache.set(keys.subarray(r * T, (r + 1) * T), r * C + this.used);
+      }
+      for (let bh = 0; bh < B * Hkv; bh++) valueCache.set(values.subarray(bh * T * D, (bh + 1) * T * D), (bh * C + this.used) * D);
+    }
+    this.used += T;
+    this.slotValid.forEach((v, b) => v.push(...valid[b]!));
     return out.logits!.data as FloatArray;
+  }
+
+  private allocate(batch: number, capacity: number): void {
+    const size = batch * this.config.numKvHeads * capacity * this.config.headDim;
+    this.capacity = capacity;
+    this.keys = Array.from({ length: this.config.numLayers }, () => this.alloc(size));
+    this.values = Array.from({ length: this.config.numLayers }, () => this.alloc(size));
   }
 
   private alloc(n: number): FloatArray {

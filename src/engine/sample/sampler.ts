@@ -97,7 +97,10 @@ export async function sampleCandidates(
   const all = Array.from({ length: options.n }, (_, i) => new Running(i, options.seed, tokenizer, options.stopStrings));
   const aborted = () => callbacks.signal?.aborted ?? false;
 
-  model.reset(1);
+  const maxPositions = model.config.maxPositions;
+  if (promptIds.length >= maxPositions) throw new Error(`sample: prompt of ${promptIds.length} tokens leaves no room in the model's ${maxPositions} positions`);
+  // room for typical completions up front; the cache grows if a long one needs more
+  model.reset(1, Math.min(promptIds.length + options.maxTokens, maxPositions, promptIds.length + 512));
   const promptLogits = await model.step({ tokens: [promptIds], positions: [promptIds.map((_, i) => i)] });
   const prefillMs = performance.now() - started;
 
@@ -113,7 +116,7 @@ export async function sampleCandidates(
     const text = c.stop.push(c.decoder.push(choice.id));
     if (text) callbacks.onText?.(c.index, text);
     if (c.stop.stopped) c.finish = 'stop';
-    else if (c.tokens >= options.maxTokens) c.finish = 'length';
+    else if (c.tokens >= options.maxTokens || promptIds.length + c.tokens >= maxPositions) c.finish = 'length';
     c.next = choice.id;
     return c.finish === null;
   };
