@@ -36,6 +36,8 @@ export interface CodeServerOptions {
   env?: Record<string, string>;
   /** A fixed port; a free one is picked when absent. */
   port?: number;
+  /** Open the folder in restricted mode (workspace trust on, folder not trusted). Default: trust is off. */
+  untrusted?: boolean;
 }
 
 export interface CodeServer {
@@ -82,7 +84,9 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
     JSON.stringify({
       'workbench.startupEditor': 'none',
       'workbench.tips.enabled': false,
-      'security.workspace.trust.enabled': false,
+      'security.workspace.trust.enabled': options.untrusted === true,
+      'security.workspace.trust.startupPrompt': 'never',
+      'security.workspace.trust.emptyWindow': false,
       'telemetry.telemetryLevel': 'off',
       'update.mode': 'none',
       'extensions.autoCheckUpdates': false,
@@ -101,7 +105,7 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
     '--extensions-dir', extensionsDir,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(options.untrusted ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     ...(options.vscodeOptions ?? []).flatMap((o) => ['--vscode-option', o]),
     workspace,

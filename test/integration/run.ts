@@ -8,13 +8,15 @@ import { assertBrowserTierCanRun, repoRoot, startCodeServer } from '../harness/c
 
 const timeoutMs = 5 * 60_000;
 
-async function main(): Promise<number> {
-  assertBrowserTierCanRun('integration');
-  const suite = join(repoRoot, 'out', 'test', 'suite', 'index.cjs');
-  if (!existsSync(suite) || !existsSync(join(repoRoot, 'dist', 'extension.cjs'))) {
-    throw new Error('the integration tier needs a build first: npm run build');
-  }
-  const home = join(repoRoot, '.test-output', 'integration');
+interface SuiteResults {
+  passed: number;
+  failed: number;
+  tests: { title: string; state: string; error?: string }[];
+}
+
+/** One code-server session running the in-host suite; the suite picks its tests by the workspace's trust. */
+async function runSession(name: 'trusted' | 'untrusted', suite: string): Promise<{ code: number; results: SuiteResults }> {
+  const home = join(repoRoot, '.test-output', 'integration', name);
   rmSync(home, { recursive: true, force: true });
   const workspace = join(home, 'workspace');
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
@@ -27,7 +29,7 @@ async function main(): Promise<number> {
   writeFileSync(join(workspace, 'sample.ts'), 'export function greet(name: string): string {\n  return \n}\n');
   const resultsFile = join(workspace, '.prefer-test-results.json');
 
-  const server = await startCodeServer({ home, workspace, vscodeOptions: ['enable-smoke-test-driver'] });
+  const server = await startCodeServer({ home, workspace, vscodeOptions: ['enable-smoke-test-driver'], untrusted: name === 'untrusted' });
   const browser = await launchBrowser(home);
   const hostLog: string[] = [];
   try {
@@ -49,24 +51,38 @@ async function main(): Promise<number> {
       ),
     ]);
     if (!existsSync(resultsFile)) {
-      throw new Error(`the in-host suite exited ${code} without writing results; host console:\n${hostLog.slice(-40).join('\n')}`);
+      throw new Error(`the ${name} in-host suite exited ${code} without writing results; host console:\n${hostLog.slice(-40).join('\n')}`);
     }
-    const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as {
-      passed: number;
-      failed: number;
-      tests: { title: string; state: string; error?: string }[];
-    };
-    for (const t of results.tests) {
-      console.log(`${t.state === 'passed' ? '✔' : '✖'} ${t.title}`);
-      if (t.error) console.log(t.error.split('\n').map((l) => `    ${l}`).join('\n'));
-    }
-    writeFileSync(join(repoRoot, '.test-output', 'integration-counts.json'), JSON.stringify(results));
-    console.log(`integration: ${results.passed} passed, ${results.failed} failed (extension host exit code ${code})`);
-    return results.failed === 0 && code === 0 && results.passed > 0 ? 0 : 1;
+    return { code, results: JSON.parse(readFileSync(resultsFile, 'utf8')) as SuiteResults };
   } finally {
     await browser.close();
     await server.stop();
   }
+}
+
+async function main(): Promise<number> {
+  assertBrowserTierCanRun('integration');
+  const suite = join(repoRoot, 'out', 'test', 'suite', 'index.cjs');
+  if (!existsSync(suite) || !existsSync(join(repoRoot, 'dist', 'extension.cjs'))) {
+    throw new Error('the integration tier needs a build first: npm run build');
+  }
+  const total: SuiteResults = { passed: 0, failed: 0, tests: [] };
+  let ok = true;
+  for (const name of ['trusted', 'untrusted'] as const) {
+    const { code, results } = await runSession(name, suite);
+    for (const t of results.tests) {
+      console.log(`${t.state === 'passed' ? '✔' : '✖'} [${name}] ${t.title}`);
+      if (t.error) console.log(t.error.split('\n').map((l) => `    ${l}`).join('\n'));
+    }
+    console.log(`${name} workspace: ${results.passed} passed, ${results.failed} failed (extension host exit code ${code})`);
+    ok &&= results.failed === 0 && code === 0 && results.passed > 0;
+    total.passed += results.passed;
+    total.failed += results.failed;
+    total.tests.push(...results.tests);
+  }
+  writeFileSync(join(repoRoot, '.test-output', 'integration-counts.json'), JSON.stringify(total));
+  console.log(`integration: ${total.passed} passed, ${total.failed} failed`);
+  return ok ? 0 : 1;
 }
 
 main().then(

@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import * as vscode from 'vscode';
 import type { ComparePanel } from '../../../src/extension/compare/comparePanel.ts';
-import type { JudgmentResult } from '../../../src/store/store.ts';
-import type { JudgedOutcome } from '../../../webview/protocol.ts';
+import { activate, compareHere, judge, openSampleAtEndOfLine, query } from './helpers.ts';
 
-const extensionId = 'prefer-dev.prefer';
 const commands = [
   'prefer.compareCompletions',
   'prefer.trainDpoRound',
@@ -15,53 +11,11 @@ const commands = [
   'prefer.importPairs',
   'prefer.selectModel',
   'prefer.showStats',
+  'prefer.runLabelers',
 ];
 
-function databasePath(): string {
-  const configured = vscode.workspace.getConfiguration('prefer').get<string>('databasePath', '');
-  assert.ok(configured, 'the test workspace sets prefer.databasePath');
-  return configured;
-}
-
-async function openSampleAtEndOfLine(line: number): Promise<vscode.TextEditor> {
-  const folder = vscode.workspace.workspaceFolders![0]!.uri;
-  const doc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder, 'sample.ts'));
-  const editor = await vscode.window.showTextDocument(doc);
-  const end = doc.lineAt(line).range.end;
-  editor.selection = new vscode.Selection(end, end);
-  return editor;
-}
-
-function query(sql: string, ...params: unknown[]): Record<string, unknown>[] {
-  const file = databasePath();
-  assert.ok(existsSync(file), `${file} exists`);
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare(sql).all(...params) as Record<string, unknown>[];
-  } finally {
-    db.close();
-  }
-}
-
-async function compareHere(): Promise<ComparePanel> {
-  const panel = (await vscode.commands.executeCommand('prefer.compareCompletions')) as ComparePanel;
-  assert.ok(panel, 'the command returns its panel');
-  await panel.whenSampled();
-  return panel;
-}
-
-async function judge(panel: ComparePanel, outcome: JudgedOutcome, decisionMs = 100): Promise<JudgmentResult> {
-  const result = await panel.handleMessage({ type: 'judge', roundId: panel.currentRoundId, outcome, decisionMs });
-  assert.ok(result && 'comparisonId' in result, `the ${outcome.kind} was stored`);
-  return result;
-}
-
 suite('Prefer in a real VS Code', () => {
-  suiteSetup(async () => {
-    const extension = vscode.extensions.getExtension(extensionId);
-    assert.ok(extension, `${extensionId} is installed in the host`);
-    await extension.activate();
-  });
+  suiteSetup(activate);
 
   test('activates and registers every Prefer command', async () => {
     const registered = new Set(await vscode.commands.getCommands(true));

@@ -11,7 +11,13 @@ export async function run(): Promise<void> {
   const resultsFile = join(folder, '.prefer-test-results.json');
   const mocha = new Mocha({ ui: 'tdd', timeout: 30_000, color: false, reporter: 'spec' });
   mocha.suite.emit('pre-require', globalThis, 'prefer-integration', mocha);
-  await import('./extension.test.ts');
+  // The same suite runs in a trusted and in an untrusted (restricted mode) workspace.
+  if (vscode.workspace.isTrusted) {
+    await import('./extension.test.ts');
+    await import('./labelers.test.ts');
+  } else {
+    await import('./untrusted.test.ts');
+  }
 
   const results: { title: string; state: string; error?: string }[] = [];
   return new Promise((resolve, reject) => {

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import * as vscode from 'vscode';
+import { activate, compareHere, databasePath, judge, openSampleAtEndOfLine, query } from './helpers.ts';
+
+suite('Prefer in an untrusted workspace (restricted mode)', () => {
+  suiteSetup(activate);
+
+  test('the workspace really is untrusted', () => {
+    assert.equal(vscode.workspace.isTrusted, false);
+  });
+
+  test('comparing and judging still work', async () => {
+    await openSampleAtEndOfLine(1);
+    const result = await judge(await compareHere(), { kind: 'pick', index: 0 });
+    assert.equal(result.pairsAdded, 3);
+  });
+
+  test('labelers that run workspace commands are refused and run nothing', async () => {
+    const marker = `${databasePath()}.ran`;
+    const script = `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`;
+    for (const labeler of ['test', 'metric'] as const) {
+      await assert.rejects(
+        Promise.resolve(vscode.commands.executeCommand('prefer.runLabelers', { labeler, command: [process.execPath, '-e', script] })),
+        /needs a trusted workspace/,
+      );
+    }
+    assert.equal(existsSync(marker), false, 'the command never ran');
+    assert.deepEqual(query("SELECT count(*) AS n FROM labeler_run WHERE labeler IN ('test', 'metric')"), [{ n: 0 }]);
+  });
+
+  test('labelers that run nothing from the workspace are allowed', async () => {
+    const result = (await vscode.commands.executeCommand('prefer.runLabelers', { labeler: 'parse' })) as { candidatesScored: number };
+    assert.ok(result.candidatesScored >= 4);
+  });
+});
