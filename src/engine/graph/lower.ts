@@ -50,13 +50,16 @@ const rules: Record<string, Rule> = {
     const logp = logSoftmaxFor(target, logits!);
     return [op.squeeze(op.gatherElements(logp, op.unsqueeze(targets!, [-1]), -1), [-1])];
   },
-  [`${PREFER_DOMAIN}:HeadTokenLogProbs`]: ([hidden, head, targets], node, target) => {
+  // logit of the target (a row gather of the head, no int64 tensor ops: WebGPU runs none) − logsumexp per row block
+  [`${PREFER_DOMAIN}:HeadTokenLogProbs`]: ([hidden, head, targets], node) => {
     const chunks = node.attributes.chunks?.kind === 'int' ? node.attributes.chunks.value : 1;
+    const targetLogits = op.reduceSum(op.mul(hidden!, op.gather(head!, targets!)), [-1], false);
     const blocks = op.rowBlocks(hidden!.shape[0] as number, chunks).map(([start, end]) => {
-      const logp = logSoftmaxFor(target, op.gemmTransB(op.slice(hidden!, [start], [end], [0]), head!));
-      return op.squeeze(op.gatherElements(logp, op.unsqueeze(op.slice(targets!, [start], [end], [0]), [-1]), -1), [-1]);
+      const logits = op.gemmTransB(op.slice(hidden!, [start], [end], [0]), head!);
+      const max = op.reduceMax(logits, [-1]);
+      return op.reshape(op.add(op.log(op.reduceSum(op.exp(op.sub(logits, max)), [-1])), max), [end - start]);
     });
-    return [blocks.length === 1 ? blocks[0]! : op.concat(blocks, 0)];
+    return [op.sub(targetLogits, blocks.length === 1 ? blocks[0]! : op.concat(blocks, 0))];
   },
   ':LogSoftmax': ([x], node, target) => {
     const a = node.attributes.axis;
