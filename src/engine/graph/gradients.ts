@@ -212,17 +212,20 @@ export const gradientRules: GradientRules = {
     },
   ],
   TokenLogProbs: (g, [logits, targets]) => [() => logitsGradient(logits, targets, g), null],
-  // block by block: recompute the block's logits, take their gradient, and go back through the head at once,
-  // so that one block's [rows, vocab] tensors are alive at a time
+  // log p = h·head[t] − logsumexp(h·headᵀ): the softmax part block by block, recomputing each block's logits so
+  // that one block's [rows, vocab] tensors are alive at a time; the target part as row gathers and scatters
   HeadTokenLogProbs: (g, [hidden, head, targets], _y, node) => {
+    const gCol = op.unsqueeze(g, [-1]);
     const blocks = op.rowBlocks(hidden.shape[0] as number, intAttr(node, 'chunks', 1)).map(([start, end]) => {
-      const rows = (v: Value) => op.slice(v, [start], [end], [0]);
-      const h = rows(hidden);
-      return { h, dLogits: shared(() => logitsGradient(op.gemmTransB(h, head), rows(targets), rows(g))) };
+      const h = op.slice(hidden, [start], [end], [0]);
+      return { h, dLogits: shared(() => op.mul(op.softmax(op.gemmTransB(h, head)), op.neg(op.slice(gCol, [start], [end], [0])))) };
     });
     return [
-      () => op.concat(blocks.map((b) => op.matmul(b.dLogits(), head)), 0),
-      () => blocks.map((b) => op.matmul(swapLast(b.dLogits()), b.h)).reduce((sum, d) => op.add(sum, d)),
+      () => op.add(op.concat(blocks.map((b) => op.matmul(b.dLogits(), head)), 0), op.mul(op.gather(head, targets), gCol)),
+      () => {
+        const softmaxPart = blocks.map((b) => op.matmul(swapLast(b.dLogits()), b.h)).reduce((sum, d) => op.add(sum, d));
+        return scatterNDAdd(softmaxPart, op.unsqueeze(targets, [-1]), op.mul(hidden, gCol));
+      },
       null,
     ];
   },
