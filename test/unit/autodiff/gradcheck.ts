@@ -97,7 +97,7 @@ export async function checkGraphGradients(
     return v;
   });
   const grads = gradients(graph, loss, wrt, options.rules);
-  graph.output(loss, 'loss');
+  if (!graph.outputs.includes(loss)) graph.output(loss, 'loss');
   wrtNames.forEach((n, i) => graph.output(grads.get(wrt[i]!)!, `grad_${n}`));
 
   // float64: ORT's extended fusions (x·sigmoid(x) → QuickGelu) have float-only kernels
@@ -108,7 +108,7 @@ export async function checkGraphGradients(
     const feeds = (override?: [string, Float64Array]): Record<string, ort.Tensor> =>
       Object.fromEntries(Object.entries(inputs).map(([n, input]) => [n, toOrt(input, floatType, override?.[0] === n ? override[1] : undefined)]));
     const base = await session.run(feeds());
-    const lossAt = async (name: string, data: Float64Array) => Number((await session.run(feeds([name, data]))).loss!.data[0]);
+    const lossAt = async (name: string, data: Float64Array) => Number((await session.run(feeds([name, data])))[loss.name]!.data[0]);
     const h = options.step ?? (floatType === 'float64' ? 1e-5 : 1e-2);
     const report: GradientReport = { maxRelError: 0, worst: '', checked: 0 };
     for (const name of wrtNames) {

@@ -1,15 +1,5 @@
-/**
- * A whole DPO loss graph for the tests: a family's forward over chosen and rejected rows with LoRA on its
- * linears, the LM head, fused token log-probs, masked sequence sums, and a DPO loss against fixed reference
- * log-probs. Token data are constants; only the LoRA matrices are graph inputs.
- */
-import type { ModelConfig, WeightSource } from '../../../src/engine/hf/types.ts';
-import { Graph, type Value } from '../../../src/engine/graph/ir.ts';
-import * as op from '../../../src/engine/graph/ops.ts';
-import { MASKED } from '../../../src/engine/models/family.ts';
-import { causalLM } from '../../../src/engine/models/index.ts';
-import { type DpoLossConfig, dpoLoss, sequenceLogps, usesAverageLogps } from '../../../src/dpo/losses.ts';
-import { LoraAdapter, type LoraConfig } from '../../../src/dpo/lora.ts';
+/** Synthetic preference batches for the DPO tests, as graph feeds of src/dpo/trainingGraph.ts. */
+import type { CheckInput } from '../autodiff/gradcheck.ts';
 
 export interface PreferenceBatch {
   pairs: number;
@@ -22,32 +12,21 @@ export interface PreferenceBatch {
   referenceRejected: number[];
 }
 
-export function buildDpoGraph(config: ModelConfig, weights: WeightSource, dtype: 'float32' | 'float64', lora: LoraConfig, loss: DpoLossConfig, batch: PreferenceBatch) {
+/** The step/eval graph's data inputs (reference log-probs included unless `withReference` is false). */
+export function batchFeeds(batch: PreferenceBatch, withReference = true): Record<string, CheckInput> {
   const { pairs: P, length: T } = batch;
-  const N = 2 * P;
-  const g = new Graph('dpo_test');
-  const lm = causalLM(g, config, weights, dtype);
-  const adapter = new LoraAdapter(g, lora, dtype);
-  const Arr = dtype === 'float64' ? Float64Array : Float32Array;
-  const ints = (data: number[], shape: number[]) => g.constant({ dtype: 'int64', shape, data: BigInt64Array.from(data, BigInt) });
-  const floats = (data: number[], shape: number[]) => g.constant({ dtype, shape, data: Arr.from(data) });
-
-  const inputIds = ints(batch.ids, [N, T]);
-  // next-token targets: position t predicts token t+1 (the last position's target is masked out)
-  const targets = ints(Array.from({ length: N * T }, (_, i) => (i % T === T - 1 ? 0 : batch.ids[i + 1]!)), [N, T]);
-  const positions = ints(Array.from({ length: N * T }, (_, i) => i % T), [N, T]);
-  const causal = Array.from({ length: N * T * T }, (_, i) => (i % T > Math.floor(i / T) % T ? MASKED : 0));
-  const { hidden } = lm.forward({ inputIds, positions, attentionBias: floats(causal, [N, T, T]), linearHook: adapter.hook });
-  adapter.assertTargetsMatched();
-
-  const tokenLogps = op.tokenLogProbs(lm.lmHead(hidden), targets);
-  const sequences = sequenceLogps(tokenLogps, floats(batch.completionMask, [N, T]), usesAverageLogps(loss.type));
-  const rows = (from: number): Value => op.slice(sequences, [from], [from + P], [0]);
-  const result = dpoLoss(
-    { policyChosen: rows(0), policyRejected: rows(P), referenceChosen: floats(batch.referenceChosen, [P]), referenceRejected: floats(batch.referenceRejected, [P]) },
-    loss,
-  );
-  return { graph: g, adapter, ...result };
+  const rows = 2 * P;
+  const feeds: Record<string, CheckInput> = {
+    input_ids: { shape: [rows, T], data: batch.ids.map(BigInt), dtype: 'int64' },
+    // next-token targets: position t predicts token t+1 (the last position's target is masked out)
+    targets: { shape: [rows * T], data: batch.ids.map((_, i) => BigInt(i % T === T - 1 ? 0 : batch.ids[i + 1]!)), dtype: 'int64' },
+    completion_mask: { shape: [rows, T], data: batch.completionMask },
+  };
+  if (withReference) {
+    feeds.reference_chosen_logps = { shape: [P], data: batch.referenceChosen };
+    feeds.reference_rejected_logps = { shape: [P], data: batch.referenceRejected };
+  }
+  return feeds;
 }
 
 /** A deterministic batch: prompt tokens shared by a pair, completions differing. */

@@ -5,7 +5,8 @@ import { initialLoraWeights } from '../../../src/dpo/lora.ts';
 import type { ModelConfig } from '../../../src/engine/hf/types.ts';
 import type { DpoLossConfig } from '../../../src/dpo/losses.ts';
 import { type CheckInput, checkGraphGradients, uniform } from '../autodiff/gradcheck.ts';
-import { buildDpoGraph, syntheticBatch } from './dpoGraph.ts';
+import { dpoGraph } from '../../../src/dpo/trainingGraph.ts';
+import { batchFeeds, syntheticBatch } from './dpoGraph.ts';
 
 const tiny = { vocabSize: 40, hiddenSize: 16, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 4, intermediateSize: 24 };
 
@@ -19,8 +20,8 @@ const families: [string, ModelConfig, number][] = [
 
 async function checkModel(config: ModelConfig, linearsPerLayer: number, loss: DpoLossConfig) {
   const batch = syntheticBatch(config.vocabSize, 2, 6, 3, 11);
-  const built = buildDpoGraph(config, randomWeights(config, 5, 0.2), 'float64', { rank: 2, alpha: 4 }, loss, batch);
-  const inputs: Record<string, CheckInput> = {};
+  const built = dpoGraph(config, randomWeights(config, 5, 0.2), { rows: 4, length: 6, dtype: 'float64', headChunks: 3 }, { rank: 2, alpha: 4 }, loss, null);
+  const inputs: Record<string, CheckInput> = batchFeeds(batch);
   // B ≠ 0, unlike a fresh adapter, so that A's gradient is not identically zero
   for (const [name, data] of initialLoraWeights(built.adapter.layers, 3, 'float64')) {
     const isB = name.includes('lora_B');

@@ -10,7 +10,8 @@ import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts
 import { ADAMW_DEFAULTS, type AdamWConfig, adamwStep, nextName, optimizerStateNames } from '../../../src/dpo/optimizer.ts';
 import { initialLoraWeights } from '../../../src/dpo/lora.ts';
 import { uniform } from '../autodiff/gradcheck.ts';
-import { buildDpoGraph, syntheticBatch } from './dpoGraph.ts';
+import { dpoGraph } from '../../../src/dpo/trainingGraph.ts';
+import { batchFeeds, syntheticBatch } from './dpoGraph.ts';
 
 type Tensors = Map<string, Float64Array>;
 
@@ -91,23 +92,21 @@ test('AdamW without clipping, small gradients, defaults otherwise', async () => 
 
 test('one DPO step with a fresh LoRA adapter lowers the loss on its batch', async () => {
   const config = llamaConfig({ vocabSize: 40, hiddenSize: 16, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 4, intermediateSize: 24 });
-  const built = buildDpoGraph(config, randomWeights(config, 5, 0.2), 'float32', { rank: 4, alpha: 8 }, { type: 'sigmoid', beta: 0.1 }, syntheticBatch(40, 2, 8, 3, 4));
-  const params = built.adapter.parameters();
-  const { graph } = built;
-  graph.output(built.loss, 'loss');
-  adamwStep(graph, params, gradients(graph, built.loss, params), { ...ADAMW_DEFAULTS, maxGradNorm: null });
+  const shape = { rows: 4, length: 8, headChunks: 2 };
+  const { graph, adapter } = dpoGraph(config, randomWeights(config, 5, 0.2), shape, { rank: 4, alpha: 8 }, { type: 'sigmoid', beta: 0.1 }, { ...ADAMW_DEFAULTS, maxGradNorm: null });
+  const params = adapter.parameters();
   const session = await ort.InferenceSession.create(serialize(lower(graph)).model);
-  const weights = initialLoraWeights(built.adapter.layers, 1);
+  const data = Object.entries(batchFeeds(syntheticBatch(40, 2, 8, 3, 4))).map(([n, c]) => [n, c.dtype === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(c.data as bigint[]), c.shape) : new ort.Tensor('float32', Float32Array.from(c.data as number[]), c.shape)]);
   const feeds = (values: Map<string, Float32Array | Float64Array>) => {
-    const f: Record<string, ort.Tensor> = { learning_rate: new ort.Tensor('float32', Float32Array.of(1e-2), []), step: new ort.Tensor('float32', Float32Array.of(1), []) };
+    const f: Record<string, ort.Tensor> = { ...Object.fromEntries(data), learning_rate: new ort.Tensor('float32', Float32Array.of(1e-2), []), step: new ort.Tensor('float32', Float32Array.of(1), []) };
     for (const p of params) {
-      const shape = p.shape as number[];
-      f[p.name] = new ort.Tensor('float32', Float32Array.from(values.get(p.name)!), shape);
-      for (const s of Object.values(optimizerStateNames(p.name))) f[s] = new ort.Tensor('float32', new Float32Array(values.get(p.name)!.length), shape);
+      const pShape = p.shape as number[];
+      f[p.name] = new ort.Tensor('float32', Float32Array.from(values.get(p.name)!), pShape);
+      for (const s of Object.values(optimizerStateNames(p.name))) f[s] = new ort.Tensor('float32', new Float32Array(values.get(p.name)!.length), pShape);
     }
     return f;
   };
-  const first = await session.run(feeds(weights));
+  const first = await session.run(feeds(initialLoraWeights(adapter.layers, 1)));
   const updated = new Map(params.map((p) => [p.name, first[nextName(p.name)]!.data as Float32Array]));
   const second = await session.run(feeds(updated));
   await session.release();

@@ -1,0 +1,96 @@
+/**
+ * The DPO graphs for one (pairs, length) bucket, built on a model family:
+ *   reference  sequence log-probs with the adapter off (computed once per pair and cached by the trainer)
+ *   step       policy log-probs with LoRA → DPO loss → gradients wrt LoRA only → AdamW update
+ *   eval       the same loss and metrics without gradients
+ * Rows are laid out chosen first, then rejected: row i and row pairs+i are one pair. Sequences are right-padded;
+ * the causal mask alone keeps real tokens from seeing padding, and the completion mask drops padded targets.
+ * Inputs by name:
+ *   input_ids        int64 [rows, length]
+ *   targets          int64 [rows·length]     the token after each input token
+ *   completion_mask  float [rows, length]    1 where that target is a completion token
+ *   reference_chosen_logps / reference_rejected_logps  float [pairs]  (step and eval)
+ *   LoRA A/B by PEFT name; optimizer inputs (optimizer.ts) for the step graph
+ * Outputs: sequence_logps (reference); loss and TRL's metric names (step, eval); next values (step).
+ */
+import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
+import { type DType, Graph, type Value } from '../engine/graph/ir.ts';
+import * as op from '../engine/graph/ops.ts';
+import { gradients } from '../engine/graph/autodiff.ts';
+import { type LinearHook, MASKED } from '../engine/models/family.ts';
+import { causalLM } from '../engine/models/index.ts';
+import { type DpoLossConfig, dpoLoss, sequenceLogps, usesAverageLogps } from './losses.ts';
+import { LoraAdapter, type LoraConfig } from './lora.ts';
+import { type AdamWConfig, adamwStep } from './optimizer.ts';
+
+export interface BucketShape {
+  /** Rows of the reference graph; pairs (= rows / 2) of the step and eval graphs. */
+  rows: number;
+  length: number;
+  dtype?: 'float32' | 'float64';
+  /** LM-head row blocks: how many [rows·length / headChunks, vocab] logits are alive at once. */
+  headChunks?: number;
+}
+
+/** Sequence log-probs of the rows, adapter on when `hook` is given. */
+function policySequenceLogps(g: Graph, config: ModelConfig, weights: WeightSource, shape: BucketShape, average: boolean, hook?: LinearHook): Value {
+  const { rows: R, length: T } = shape;
+  const dtype: DType = shape.dtype ?? 'float32';
+  if (T > config.maxPositions) throw new Error(`training: length ${T} exceeds max_position_embeddings ${config.maxPositions}`);
+  const lm = causalLM(g, config, weights, dtype);
+  const inputIds = g.input('input_ids', 'int64', [R, T]);
+  const targets = g.input('targets', 'int64', [R * T]);
+  const completionMask = g.input('completion_mask', dtype, [R, T]);
+  const positions = g.constant({ dtype: 'int64', shape: [R, T], data: BigInt64Array.from({ length: R * T }, (_, i) => BigInt(i % T)) }, 'positions');
+  const causalData = dtype === 'float64' ? new Float64Array(T * T) : new Float32Array(T * T);
+  for (let i = 0; i < T * T; i++) causalData[i] = i % T > Math.floor(i / T) ? MASKED : 0;
+  const causal = g.constant({ dtype, shape: [1, T, T], data: causalData }, 'causal_bias');
+  const { hidden } = lm.forward({ inputIds, positions, attentionBias: op.expand(causal, [R, T, T]), linearHook: hook });
+  const flat = op.reshape(hidden, [R * T, config.hiddenSize]);
+  // a tied head is the embedding table, already in the graph; an untied one is reachable only through lmHead
+  const tiedHead = config.tieWordEmbeddings ? g.find('model.embed_tokens.weight') : undefined;
+  const tokenLogps = tiedHead
+    ? op.headTokenLogProbs(flat, tiedHead, targets, shape.headChunks ?? 1)
+    : op.tokenLogProbs(lm.lmHead(flat), targets);
+  return sequenceLogps(op.reshape(tokenLogps, [R, T]), completionMask, average);
+}
+
+export function referenceGraph(config: ModelConfig, weights: WeightSource, shape: BucketShape, loss: DpoLossConfig): Graph {
+  const g = new Graph('dpo_reference');
+  g.output(policySequenceLogps(g, config, weights, shape, usesAverageLogps(loss.type)), 'sequence_logps');
+  return g;
+}
+
+export interface DpoGraph {
+  graph: Graph;
+  adapter: LoraAdapter;
+  loss: Value;
+}
+
+/** The step graph when `optimizer` is given, else the eval graph. `shape.rows` counts both sides (2·pairs). */
+export function dpoGraph(config: ModelConfig, weights: WeightSource, shape: BucketShape, lora: LoraConfig, lossConfig: DpoLossConfig, optimizer: AdamWConfig | null): DpoGraph {
+  if (shape.rows % 2 !== 0) throw new Error(`training: rows ${shape.rows} must hold chosen and rejected rows (an even number)`);
+  const P = shape.rows / 2;
+  const dtype: DType = shape.dtype ?? 'float32';
+  const g = new Graph(optimizer ? 'dpo_step' : 'dpo_eval');
+  const adapter = new LoraAdapter(g, lora, dtype);
+  const sequences = policySequenceLogps(g, config, weights, shape, usesAverageLogps(lossConfig.type), adapter.hook);
+  adapter.assertTargetsMatched();
+  const side = (from: number) => op.slice(sequences, [from], [from + P], [0]);
+  const { loss, metrics } = dpoLoss(
+    {
+      policyChosen: side(0),
+      policyRejected: side(P),
+      referenceChosen: g.input('reference_chosen_logps', dtype, [P]),
+      referenceRejected: g.input('reference_rejected_logps', dtype, [P]),
+    },
+    lossConfig,
+  );
+  g.output(loss, 'loss');
+  for (const [name, value] of Object.entries(metrics)) g.output(value, name);
+  if (optimizer) {
+    const params = adapter.parameters();
+    adamwStep(g, params, gradients(g, loss, params), optimizer);
+  }
+  return { graph: g, adapter, loss };
+}
