@@ -8,7 +8,8 @@ import { gradients } from '../../src/engine/graph/autodiff.ts';
 import { lower } from '../../src/engine/graph/lower.ts';
 import { serialize } from '../../src/engine/graph/onnx.ts';
 import { llamaConfig, randomWeights } from '../../src/engine/models/random.ts';
-import { buildDpoGraph, syntheticBatch } from '../unit/dpo/dpoGraph.ts';
+import { dpoGraph } from '../../src/dpo/trainingGraph.ts';
+import { batchFeeds, syntheticBatch } from '../unit/dpo/dpoGraph.ts';
 
 async function run(model: Uint8Array, device: 'cpu' | 'webgpu', feeds: Record<string, ort.Tensor>, fetches: string[]) {
   const session = await ort.InferenceSession.create(model, {
@@ -35,10 +36,9 @@ describe('LoRA-DPO training graph on WebGPU', () => {
   it('loss and LoRA gradients match the CPU provider with CPU fallback disabled', async () => {
     const config = llamaConfig({ vocabSize: 64, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 48 });
     const batch = syntheticBatch(config.vocabSize, 2, 12, 5, 7);
-    const built = buildDpoGraph(config, randomWeights(config, 3, 0.2), 'float32', { rank: 4, alpha: 8 }, { type: 'sigmoid', beta: 0.1 }, batch);
+    const built = dpoGraph(config, randomWeights(config, 3, 0.2), { rows: 4, length: 12, headChunks: 2 }, { rank: 4, alpha: 8 }, { type: 'sigmoid', beta: 0.1 }, null);
     const inputs = built.adapter.parameters();
     const grads = gradients(built.graph, built.loss, inputs);
-    built.graph.output(built.loss, 'loss');
     const gradNames = inputs.map((v) => {
       const name = `grad_${v.name}`;
       built.graph.output(grads.get(v)!, name);
@@ -47,13 +47,18 @@ describe('LoRA-DPO training graph on WebGPU', () => {
     // Non-zero B so that gradients flow into A as well.
     let s = 11;
     const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.2;
-    const feeds = Object.fromEntries(
-      inputs.map((v) => {
+    const data = Object.entries(batchFeeds(batch)).map(([name, c]) => [
+      name,
+      c.dtype === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(c.data as bigint[]), c.shape) : new ort.Tensor('float32', Float32Array.from(c.data as number[]), c.shape),
+    ]);
+    const feeds = Object.fromEntries([
+      ...data,
+      ...inputs.map((v) => {
         const shape = v.shape as number[];
         const size = shape.reduce((a, b) => a * b, 1);
         return [v.name, new ort.Tensor('float32', Float32Array.from({ length: size }, rand), shape)];
       }),
-    );
+    ]);
     const fetches = ['loss', ...gradNames];
     const cpu = await run(serialize(lower(built.graph, 'cpu')).model, 'cpu', feeds, fetches);
     const gpu = await run(serialize(lower(built.graph, 'webgpu')).model, 'webgpu', feeds, fetches);
