@@ -1,0 +1,247 @@
+/**
+ * A LoRA-DPO round through ONNX Runtime: held-out split, length buckets with static shapes, reference
+ * log-probs computed once per pair (adapter off), then AdamW steps with the update inside the graph, a linear
+ * warmup/decay schedule, TRL-named metrics per step, and an evaluation on the held-out pairs at the end.
+ * Base weights are fed to every session from one set of tensors (placement 'inputs'): nothing is copied per
+ * bucket. Runs wherever it is called; the caller puts it in a worker thread.
+ */
+import * as ort from 'onnxruntime-node';
+import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
+import type { Graph } from '../engine/graph/ir.ts';
+import { lower } from '../engine/graph/lower.ts';
+import { serialize } from '../engine/graph/onnx.ts';
+import { uniformStream } from '../engine/models/random.ts';
+import { type PackedBatch, type PreferenceExample, bucketLength, packBatch } from './examples.ts';
+import { type DpoLossConfig, type DpoMetricName } from './losses.ts';
+import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
+import { type AdamWConfig, nextName, optimizerStateNames } from './optimizer.ts';
+import { dpoGraph, referenceGraph } from './trainingGraph.ts';
+
+export interface TrainOptions {
+  loss: DpoLossConfig;
+  lora: LoraConfig;
+  optimizer: AdamWConfig;
+  learningRate: number;
+  /** Fraction of the steps spent warming the learning rate up linearly (then it decays linearly to 0). */
+  warmupRatio: number;
+  epochs: number;
+  pairsPerStep: number;
+  /** Bucket lengths are multiples of this. */
+  lengthStep: number;
+  maxLength: number;
+  /** Held-out fraction for evaluation (0: none). */
+  evalFraction: number;
+  seed: number;
+  padId: number;
+  headChunks?: number;
+  device?: 'cpu' | 'webgpu';
+  threads?: number;
+}
+
+export type MetricName = 'loss' | DpoMetricName;
+export type Metrics = Record<MetricName, number>;
+export interface StepMetrics extends Metrics {
+  step: number;
+  epoch: number;
+  grad_norm: number;
+  learning_rate: number;
+}
+
+export interface TrainResult {
+  steps: StepMetrics[];
+  eval: Metrics | null;
+  layers: LoraLayer[];
+  weights: Map<string, Float32Array>;
+  cancelled: boolean;
+  trainPairs: number;
+  evalPairs: number;
+}
+
+export interface TrainHooks {
+  onStep?(metrics: StepMetrics): void;
+  onPhase?(phase: 'compile' | 'reference' | 'train' | 'eval', detail: string): void;
+  signal?: AbortSignal;
+}
+
+const METRICS: readonly MetricName[] = ['loss', 'rewards/chosen', 'rewards/rejected', 'rewards/margins', 'rewards/accuracies', 'logps/chosen', 'logps/rejected'];
+
+/** A seeded Fisher–Yates shuffle. */
+function shuffled<T>(items: readonly T[], rand: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(((rand() + 1) / 2) * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** Hugging Face's linear schedule: the factor for optimizer step k (0-based) of `total`. */
+export function linearSchedule(k: number, total: number, warmup: number): number {
+  if (k < warmup) return k / Math.max(1, warmup);
+  return Math.max(0, (total - k) / Math.max(1, total - warmup));
+}
+
+interface Batch {
+  indices: number[];
+  length: number;
+}
+
+/** Batches of up to `pairsPerStep` examples of one bucket length each. */
+function batchesOf(examples: readonly PreferenceExample[], indices: readonly number[], options: TrainOptions): Batch[] {
+  const buckets = new Map<number, number[]>();
+  for (const i of indices) {
+    const len = bucketLength(examples[i]!, options.lengthStep, options.maxLength);
+    buckets.set(len, [...(buckets.get(len) ?? []), i]);
+  }
+  const batches: Batch[] = [];
+  for (const [length, members] of [...buckets].sort((a, b) => a[0] - b[0])) {
+    for (let k = 0; k < members.length; k += options.pairsPerStep) batches.push({ indices: members.slice(k, k + options.pairsPerStep), length });
+  }
+  return batches;
+}
+
+/** Sessions per (graph kind, pairs, length), all fed the same base weight tensors. */
+class SessionCache {
+  private readonly sessions = new Map<string, ort.InferenceSession>();
+  readonly baseFeeds: Record<string, ort.Tensor> = {};
+  private readonly options: TrainOptions;
+  private readonly hooks: TrainHooks;
+
+  constructor(options: TrainOptions, hooks: TrainHooks) {
+    this.options = options;
+    this.hooks = hooks;
+  }
+
+  async get(key: string, build: () => Graph): Promise<ort.InferenceSession> {
+    const found = this.sessions.get(key);
+    if (found) return found;
+    this.hooks.onPhase?.('compile', key);
+    const device = this.options.device ?? 'cpu';
+    const { model, fedWeights } = serialize(lower(build(), device), 'inputs');
+    for (const [name, t] of fedWeights) {
+      this.baseFeeds[name] ??= new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape);
+    }
+    const session = await ort.InferenceSession.create(model, {
+      executionProviders: [device],
+      intraOpNumThreads: this.options.threads ?? 0,
+      ...(device === 'webgpu' ? { extra: { session: { disable_cpu_ep_fallback: '1' } } } : {}),
+    });
+    this.sessions.set(key, session);
+    return session;
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.sessions.values()) await s.release();
+    this.sessions.clear();
+  }
+}
+
+function batchFeeds(batch: PackedBatch): Record<string, ort.Tensor> {
+  const rows = 2 * batch.pairs;
+  return {
+    input_ids: new ort.Tensor('int64', batch.inputIds, [rows, batch.length]),
+    targets: new ort.Tensor('int64', batch.targets, [rows * batch.length]),
+    completion_mask: new ort.Tensor('float32', batch.completionMask, [rows, batch.length]),
+  };
+}
+
+const scalar = (t: ort.Tensor | undefined) => Number((t!.data as Float32Array)[0]);
+
+export async function trainDpo(config: ModelConfig, weights: WeightSource, examples: readonly PreferenceExample[], options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
+  if (examples.length < 1) throw new Error('train: no preference pairs');
+  const rand = uniformStream(options.seed);
+  const order = shuffled(examples.map((_, i) => i), rand);
+  const evalCount = options.evalFraction > 0 && examples.length >= 2 ? Math.max(1, Math.round(examples.length * options.evalFraction)) : 0;
+  const evalIndices = order.slice(0, evalCount);
+  const trainIndices = order.slice(evalCount);
+  const sessions = new SessionCache(options, hooks);
+  const shapeOf = (b: Batch) => ({ rows: 2 * b.indices.length, length: b.length, headChunks: Math.min(options.headChunks ?? 1, 2 * b.indices.length * b.length) });
+
+  try {
+    // reference log-probs, once per pair: the adapter is off, so they never change during the round
+    hooks.onPhase?.('reference', `${examples.length} pairs`);
+    const reference = new Float32Array(2 * examples.length);
+    for (const b of batchesOf(examples, order, options)) {
+      const session = await sessions.get(`reference:${b.indices.length}x${b.length}`, () => referenceGraph(config, weights, shapeOf(b), options.loss));
+      const out = await session.run({ ...sessions.baseFeeds, ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)) });
+      const logps = out.sequence_logps!.data as Float32Array;
+      b.indices.forEach((i, k) => {
+        reference[2 * i] = logps[k]!;
+        reference[2 * i + 1] = logps[b.indices.length + k]!;
+      });
+    }
+    const referenceFeeds = (b: Batch) => ({
+      reference_chosen_logps: new ort.Tensor('float32', Float32Array.from(b.indices, (i) => reference[2 * i]!), [b.indices.length]),
+      reference_rejected_logps: new ort.Tensor('float32', Float32Array.from(b.indices, (i) => reference[2 * i + 1]!), [b.indices.length]),
+    });
+
+    const trainBatches = batchesOf(examples, trainIndices, options);
+    const total = trainBatches.length * options.epochs;
+    const warmup = Math.ceil(total * options.warmupRatio);
+    let layers: LoraLayer[] = [];
+    const stepGraph = (b: Batch) => {
+      const built = dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, options.optimizer);
+      layers = built.adapter.layers;
+      return built.graph;
+    };
+    // the adapter's names and shapes do not depend on the bucket: build one graph to learn them
+    if (trainBatches.length > 0) await sessions.get(`step:${trainBatches[0]!.indices.length}x${trainBatches[0]!.length}`, () => stepGraph(trainBatches[0]!));
+    else layers = dpoGraph(config, weights, { rows: 2, length: options.lengthStep }, options.lora, options.loss, null).adapter.layers;
+    const params = new Map<string, Float32Array>([...initialLoraWeights(layers, options.seed)].map(([n, d]) => [n, d as Float32Array]));
+    const state = new Map<string, Float32Array>();
+    for (const [name, d] of params) for (const s of Object.values(optimizerStateNames(name))) state.set(s, new Float32Array(d.length));
+    const shapes = new Map(layers.flatMap((l) => [[l.a.name, l.a.shape as number[]] as const, [l.b.name, l.b.shape as number[]] as const]));
+    const tensorsOf = (values: Map<string, Float32Array>, shapeName: (n: string) => string) =>
+      Object.fromEntries([...values].map(([n, d]) => [n, new ort.Tensor('float32', d, shapes.get(shapeName(n))!)]));
+
+    hooks.onPhase?.('train', `${trainIndices.length} pairs, ${total} steps`);
+    const steps: StepMetrics[] = [];
+    let cancelled = false;
+    for (let epoch = 0; epoch < options.epochs && !cancelled; epoch++) {
+      for (const [index, b] of shuffled(trainBatches, rand).entries()) {
+        if (hooks.signal?.aborted) {
+          cancelled = true;
+          break;
+        }
+        const k = steps.length;
+        const learningRate = options.learningRate * linearSchedule(k, total, warmup);
+        const session = await sessions.get(`step:${b.indices.length}x${b.length}`, () => stepGraph(b));
+        const out = await session.run({
+          ...sessions.baseFeeds,
+          ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
+          ...referenceFeeds(b),
+          ...tensorsOf(params, (n) => n),
+          ...tensorsOf(state, (n) => n.replace(/\.exp_avg(_sq)?$/, '')),
+          learning_rate: new ort.Tensor('float32', Float32Array.of(learningRate), []),
+          step: new ort.Tensor('float32', Float32Array.of(k + 1), []),
+        });
+        for (const name of [...params.keys()]) params.set(name, out[nextName(name)]!.data as Float32Array);
+        for (const name of [...state.keys()]) state.set(name, out[nextName(name)]!.data as Float32Array);
+        const metrics = Object.fromEntries(METRICS.map((m) => [m, scalar(out[m])])) as Metrics;
+        const record: StepMetrics = { step: k + 1, epoch: epoch + (index + 1) / trainBatches.length, ...metrics, grad_norm: scalar(out.grad_norm), learning_rate: learningRate };
+        steps.push(record);
+        hooks.onStep?.(record);
+      }
+    }
+
+    let evalMetrics: Metrics | null = null;
+    if (evalIndices.length > 0 && !cancelled) {
+      hooks.onPhase?.('eval', `${evalIndices.length} pairs`);
+      const sums = Object.fromEntries(METRICS.map((m) => [m, 0])) as Metrics;
+      for (const b of batchesOf(examples, evalIndices, options)) {
+        const session = await sessions.get(`eval:${b.indices.length}x${b.length}`, () => dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, null).graph);
+        const out = await session.run({
+          ...sessions.baseFeeds,
+          ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
+          ...referenceFeeds(b),
+          ...tensorsOf(params, (n) => n),
+        });
+        for (const m of METRICS) sums[m] += scalar(out[m]) * b.indices.length;
+      }
+      evalMetrics = Object.fromEntries(METRICS.map((m) => [m, sums[m] / evalIndices.length])) as Metrics;
+    }
+    return { steps, eval: evalMetrics, layers, weights: params, cancelled, trainPairs: trainIndices.length, evalPairs: evalIndices.length };
+  } finally {
+    await sessions.release();
+  }
+}
