@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type TokenCorpus, documentsOf, evaluationBatches, fimExample, makeBatch, mulberry32 } from '../../../src/engine/pretrain/batches.ts';
+
+const ids = { prefix: 101, suffix: 102, middle: 103, endOfText: 100, pad: 104 };
+const EOT = ids.endOfText;
+
+function corpus(): TokenCorpus {
+  const tokens: number[] = [];
+  for (let d = 0; d < 20; d++) {
+    for (let t = 0; t < 5 + d * 3; t++) tokens.push(1 + ((d * 7 + t) % 90));
+    tokens.push(EOT);
+  }
+  const array = Uint16Array.from(tokens);
+  return { tokens: array, documents: documentsOf(array, EOT) };
+}
+
+test('finds documents between <|endoftext|> separators', () => {
+  assert.deepEqual(documentsOf(Uint16Array.from([5, 6, EOT, EOT, 7, EOT, 8]), EOT), [[0, 2], [4, 5], [6, 7]]);
+});
+
+test('writes a FIM example as prefix, suffix, middle (PSM) with every token of the chunk once', () => {
+  const chunk = [1, 2, 3, 4, 5, 6, 7, 8];
+  const example = fimExample(chunk, mulberry32(7), ids);
+  const p = example.indexOf(ids.prefix);
+  const s = example.indexOf(ids.suffix);
+  const m = example.indexOf(ids.middle);
+  assert.equal(p, 0);
+  assert.ok(p < s && s < m);
+  assert.equal(example.at(-1), EOT);
+  const prefix = example.slice(p + 1, s);
+  const suffix = example.slice(s + 1, m);
+  const middle = example.slice(m + 1, -1);
+  assert.deepEqual([...prefix, ...middle, ...suffix], chunk);
+});
+
+test('a batch depends only on (seed, index): targets are the inputs shifted by one', () => {
+  const settings = { batch: 3, seq: 16, fimRate: 0.5, seed: 42 };
+  const a = makeBatch(corpus(), settings, 5, ids);
+  const b = makeBatch(corpus(), settings, 5, ids);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(makeBatch(corpus(), settings, 6, ids).inputIds, a.inputIds);
+  assert.notDeepEqual(makeBatch(corpus(), { ...settings, seed: 43 }, 5, ids).inputIds, a.inputIds);
+  for (let row = 0; row < 3; row++) for (let t = 0; t + 1 < 16; t++) assert.equal(a.targets[row * 16 + t], a.inputIds[row * 16 + t + 1]);
+});
+
+test('mixes FIM examples in at about the requested rate, and none at rate 0', () => {
+  const count = (rate: number) => {
+    let fim = 0;
+    for (let k = 0; k < 50; k++) for (const id of makeBatch(corpus(), { batch: 4, seq: 64, fimRate: rate, seed: 1 }, k, ids).inputIds) if (id === BigInt(ids.middle)) fim++;
+    return fim;
+  };
+  assert.equal(count(0), 0);
+  const half = count(0.5);
+  const all = count(1);
+  assert.ok(half > all * 0.3 && half < all * 0.7, `rate 0.5 gave ${half} FIM middles against ${all} at rate 1`);
+});
+
+test('evaluation windows are consecutive and fixed', () => {
+  const c = corpus();
+  const [first] = evaluationBatches(c, 2, 8, 10);
+  assert.deepEqual([...first!.inputIds.slice(0, 8)].map(Number), [...c.tokens.slice(0, 8)]);
+  assert.deepEqual([...first!.inputIds.slice(8, 16)].map(Number), [...c.tokens.slice(9, 17)]);
+  assert.equal(evaluationBatches(c, 2, 8, 1000).length, Math.floor(Math.floor(c.tokens.length / 9) / 2));
+});
