@@ -14,7 +14,22 @@ const dir = mkdtempSync(join(tmpdir(), 'prefer-bench-store-'));
 
 /** Deterministic code-like text of about `length` characters. */
 function code(seed: number, length: number): string {
-  const words = ['const', 'value', 'return', 'await', 'items', 'map', 'filter', '=>', '(x)', '{', '}', ';', 'if', 'else'];
+  const words = [
+    'const',
+    'value',
+    'return',
+    'await',
+    'items',
+    'map',
+    'filter',
+    '=>',
+    '(x)',
+    '{',
+    '}',
+    ';',
+    'if',
+    'else',
+  ];
   let s = '';
   let x = seed;
   while (s.length < length) {
@@ -80,7 +95,8 @@ const [, anchor] = time(() => {
 
 const store = openStore(join(dir, 'bench.sqlite'));
 const [imported, importSeconds] = await timeAsync(() => importPairs(store, input));
-if (imported.imported !== pairs || imported.errorCount !== 0) throw new Error(`import stored ${JSON.stringify(imported)}`);
+if (imported.imported !== pairs || imported.errorCount !== 0)
+  throw new Error(`import stored ${JSON.stringify(imported)}`);
 const [again, reimportSeconds] = await timeAsync(() => importPairs(store, input));
 if (again.imported !== 0) throw new Error('re-import added pairs');
 
@@ -92,7 +108,11 @@ for (const format of ['trl', 'trl-conversational', 'openai'] as const) {
   exports.push([`export ${format} (${mb(out)} MiB)`, seconds]);
 }
 const [, filteredSeconds] = time(() =>
-  exportPairs(store, join(dir, 'filtered.jsonl'), { format: 'trl', private: true, filter: { languages: ['python'] } }),
+  exportPairs(store, join(dir, 'filtered.jsonl'), {
+    format: 'trl',
+    private: true,
+    filter: { languages: ['python'] },
+  }),
 );
 store.close();
 
@@ -103,12 +123,21 @@ const rows: [string, Timing, number | undefined][] = [
   ...exports.map(([label, t]): [string, Timing, number] => [label, t, 3]),
   ['export trl, --language python --private (1/4 of pairs)', filteredSeconds, undefined],
 ];
-console.log(`prefer store benchmark: ${pairs} pairs, Node ${process.versions.node}, load average ${loadavg()[0]!.toFixed(1)}`);
+console.log(
+  `prefer store benchmark: ${pairs} pairs, Node ${process.versions.node}, load average ${loadavg()[0]!.toFixed(1)}`,
+);
 console.log(`${''.padEnd(62)} ${'wall'.padStart(8)} ${'cpu'.padStart(8)} ${'wall/anchor'.padStart(12)}`);
 for (const [label, { wall, cpu }, target] of rows) {
   const ratio = (wall / anchor.wall).toFixed(2);
   // The targets are for 100k pairs.
-  const verdict = target === undefined || pairs !== 100_000 ? '' : wall <= target ? `  (target ≤ ${target} s: met)` : `  (target ≤ ${target} s: missed)`;
-  console.log(`${label.padEnd(62)} ${wall.toFixed(2).padStart(6)} s ${cpu.toFixed(2).padStart(6)} s ${ratio.padStart(11)}×${verdict}`);
+  const verdict =
+    target === undefined || pairs !== 100_000
+      ? ''
+      : wall <= target
+        ? `  (target ≤ ${target} s: met)`
+        : `  (target ≤ ${target} s: missed)`;
+  console.log(
+    `${label.padEnd(62)} ${wall.toFixed(2).padStart(6)} s ${cpu.toFixed(2).padStart(6)} s ${ratio.padStart(11)}×${verdict}`,
+  );
 }
 rmSync(dir, { recursive: true, force: true });

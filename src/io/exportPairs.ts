@@ -60,16 +60,26 @@ interface TieRow {
 }
 
 /** One line per tie or both-bad comparison: the prompt and every candidate shown, in shown order. */
-function exportTies(db: Database.Database, file: string, options: ExportOptions): { file: string; exported: number } {
+function exportTies(
+  db: Database.Database,
+  file: string,
+  options: ExportOptions,
+): { file: string; exported: number } {
   const filter = options.filter ?? {};
   const conditions = ["c.outcome IN ('tie', 'both_bad')"];
   const params: unknown[] = [];
   if (filter.sources) {
-    conditions.push(filter.sources.length ? `c.source IN (${filter.sources.map(() => '?').join(', ')})` : '0');
+    conditions.push(
+      filter.sources.length ? `c.source IN (${filter.sources.map(() => '?').join(', ')})` : '0',
+    );
     params.push(...filter.sources);
   }
   if (filter.languages) {
-    conditions.push(filter.languages.length ? `coalesce(p.language, 'unknown') IN (${filter.languages.map(() => '?').join(', ')})` : '0');
+    conditions.push(
+      filter.languages.length
+        ? `coalesce(p.language, 'unknown') IN (${filter.languages.map(() => '?').join(', ')})`
+        : '0',
+    );
     params.push(...filter.languages);
   }
   if (filter.since) {
@@ -92,7 +102,9 @@ function exportTies(db: Database.Database, file: string, options: ExportOptions)
   let exported = 0;
   try {
     for (const row of rows) {
-      const completions = (JSON.parse(row.shownOrder) as number[]).map((id) => candidateText.get(id) as string);
+      const completions = (JSON.parse(row.shownOrder) as number[]).map(
+        (id) => candidateText.get(id) as string,
+      );
       const line: Record<string, unknown> = {
         outcome: row.outcome,
         prompt: row.prefix,

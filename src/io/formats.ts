@@ -49,10 +49,19 @@ function provenance(pair: StoredPair, options: EncodeOptions): Record<string, un
   return extra;
 }
 
-export function encodePair(format: FormatName, pair: StoredPair, options: EncodeOptions): Record<string, unknown> {
+export function encodePair(
+  format: FormatName,
+  pair: StoredPair,
+  options: EncodeOptions,
+): Record<string, unknown> {
   switch (format) {
     case 'trl':
-      return { prompt: pair.prefix, chosen: pair.chosen, rejected: pair.rejected, ...provenance(pair, options) };
+      return {
+        prompt: pair.prefix,
+        chosen: pair.chosen,
+        rejected: pair.rejected,
+        ...provenance(pair, options),
+      };
     case 'trl-conversational':
       return {
         prompt: user(pair.prefix),
@@ -101,14 +110,19 @@ function optionalText(record: Record<string, unknown>, field: string): string | 
 /** The one message of a turn list, e.g. `[{"role":"assistant","content":"…"}]`. */
 function singleMessage(value: unknown, field: string, role: string): string {
   if (value === undefined) throw new RecordError(`missing field "${field}"`);
-  if (!Array.isArray(value)) throw new RecordError(`field "${field}" must be a list of messages, not ${typeName(value)}`);
+  if (!Array.isArray(value))
+    throw new RecordError(`field "${field}" must be a list of messages, not ${typeName(value)}`);
   if (value.length !== 1) {
-    throw new RecordError(`field "${field}" must hold exactly one ${role} message (has ${value.length}); multi-turn data is not supported`);
+    throw new RecordError(
+      `field "${field}" must hold exactly one ${role} message (has ${value.length}); multi-turn data is not supported`,
+    );
   }
   const message = value[0] as unknown;
-  if (typeof message !== 'object' || message === null) throw new RecordError(`field "${field}[0]" must be a message object`);
+  if (typeof message !== 'object' || message === null)
+    throw new RecordError(`field "${field}[0]" must be a message object`);
   const m = message as Record<string, unknown>;
-  if (m.role !== role) throw new RecordError(`field "${field}[0].role" must be "${role}", not ${JSON.stringify(m.role)}`);
+  if (m.role !== role)
+    throw new RecordError(`field "${field}[0].role" must be "${role}", not ${JSON.stringify(m.role)}`);
   if (typeof m.content !== 'string') {
     throw new RecordError(`field "${field}[0].content" must be a string, not ${typeName(m.content)}`);
   }
@@ -117,7 +131,11 @@ function singleMessage(value: unknown, field: string, role: string): string {
 
 function extras(record: Record<string, unknown>): Omit<PairRecord, 'prefix' | 'chosen' | 'rejected'> {
   const confidence = record.confidence;
-  if (confidence !== undefined && confidence !== null && !(typeof confidence === 'number' && confidence >= 0 && confidence <= 1)) {
+  if (
+    confidence !== undefined &&
+    confidence !== null &&
+    !(typeof confidence === 'number' && confidence >= 0 && confidence <= 1)
+  ) {
     throw new RecordError('field "confidence" must be a number within 0..1');
   }
   const source = optionalText(record, 'source');
@@ -159,7 +177,11 @@ export function decodePair(format: FormatName, value: unknown): PairRecord {
     case 'openai': {
       const input = record.input;
       if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-        throw new RecordError(input === undefined ? 'missing field "input"' : `field "input" must be an object, not ${typeName(input)}`);
+        throw new RecordError(
+          input === undefined
+            ? 'missing field "input"'
+            : `field "input" must be an object, not ${typeName(input)}`,
+        );
       }
       pair = {
         suffix: '',

@@ -51,7 +51,11 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e)).s
  * Imports a JSONL file of pairs. Good lines are committed in batches of one transaction each; bad lines
  * are reported with their number and reason and change nothing. Importing the same file again adds nothing.
  */
-export async function importPairs(store: Store, file: string, options: ImportOptions = {}): Promise<ImportResult> {
+export async function importPairs(
+  store: Store,
+  file: string,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
   const db = store.db;
   const result: ImportResult = { format: options.format, imported: 0, skipped: 0, errors: [], errorCount: 0 };
   const fail = (line: number, message: string) => {
@@ -62,11 +66,16 @@ export async function importPairs(store: Store, file: string, options: ImportOpt
   // Lines of one prompt usually come together: remember the recent prompts and their candidates' ids so
   // most lines need no lookups. A prompt first stored by this import has no candidates but ours.
   const recent = new Map<string, { id: number; created: boolean; candidates: Map<string, number> }>();
-  const candidateId = (prompt: { id: number; created: boolean; candidates: Map<string, number> }, text: string) => {
+  const candidateId = (
+    prompt: { id: number; created: boolean; candidates: Map<string, number> },
+    text: string,
+  ) => {
     let id = prompt.candidates.get(text);
     if (id === undefined) {
       const candidate = { text, modelId: IMPORTED_MODEL_ID };
-      id = prompt.created ? insertCandidate(db, prompt.id, candidate) : findOrInsertCandidate(db, prompt.id, candidate);
+      id = prompt.created
+        ? insertCandidate(db, prompt.id, candidate)
+        : findOrInsertCandidate(db, prompt.id, candidate);
       prompt.candidates.set(text, id);
     }
     return id;

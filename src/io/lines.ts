@@ -53,7 +53,8 @@ export function* readJsonlLines(file: string, maxLineBytes = DEFAULT_MAX_LINE_BY
         carried = [];
         carriedBytes = 0;
       }
-      const end = bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN ? bytes.length - 1 : bytes.length;
+      const end =
+        bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN ? bytes.length - 1 : bytes.length;
       let text: string;
       try {
         text = utf8.decode(bytes.subarray(0, end));

@@ -28,7 +28,9 @@ interface CommandOutcome {
 
 function checkOptions(name: string, options: CommandLabelerOptions): void {
   if (!options.trusted) {
-    throw new Error(`the ${name} labeler runs a command from your workspace; it runs only when trusted (--trust)`);
+    throw new Error(
+      `the ${name} labeler runs a command from your workspace; it runs only when trusted (--trust)`,
+    );
   }
   if (options.command.length === 0 || options.command[0] === '') {
     throw new Error(`the ${name} labeler needs a command (after --)`);
@@ -62,7 +64,9 @@ function applyInCopy(dir: string, target: LabelTarget, completion: string, root:
 
 function run(options: CommandLabelerOptions, dir: string, file: string): Promise<CommandOutcome> {
   // Placeholders are replaced whole-argument-wise; the arguments never pass through a shell.
-  const [program, ...args] = options.command.map((a) => a.replaceAll('{file}', file).replaceAll('{dir}', dir));
+  const [program, ...args] = options.command.map((a) =>
+    a.replaceAll('{file}', file).replaceAll('{dir}', dir),
+  );
   return new Promise((resolve) => {
     execFile(
       program!,
@@ -116,13 +120,20 @@ export function testCommandLabeler(options: CommandLabelerOptions): Labeler {
   return {
     name: 'test',
     confidence: 0.9,
-    config: { command: options.command, workspaceRoot: options.workspaceRoot ?? null, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS },
+    config: {
+      command: options.command,
+      workspaceRoot: options.workspaceRoot ?? null,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    },
     supports: () => true,
     score: (target, completion) =>
       inTemporaryCopy(target, completion, options, (o): Verdict => {
         if (o.exitCode === 0) return { score: 0 };
         if (o.timedOut) return { score: 1, detail: 'timed out' };
-        return { score: 1, detail: `exit ${o.exitCode ?? 'error'}: ${lastLine(o.stderr) || lastLine(o.stdout) || ''}` };
+        return {
+          score: 1,
+          detail: `exit ${o.exitCode ?? 'error'}: ${lastLine(o.stderr) || lastLine(o.stdout) || ''}`,
+        };
       }),
   };
 }
@@ -135,7 +146,11 @@ export function metricCommandLabeler(options: CommandLabelerOptions): Labeler {
   return {
     name: 'metric',
     confidence: 0.6,
-    config: { command: options.command, workspaceRoot: options.workspaceRoot ?? null, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS },
+    config: {
+      command: options.command,
+      workspaceRoot: options.workspaceRoot ?? null,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    },
     supports: () => true,
     score: (target, completion) =>
       inTemporaryCopy(target, completion, options, (o): Verdict | undefined => {

@@ -37,7 +37,10 @@ export function compileLabeler(): Labeler {
       const fileName = virtualFileName(target.language!);
       const program = inMemoryProgram(fileName, completedText(target, completion), COMPILER_OPTIONS);
       const document = program.getSourceFile(fileName)!;
-      const diagnostics = [...program.getSyntacticDiagnostics(document), ...program.getSemanticDiagnostics(document)];
+      const diagnostics = [
+        ...program.getSyntacticDiagnostics(document),
+        ...program.getSemanticDiagnostics(document),
+      ];
       return { score: diagnostics.length, detail: diagnosticSummary(diagnostics) };
     },
   };

@@ -1,6 +1,11 @@
 import ts from 'typescript';
 import { completedText, type LabelTarget, type Labeler, type Verdict } from './labeler.ts';
-import { diagnosticSummary, inMemoryProgram, typescriptExtension, virtualFileName } from './typescriptProgram.ts';
+import {
+  diagnosticSummary,
+  inMemoryProgram,
+  typescriptExtension,
+  virtualFileName,
+} from './typescriptProgram.ts';
 
 /** Parses > does not parse: the document with the completion inserted is parsed, never run. */
 export function parseLabeler(): Labeler {
@@ -20,7 +25,11 @@ export function parseLabeler(): Labeler {
         }
       }
       if (typescriptExtension(target.language) === undefined) return undefined;
-      const program = inMemoryProgram(virtualFileName(target.language!), text, { noLib: true, noResolve: true, allowJs: true });
+      const program = inMemoryProgram(virtualFileName(target.language!), text, {
+        noLib: true,
+        noResolve: true,
+        allowJs: true,
+      });
       const diagnostics = program.getSyntacticDiagnostics();
       return diagnostics.length === 0 ? { score: 0 } : { score: 1, detail: diagnosticSummary(diagnostics) };
     },

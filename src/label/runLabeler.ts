@@ -28,10 +28,20 @@ interface PromptRow extends LabelTarget {
  * once, every candidate's score is recorded, and each strictly better text is stored as preferred over each
  * worse one, with the run as provenance. One transaction per prompt.
  */
-export async function runLabeler(store: Store, labeler: Labeler, options: LabelOptions = {}): Promise<LabelResult> {
+export async function runLabeler(
+  store: Store,
+  labeler: Labeler,
+  options: LabelOptions = {},
+): Promise<LabelResult> {
   const db = store.db;
   const runId = store.startLabelerRun(labeler.name, labeler.config);
-  const result: LabelResult = { labelerRunId: runId, prompts: 0, candidatesScored: 0, pairsAdded: 0, disagreements: 0 };
+  const result: LabelResult = {
+    labelerRunId: runId,
+    prompts: 0,
+    candidatesScored: 0,
+    pairsAdded: 0,
+    disagreements: 0,
+  };
   try {
     const languages = options.languages;
     const prompts = (
@@ -86,7 +96,11 @@ export async function runLabeler(store: Store, labeler: Labeler, options: LabelO
       .prepare('SELECT count(*) FROM pair WHERE labeler_run_id = ? AND disagrees_with_human = 1')
       .pluck()
       .get(runId) as number;
-    store.finishLabelerRun(runId, { status: 'done', candidatesScored: result.candidatesScored, pairsAdded: result.pairsAdded });
+    store.finishLabelerRun(runId, {
+      status: 'done',
+      candidatesScored: result.candidatesScored,
+      pairsAdded: result.pairsAdded,
+    });
     return result;
   } catch (e) {
     store.finishLabelerRun(runId, {

@@ -24,7 +24,9 @@ const libDirectory = dirname(defaultLib);
 /** Without its library files the checker sees `number[]` as `{}` and every verdict would be wrong. */
 export function requireLibraryFiles(): void {
   if (!ts.sys.fileExists(defaultLib)) {
-    throw new Error(`TypeScript's library files are missing (${defaultLib}); the typescript package must be installed beside Prefer`);
+    throw new Error(
+      `TypeScript's library files are missing (${defaultLib}); the typescript package must be installed beside Prefer`,
+    );
   }
 }
 // Parsed library files are shared by every program: parsing lib.*.d.ts is most of the cost of a check.
@@ -42,7 +44,10 @@ export function inMemoryProgram(fileName: string, text: string, options: ts.Comp
       if (!name.startsWith(libDirectory)) return undefined;
       if (!libFiles.has(name)) {
         const libText = ts.sys.readFile(name);
-        libFiles.set(name, libText === undefined ? undefined : ts.createSourceFile(name, libText, languageVersion, false));
+        libFiles.set(
+          name,
+          libText === undefined ? undefined : ts.createSourceFile(name, libText, languageVersion, false),
+        );
       }
       return libFiles.get(name);
     },
@@ -52,7 +57,8 @@ export function inMemoryProgram(fileName: string, text: string, options: ts.Comp
     getCurrentDirectory: () => '/prefer-label',
     getDirectories: () => [],
     fileExists: (name) => name === fileName || (name.startsWith(libDirectory) && ts.sys.fileExists(name)),
-    readFile: (name) => (name === fileName ? text : name.startsWith(libDirectory) ? ts.sys.readFile(name) : undefined),
+    readFile: (name) =>
+      name === fileName ? text : name.startsWith(libDirectory) ? ts.sys.readFile(name) : undefined,
     getCanonicalFileName: (name) => name,
     useCaseSensitiveFileNames: () => true,
     getNewLine: () => '\n',

@@ -16,12 +16,14 @@ export interface CandidateInput {
 
 export function validateCandidate(c: CandidateInput, where: string): void {
   if (typeof c?.text !== 'string') throw new Error(`${where}: text must be a string`);
-  if (typeof c.modelId !== 'string' || c.modelId === '') throw new Error(`${where}: modelId must be a non-empty string`);
+  if (typeof c.modelId !== 'string' || c.modelId === '')
+    throw new Error(`${where}: modelId must be a non-empty string`);
   for (const field of ['tokenCount', 'seed', 'adapterId'] as const) {
     const v = c[field];
     if (v !== undefined && !Number.isInteger(v)) throw new Error(`${where}: ${field} must be an integer`);
   }
-  if (c.logprob !== undefined && !Number.isFinite(c.logprob)) throw new Error(`${where}: logprob must be a finite number`);
+  if (c.logprob !== undefined && !Number.isFinite(c.logprob))
+    throw new Error(`${where}: logprob must be a finite number`);
 }
 
 export function insertCandidate(db: Database.Database, promptId: number, c: CandidateInput): number {

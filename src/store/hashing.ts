@@ -12,7 +12,9 @@ export interface PromptInput {
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export function promptHash(p: PromptInput): string {
-  return sha256(JSON.stringify([p.workspace ?? null, p.filePath ?? null, p.language ?? null, p.prefix, p.suffix ?? '']));
+  return sha256(
+    JSON.stringify([p.workspace ?? null, p.filePath ?? null, p.language ?? null, p.prefix, p.suffix ?? '']),
+  );
 }
 
 export function textHash(text: string): string {

@@ -40,7 +40,14 @@ export interface JudgmentResult {
 /** The model id recorded for an answer the user typed. */
 export const USER_EDIT_MODEL_ID = 'user-edit';
 
-const OUTCOME_COLUMN = { pick: 'pick', ranking: 'ranking', tie: 'tie', both_bad: 'both_bad', skip: 'skip', edited: 'edited' };
+const OUTCOME_COLUMN = {
+  pick: 'pick',
+  ranking: 'ranking',
+  tie: 'tie',
+  both_bad: 'both_bad',
+  skip: 'skip',
+  edited: 'edited',
+};
 
 function validate(input: JudgmentInput): void {
   const { candidates, outcome } = input;
@@ -91,10 +98,14 @@ function validate(input: JudgmentInput): void {
 export function preferencesOf(outcome: Outcome, k: number): [number, number][] {
   switch (outcome.kind) {
     case 'pick':
-      return [...Array(k).keys()].filter((i) => i !== outcome.chosenIndex).map((i) => [outcome.chosenIndex, i]);
+      return [...Array(k).keys()]
+        .filter((i) => i !== outcome.chosenIndex)
+        .map((i) => [outcome.chosenIndex, i]);
     case 'ranking': {
       const pairs: [number, number][] = [];
-      outcome.order.forEach((better, i) => outcome.order.slice(i + 1).forEach((worse) => pairs.push([better, worse])));
+      outcome.order.forEach((better, i) =>
+        outcome.order.slice(i + 1).forEach((worse) => pairs.push([better, worse])),
+      );
       return pairs;
     }
     case 'edited':
@@ -142,7 +153,8 @@ export function recordJudgment(db: Database.Database, input: JudgmentInput): Jud
         source,
       ).lastInsertRowid,
     );
-    const textOf = (i: number) => (i === -1 && outcome.kind === 'edited' ? outcome.text : input.candidates[i]!.text);
+    const textOf = (i: number) =>
+      i === -1 && outcome.kind === 'edited' ? outcome.text : input.candidates[i]!.text;
     const idOf = (i: number) => (i === -1 ? editedCandidateId! : candidateIds[i]!);
     let pairsAdded = 0;
     for (const [better, worse] of preferencesOf(outcome, input.candidates.length)) {

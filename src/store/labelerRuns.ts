@@ -13,7 +13,11 @@ export interface LabelerRun {
   finishedAt: string | null;
 }
 
-export function startLabelerRun(db: Database.Database, labeler: string, config: Record<string, unknown> = {}): number {
+export function startLabelerRun(
+  db: Database.Database,
+  labeler: string,
+  config: Record<string, unknown> = {},
+): number {
   return Number(
     sql(db, 'INSERT INTO labeler_run (labeler, config) VALUES (?, ?)').run(labeler, JSON.stringify(config))
       .lastInsertRowid,
@@ -38,7 +42,12 @@ export function recordLabelScore(
 export function finishLabelerRun(
   db: Database.Database,
   runId: number,
-  result: { status: 'done' | 'failed'; candidatesScored: number; pairsAdded: number; error?: string | undefined },
+  result: {
+    status: 'done' | 'failed';
+    candidatesScored: number;
+    pairsAdded: number;
+    error?: string | undefined;
+  },
 ): void {
   sql(
     db,

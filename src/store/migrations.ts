@@ -135,8 +135,11 @@ export const migrations: readonly string[] = [
 /** The SQL functions migrations may call: the same content hashes the store computes in JavaScript. */
 function registerSchemaFunctions(db: Database.Database): void {
   db.function('prefer_text_hash', { deterministic: true }, (text: unknown) => textHash(String(text)));
-  db.function('prefer_pair_texts_hash', { deterministic: true }, (prompt: unknown, chosen: unknown, rejected: unknown) =>
-    pairTextsHash(String(prompt), String(chosen), String(rejected)),
+  db.function(
+    'prefer_pair_texts_hash',
+    { deterministic: true },
+    (prompt: unknown, chosen: unknown, rejected: unknown) =>
+      pairTextsHash(String(prompt), String(chosen), String(rejected)),
   );
 }
 

@@ -28,11 +28,14 @@ export function insertPair(db: Database.Database, p: PairInput): boolean {
   const textsHash = pairTextsHash(p.promptHash, p.chosenText, p.rejectedText);
   const isLabeler = p.labelerRunId !== undefined;
   // Disagreement needs both a human and a labeler opinion; a store no labeler ever ran on has none.
-  const mayDisagree = isLabeler || (p.source === HUMAN_SOURCE && sql(db, 'SELECT 1 FROM labeler_run LIMIT 1').get() !== undefined);
+  const mayDisagree =
+    isLabeler ||
+    (p.source === HUMAN_SOURCE && sql(db, 'SELECT 1 FROM labeler_run LIMIT 1').get() !== undefined);
   const reversed = mayDisagree ? pairTextsHash(p.promptHash, p.rejectedText, p.chosenText) : '';
   const disagrees =
     isLabeler &&
-    sql(db, 'SELECT 1 FROM pair WHERE texts_hash = ? AND source = ? LIMIT 1').get(reversed, HUMAN_SOURCE) !== undefined;
+    sql(db, 'SELECT 1 FROM pair WHERE texts_hash = ? AND source = ? LIMIT 1').get(reversed, HUMAN_SOURCE) !==
+      undefined;
   const added =
     sql(
       db,
@@ -51,9 +54,10 @@ export function insertPair(db: Database.Database, p: PairInput): boolean {
       disagrees ? 1 : 0,
     ).changes === 1;
   if (added && mayDisagree && p.source === HUMAN_SOURCE) {
-    sql(db, 'UPDATE pair SET disagrees_with_human = 1 WHERE texts_hash = ? AND labeler_run_id IS NOT NULL').run(
-      reversed,
-    );
+    sql(
+      db,
+      'UPDATE pair SET disagrees_with_human = 1 WHERE texts_hash = ? AND labeler_run_id IS NOT NULL',
+    ).run(reversed);
   }
   return added;
 }
@@ -112,7 +116,8 @@ function whereClause(filter: PairFilter): { where: string; params: unknown[] } {
     [filter.until, '<'],
   ] as const) {
     if (bound === undefined) continue;
-    if (!ISO_DATE.test(bound)) throw new Error(`date '${bound}' is not ISO 8601 (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)`);
+    if (!ISO_DATE.test(bound))
+      throw new Error(`date '${bound}' is not ISO 8601 (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)`);
     conditions.push(`pair.created_at ${op} ?`);
     params.push(bound);
   }
@@ -137,8 +142,12 @@ const PAIR_JOINS = `FROM pair JOIN prompt p ON p.id = pair.prompt_id
 /** Streams the pairs that match, oldest first, one row in memory at a time. */
 export function* iteratePairs(db: Database.Database, filter: PairFilter = {}): Generator<StoredPair> {
   const { where, params } = whereClause(filter);
-  const rows = db.prepare(`SELECT ${PAIR_COLUMNS} ${PAIR_JOINS} ${where} ORDER BY pair.id`).iterate(...params);
-  for (const row of rows as Iterable<Omit<StoredPair, 'disagreesWithHuman'> & { disagreesWithHuman: number }>) {
+  const rows = db
+    .prepare(`SELECT ${PAIR_COLUMNS} ${PAIR_JOINS} ${where} ORDER BY pair.id`)
+    .iterate(...params);
+  for (const row of rows as Iterable<
+    Omit<StoredPair, 'disagreesWithHuman'> & { disagreesWithHuman: number }
+  >) {
     yield { ...row, disagreesWithHuman: row.disagreesWithHuman === 1 };
   }
 }

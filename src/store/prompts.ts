@@ -17,6 +17,13 @@ export function upsertPrompt(db: Database.Database, p: PromptInput, hash = promp
   const id = sql(
     db,
     'INSERT INTO prompt (hash, workspace, file_path, language, prefix, suffix) VALUES (?, ?, ?, ?, ?, ?)',
-  ).run(hash, p.workspace ?? null, p.filePath ?? null, p.language ?? null, p.prefix, p.suffix ?? '').lastInsertRowid;
+  ).run(
+    hash,
+    p.workspace ?? null,
+    p.filePath ?? null,
+    p.language ?? null,
+    p.prefix,
+    p.suffix ?? '',
+  ).lastInsertRowid;
   return { id: Number(id), hash, created: true };
 }

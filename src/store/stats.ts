@@ -19,12 +19,17 @@ export interface StoreStats {
 }
 
 export function storeStats(db: Database.Database): StoreStats {
-  const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  const count = (table: string) =>
+    (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
   const grouped = (query: string) =>
     Object.fromEntries(
-      (db.prepare(query).all() as { k: string | number | null; n: number }[]).map((r) => [String(r.k ?? 'unknown'), r.n]),
+      (db.prepare(query).all() as { k: string | number | null; n: number }[]).map((r) => [
+        String(r.k ?? 'unknown'),
+        r.n,
+      ]),
     );
-  const active = db.prepare('SELECT version FROM adapter WHERE active = 1').get() as { version: number } | undefined;
+  const active = db.prepare('SELECT version FROM adapter WHERE active = 1').get() as
+    { version: number } | undefined;
   return {
     prompts: count('prompt'),
     candidates: count('candidate'),
@@ -40,8 +45,12 @@ export function storeStats(db: Database.Database): StoreStats {
        JOIN candidate c ON c.id = pair.chosen_id LEFT JOIN adapter a ON a.id = c.adapter_id
        GROUP BY k ORDER BY k`,
     ),
-    comparisonsByOutcome: grouped('SELECT outcome AS k, count(*) AS n FROM comparison GROUP BY outcome ORDER BY outcome'),
-    disagreements: (db.prepare('SELECT count(*) AS n FROM pair WHERE disagrees_with_human = 1').get() as { n: number }).n,
+    comparisonsByOutcome: grouped(
+      'SELECT outcome AS k, count(*) AS n FROM comparison GROUP BY outcome ORDER BY outcome',
+    ),
+    disagreements: (
+      db.prepare('SELECT count(*) AS n FROM pair WHERE disagrees_with_human = 1').get() as { n: number }
+    ).n,
     labelerRuns: count('labeler_run'),
     trainingRuns: count('training_run'),
     adapters: count('adapter'),

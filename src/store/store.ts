@@ -1,11 +1,24 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { type Adapter, type AdapterInput, activateAdapter, activeAdapter, adapters, registerAdapter } from './adapters.ts';
+import {
+  type Adapter,
+  type AdapterInput,
+  activateAdapter,
+  activeAdapter,
+  adapters,
+  registerAdapter,
+} from './adapters.ts';
 import type { CandidateInput } from './candidates.ts';
 import type { PromptInput } from './hashing.ts';
 import { type JudgmentInput, type JudgmentResult, recordJudgment } from './judgments.ts';
-import { finishLabelerRun, type LabelerRun, labelerRun, recordLabelScore, startLabelerRun } from './labelerRuns.ts';
+import {
+  finishLabelerRun,
+  type LabelerRun,
+  labelerRun,
+  recordLabelScore,
+  startLabelerRun,
+} from './labelerRuns.ts';
 import { migrate } from './migrations.ts';
 import { countPairs, iteratePairs, type PairFilter, type StoredPair } from './pairs.ts';
 import { upsertPrompt } from './prompts.ts';
@@ -106,7 +119,12 @@ export class Store {
 
   finishLabelerRun(
     runId: number,
-    result: { status: 'done' | 'failed'; candidatesScored: number; pairsAdded: number; error?: string | undefined },
+    result: {
+      status: 'done' | 'failed';
+      candidatesScored: number;
+      pairsAdded: number;
+      error?: string | undefined;
+    },
   ): void {
     finishLabelerRun(this.db, runId, result);
   }

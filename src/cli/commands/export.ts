@@ -12,7 +12,8 @@ function adapterFilter(store: Store, flag: string | undefined): PairFilter['adap
   if (flag === 'base') return 'base';
   const version = Number(flag.replace(/^v/, ''));
   const adapter = store.adapters().find((a) => a.version === version);
-  if (!adapter) throw new UsageError(`prefer export: --adapter ${flag}: no such adapter version (try prefer stats)`);
+  if (!adapter)
+    throw new UsageError(`prefer export: --adapter ${flag}: no such adapter version (try prefer stats)`);
   return adapter.id;
 }
 
@@ -49,7 +50,8 @@ export const exportCommand: Command = {
     const db = requireString(args, 'db', 'export');
     const format = requireString(args, 'format', 'export');
     const file = requireString(args, 'out', 'export');
-    if (!isFormatName(format)) throw new UsageError(`prefer export: --format must be one of ${FORMAT_NAMES.join(', ')}`);
+    if (!isFormatName(format))
+      throw new UsageError(`prefer export: --format must be one of ${FORMAT_NAMES.join(', ')}`);
     if (!existsSync(db)) throw new UsageError(`prefer export: ${db}: no such database`);
     const store = openStore(db);
     const tty = process.stderr.isTTY === true;
@@ -69,10 +71,13 @@ export const exportCommand: Command = {
           filter,
           private: args.values.private === true,
           includeTies: args.values['include-ties'] === true,
-          onProgress: tty ? (done, total) => process.stderr.write(`\rexporting to ${file}: ${done}/${total}`) : undefined,
+          onProgress: tty
+            ? (done, total) => process.stderr.write(`\rexporting to ${file}: ${done}/${total}`)
+            : undefined,
         });
       } catch (e) {
-        if ((e as Error).message.includes('not ISO 8601')) throw new UsageError(`prefer export: ${(e as Error).message}`);
+        if ((e as Error).message.includes('not ISO 8601'))
+          throw new UsageError(`prefer export: ${(e as Error).message}`);
         throw new Error(`prefer export: ${(e as Error).message}`);
       }
       if (tty) process.stderr.write('\n');

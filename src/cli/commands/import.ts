@@ -21,7 +21,8 @@ export const importCommand: Command = {
     const db = requireString(args, 'db', 'import');
     const [file, ...extra] = args.positionals;
     if (file === undefined) throw new UsageError('prefer import: FILE is required');
-    if (extra.length > 0) throw new UsageError(`prefer import: one FILE at a time (also got ${extra.join(' ')})`);
+    if (extra.length > 0)
+      throw new UsageError(`prefer import: one FILE at a time (also got ${extra.join(' ')})`);
     if (!existsSync(file)) throw new UsageError(`prefer import: ${file}: no such file`);
     const format = args.values.format;
     if (format !== undefined && (typeof format !== 'string' || !isFormatName(format))) {
@@ -32,7 +33,9 @@ export const importCommand: Command = {
     try {
       const result = await importPairs(store, file, {
         format,
-        onProgress: tty ? (lines) => process.stderr.write(`\rimporting ${file}: ${lines} lines read`) : undefined,
+        onProgress: tty
+          ? (lines) => process.stderr.write(`\rimporting ${file}: ${lines} lines read`)
+          : undefined,
       });
       if (tty) process.stderr.write('\n');
       const { imported, skipped, errors, errorCount } = result;

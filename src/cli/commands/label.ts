@@ -14,14 +14,18 @@ async function labelerFor(name: string, args: ParsedArgs): Promise<Labeler> {
     throw new UsageError(`prefer label: the ${name} labeler takes no command (got: ${command.join(' ')})`);
   }
   if (runsCommand) {
-    if (command.length === 0) throw new UsageError(`prefer label: the ${name} labeler needs a command after --`);
+    if (command.length === 0)
+      throw new UsageError(`prefer label: the ${name} labeler needs a command after --`);
     if (args.values.trust !== true) {
-      throw new UsageError(`prefer label: the ${name} labeler runs '${command[0]}' on your code; pass --trust to allow it`);
+      throw new UsageError(
+        `prefer label: the ${name} labeler runs '${command[0]}' on your code; pass --trust to allow it`,
+      );
     }
     const timeout = args.values.timeout === undefined ? 60 : Number(args.values.timeout);
     if (!(timeout > 0)) throw new UsageError('prefer label: --timeout must be a positive number of seconds');
     const workspace = args.values.workspace as string | undefined;
-    if (workspace !== undefined && !existsSync(workspace)) throw new UsageError(`prefer label: ${workspace}: no such folder`);
+    if (workspace !== undefined && !existsSync(workspace))
+      throw new UsageError(`prefer label: ${workspace}: no such folder`);
     const options = { command, trusted: true, workspaceRoot: workspace, timeoutMs: timeout * 1000 };
     const { metricCommandLabeler, testCommandLabeler } = await import('../../label/command.ts');
     return name === 'test' ? testCommandLabeler(options) : metricCommandLabeler(options);
@@ -33,7 +37,8 @@ async function labelerFor(name: string, args: ParsedArgs): Promise<Labeler> {
 
 export const label: Command = {
   name: 'label',
-  summary: 'add machine-labeled pairs: parses > not, compiles > not, tests pass > fail, lower metric > higher',
+  summary:
+    'add machine-labeled pairs: parses > not, compiles > not, tests pass > fail, lower metric > higher',
   usage: [
     `prefer label --db DB --labeler ${LABELERS.join('|')} [--language L] [--json]`,
     'prefer label --db DB --labeler test|metric --trust [--workspace DIR] [--timeout SEC] -- COMMAND [ARG…]',
@@ -70,7 +75,9 @@ export const label: Command = {
     try {
       const r = await runLabeler(store, labeler, {
         languages,
-        onProgress: tty ? (done, total) => process.stderr.write(`\rlabeling (${name}): ${done}/${total} prompts`) : undefined,
+        onProgress: tty
+          ? (done, total) => process.stderr.write(`\rlabeling (${name}): ${done}/${total} prompts`)
+          : undefined,
       });
       if (tty) process.stderr.write('\n');
       out.result(

@@ -18,7 +18,11 @@ export function prefer(...args: string[]): CliRun {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function preferJson(...args: string[]): { code: number | null; value: Record<string, unknown>; stderr: string } {
+export function preferJson(...args: string[]): {
+  code: number | null;
+  value: Record<string, unknown>;
+  stderr: string;
+} {
   const r = prefer(...args, '--json');
   const lines = r.stdout.trimEnd().split('\n');
   if (lines.length !== 1) throw new Error(`expected one JSON line, got: ${r.stdout}\n${r.stderr}`);

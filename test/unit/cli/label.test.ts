@@ -12,7 +12,11 @@ describe('prefer label', () => {
   const store = openStore(db);
   store.recordJudgment({
     prompt: { language: 'typescript', prefix: 'const n: number = ' },
-    candidates: [{ text: '1;', modelId: 'm' }, { text: '1 +;', modelId: 'm' }, { text: "'one';", modelId: 'm' }],
+    candidates: [
+      { text: '1;', modelId: 'm' },
+      { text: '1 +;', modelId: 'm' },
+      { text: "'one';", modelId: 'm' },
+    ],
     outcome: { kind: 'skip' },
   });
   store.close();
@@ -33,15 +37,40 @@ describe('prefer label', () => {
 
   it('refuses to run a test command without --trust and runs nothing', () => {
     const marker = join(dir, 'ran');
-    const r = prefer('label', '--db', db, '--labeler', 'test', '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`);
+    const r = prefer(
+      'label',
+      '--db',
+      db,
+      '--labeler',
+      'test',
+      '--',
+      process.execPath,
+      '-e',
+      `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`,
+    );
     assert.equal(r.code, 2);
     assert.match(r.stderr, /pass --trust to allow it/);
     assert.ok(!existsSync(marker));
   });
 
   it('runs a trusted test command given after --', () => {
-    const script = "process.exit(require('fs').readFileSync(process.argv[1], 'utf8').includes('= 1;') ? 0 : 1)";
-    const r = preferJson('label', '--db', db, '--labeler', 'test', '--trust', '--timeout', '20', '--', process.execPath, '-e', script, '{file}');
+    const script =
+      "process.exit(require('fs').readFileSync(process.argv[1], 'utf8').includes('= 1;') ? 0 : 1)";
+    const r = preferJson(
+      'label',
+      '--db',
+      db,
+      '--labeler',
+      'test',
+      '--trust',
+      '--timeout',
+      '20',
+      '--',
+      process.execPath,
+      '-e',
+      script,
+      '{file}',
+    );
     assert.equal(r.code, 0);
     assert.equal(r.value.pairs_added, 2);
     const s = preferJson('stats', '--db', db).value;
@@ -50,7 +79,10 @@ describe('prefer label', () => {
   });
 
   it('rejects an unknown labeler and a command given to the parse labeler', () => {
-    assert.match(prefer('label', '--db', db, '--labeler', 'vibes').stderr, /--labeler must be one of parse, compile, test, metric/);
+    assert.match(
+      prefer('label', '--db', db, '--labeler', 'vibes').stderr,
+      /--labeler must be one of parse, compile, test, metric/,
+    );
     assert.match(prefer('label', '--db', db, '--labeler', 'parse', '--', 'ls').stderr, /takes no command/);
   });
 });

@@ -20,7 +20,10 @@ describe('prefer import / export / stats', () => {
 
   it('reports bad lines with their numbers and exits 1 while keeping the good ones', () => {
     const file = join(dir, 'some-bad.jsonl');
-    writeFileSync(file, '{"prompt":"p","chosen":"a","rejected":"b"}\n{oops\n{"prompt":"p","chosen":"a","rejected":"a"}\n');
+    writeFileSync(
+      file,
+      '{"prompt":"p","chosen":"a","rejected":"b"}\n{oops\n{"prompt":"p","chosen":"a","rejected":"a"}\n',
+    );
     const bad = join(dir, 'bad.sqlite');
     const r = preferJson('import', file, '--db', bad);
     assert.equal(r.code, 1);
@@ -35,13 +38,34 @@ describe('prefer import / export / stats', () => {
 
   it('exports with filters and the private option', () => {
     const out = join(dir, 'out.jsonl');
-    const r = preferJson('export', '--db', db, '--format', 'trl', '--out', out, '--language', 'python', '--private');
+    const r = preferJson(
+      'export',
+      '--db',
+      db,
+      '--format',
+      'trl',
+      '--out',
+      out,
+      '--language',
+      'python',
+      '--private',
+    );
     assert.equal(r.code, 0);
     assert.deepEqual(r.value, { exported: 1, out });
     const line = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
     assert.equal(line.language, 'python');
     assert.ok(!('file_path' in line) && !('workspace' in line));
-    const bySource = preferJson('export', '--db', db, '--format', 'openai', '--out', out, '--source', 'human,parse');
+    const bySource = preferJson(
+      'export',
+      '--db',
+      db,
+      '--format',
+      'openai',
+      '--out',
+      out,
+      '--source',
+      'human,parse',
+    );
     assert.equal(bySource.value.exported, 5);
   });
 
@@ -56,10 +80,22 @@ describe('prefer import / export / stats', () => {
 
   it('fails with one line and a non-zero exit code on bad usage', () => {
     const cases: [string[], RegExp][] = [
-      [['export', '--db', db, '--format', 'csv', '--out', join(dir, 'x.jsonl')], /--format must be one of trl, trl-conversational, openai/],
-      [['export', '--db', join(dir, 'missing.sqlite'), '--format', 'trl', '--out', join(dir, 'x.jsonl')], /no such database/],
-      [['export', '--db', db, '--format', 'trl', '--out', join(dir, 'x.jsonl'), '--since', 'yesterday'], /not ISO 8601/],
-      [['export', '--db', db, '--format', 'trl', '--out', join(dir, 'x.jsonl'), '--adapter', '7'], /no such adapter version/],
+      [
+        ['export', '--db', db, '--format', 'csv', '--out', join(dir, 'x.jsonl')],
+        /--format must be one of trl, trl-conversational, openai/,
+      ],
+      [
+        ['export', '--db', join(dir, 'missing.sqlite'), '--format', 'trl', '--out', join(dir, 'x.jsonl')],
+        /no such database/,
+      ],
+      [
+        ['export', '--db', db, '--format', 'trl', '--out', join(dir, 'x.jsonl'), '--since', 'yesterday'],
+        /not ISO 8601/,
+      ],
+      [
+        ['export', '--db', db, '--format', 'trl', '--out', join(dir, 'x.jsonl'), '--adapter', '7'],
+        /no such adapter version/,
+      ],
       [['import', join(dir, 'nope.jsonl'), '--db', db], /no such file/],
       [['import', '--db', db], /FILE is required/],
       [['import', golden('trl.jsonl'), '--db', db, '--format', 'xml'], /--format must be one of/],

@@ -9,7 +9,8 @@ import { tempDir } from './helpers.ts';
 
 const dir = tempDir('bad-input');
 
-const good = (i: number) => Buffer.from(JSON.stringify({ prompt: `const v${i} = `, chosen: `${i};`, rejected: `${i}` }));
+const good = (i: number) =>
+  Buffer.from(JSON.stringify({ prompt: `const v${i} = `, chosen: `${i};`, rejected: `${i}` }));
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
 /** One kind of bad line: its bytes and the reason the importer must give (undefined: the line is good). */
@@ -19,22 +20,70 @@ const corpus: Case[] = [
   ['BOM before the first line', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), good(1)]), undefined],
   ['invalid JSON', Buffer.from('{"prompt": "a", "chosen": "b", '), /invalid JSON/],
   ['a good line', good(2), undefined],
-  ['wrong type for chosen', json({ prompt: 'a', chosen: 42, rejected: 'b' }), /field "chosen" must be a string, not number/],
+  [
+    'wrong type for chosen',
+    json({ prompt: 'a', chosen: 42, rejected: 'b' }),
+    /field "chosen" must be a string, not number/,
+  ],
   ['missing rejected', json({ prompt: 'a', chosen: 'b' }), /missing field "rejected"/],
   ['empty chosen', json({ prompt: 'a', chosen: '', rejected: 'b' }), /field "chosen" is empty/],
-  ['whitespace-only rejected', json({ prompt: 'a', chosen: 'b', rejected: '  \n' }), /field "rejected" is empty/],
+  [
+    'whitespace-only rejected',
+    json({ prompt: 'a', chosen: 'b', rejected: '  \n' }),
+    /field "rejected" is empty/,
+  ],
   ['chosen == rejected', json({ prompt: 'a', chosen: 'same', rejected: 'same' }), /same text/],
   ['CRLF line end', Buffer.concat([good(3), Buffer.from('\r')]), undefined],
-  ['huge line', Buffer.concat([Buffer.from('{"prompt":"'), Buffer.alloc(DEFAULT_MAX_LINE_BYTES, 0x61), Buffer.from('"}')]), /longer than/],
-  ['invalid UTF-8', Buffer.concat([Buffer.from('{"prompt":"a","chosen":"'), Buffer.from([0xc3, 0x28]), Buffer.from('","rejected":"b"}')]), /not valid UTF-8/],
+  [
+    'huge line',
+    Buffer.concat([
+      Buffer.from('{"prompt":"'),
+      Buffer.alloc(DEFAULT_MAX_LINE_BYTES, 0x61),
+      Buffer.from('"}'),
+    ]),
+    /longer than/,
+  ],
+  [
+    'invalid UTF-8',
+    Buffer.concat([
+      Buffer.from('{"prompt":"a","chosen":"'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('","rejected":"b"}'),
+    ]),
+    /not valid UTF-8/,
+  ],
   ['a JSON array, not an object', json([1, 2]), /must be a JSON object, not an array/],
   ['a JSON string', json('prompt'), /must be a JSON object, not string/],
   ['an object of no known format', json({ question: 'a', answer: 'b' }), /not a preference pair/],
-  ['an openai line in a trl file', json({ input: { messages: [{ role: 'user', content: 'a' }] }, preferred_output: [{ role: 'assistant', content: 'b' }], non_preferred_output: [{ role: 'assistant', content: 'c' }] }), /openai format but the file is trl/],
-  ['a conversational line in a trl file', json({ prompt: [{ role: 'user', content: 'a' }], chosen: [{ role: 'assistant', content: 'b' }], rejected: [{ role: 'assistant', content: 'c' }] }), /trl-conversational format but the file is trl/],
-  ['wrong type for an extra field', json({ prompt: 'a', chosen: 'b', rejected: 'c', language: 7 }), /field "language" must be a string/],
+  [
+    'an openai line in a trl file',
+    json({
+      input: { messages: [{ role: 'user', content: 'a' }] },
+      preferred_output: [{ role: 'assistant', content: 'b' }],
+      non_preferred_output: [{ role: 'assistant', content: 'c' }],
+    }),
+    /openai format but the file is trl/,
+  ],
+  [
+    'a conversational line in a trl file',
+    json({
+      prompt: [{ role: 'user', content: 'a' }],
+      chosen: [{ role: 'assistant', content: 'b' }],
+      rejected: [{ role: 'assistant', content: 'c' }],
+    }),
+    /trl-conversational format but the file is trl/,
+  ],
+  [
+    'wrong type for an extra field',
+    json({ prompt: 'a', chosen: 'b', rejected: 'c', language: 7 }),
+    /field "language" must be a string/,
+  ],
   ['confidence out of range', json({ prompt: 'a', chosen: 'b', rejected: 'c', confidence: 3 }), /confidence/],
-  ['null prompt', json({ prompt: null, chosen: 'b', rejected: 'c' }), /field "prompt" must be a string, not null/],
+  [
+    'null prompt',
+    json({ prompt: null, chosen: 'b', rejected: 'c' }),
+    /field "prompt" must be a string, not null/,
+  ],
   ['a good line after the bad ones', good(4), undefined],
   ['a repeat of a good line', good(2), undefined],
   ['a lone NUL byte inside a string', json({ prompt: 'a', chosen: 'b\u0000', rejected: 'c' }), undefined],
@@ -52,10 +101,17 @@ describe('bad input', () => {
     const store = openStore(join(dir, 'corpus.sqlite'));
     const result = await importPairs(store, file);
 
-    const expectedErrors = corpus.flatMap(([kind, , reason], i) => (reason ? [{ kind, line: lineOf(i), reason }] : []));
+    const expectedErrors = corpus.flatMap(([kind, , reason], i) =>
+      reason ? [{ kind, line: lineOf(i), reason }] : [],
+    );
     assert.ok(expectedErrors.length >= 10, 'the corpus has at least ten kinds of bad line');
-    assert.deepEqual(result.errors.map((e) => e.line), expectedErrors.map((e) => e.line));
-    result.errors.forEach((e, i) => assert.match(e.message, expectedErrors[i]!.reason, expectedErrors[i]!.kind));
+    assert.deepEqual(
+      result.errors.map((e) => e.line),
+      expectedErrors.map((e) => e.line),
+    );
+    result.errors.forEach((e, i) =>
+      assert.match(e.message, expectedErrors[i]!.reason, expectedErrors[i]!.kind),
+    );
     assert.equal(result.errorCount, expectedErrors.length);
 
     assert.equal(result.imported, 5, 'five distinct good lines');
@@ -78,7 +134,11 @@ describe('bad input', () => {
     const lines = [
       { prompt: [msg('user', 'a')], chosen: [msg('assistant', 'b')], rejected: [msg('assistant', 'c')] },
       { prompt: [msg('system', 'a')], chosen: [msg('assistant', 'b')], rejected: [msg('assistant', 'c')] },
-      { prompt: [msg('user', 'a'), msg('user', 'b')], chosen: [msg('assistant', 'b')], rejected: [msg('assistant', 'c')] },
+      {
+        prompt: [msg('user', 'a'), msg('user', 'b')],
+        chosen: [msg('assistant', 'b')],
+        rejected: [msg('assistant', 'c')],
+      },
       { prompt: [msg('user', 'a')], chosen: [msg('assistant', 5)], rejected: [msg('assistant', 'c')] },
       { prompt: [msg('user', 'a')], chosen: 'b', rejected: [msg('assistant', 'c')] },
     ];
@@ -104,7 +164,11 @@ describe('bad input', () => {
     writeFileSync(
       file,
       [
-        { input: { messages: [{ role: 'user', content: 'q' }] }, preferred_output: out('a'), non_preferred_output: out('b') },
+        {
+          input: { messages: [{ role: 'user', content: 'q' }] },
+          preferred_output: out('a'),
+          non_preferred_output: out('b'),
+        },
         { preferred_output: out('a'), non_preferred_output: out('b') },
         { input: { messages: [{ role: 'user', content: 'q' }] }, preferred_output: out('a') },
         { input: [], preferred_output: out('a'), non_preferred_output: out('b') },

@@ -23,7 +23,12 @@ export function sampleStore(file: string): Store {
     prefix: 'export function sum(xs: number[]): number {\n  ',
     suffix: '\n}\n',
   };
-  const py = { workspace: 'notes', filePath: '/home/dev/notes/greet.py', language: 'python', prefix: 'def greet(name):\n    ' };
+  const py = {
+    workspace: 'notes',
+    filePath: '/home/dev/notes/greet.py',
+    language: 'python',
+    prefix: 'def greet(name):\n    ',
+  };
   store.recordJudgment({
     prompt: ts,
     candidates: [

@@ -13,7 +13,13 @@ const golden = (name: string) => join(import.meta.dirname, '../../fixtures/io/go
 let n = 0;
 const fresh = (): Store => openStore(join(dir, `i${n++}.sqlite`));
 const triples = (store: Store) =>
-  [...store.iteratePairs({ includeDisagreements: true })].map((p) => [p.prefix, p.suffix, p.chosen, p.rejected, p.source]);
+  [...store.iteratePairs({ includeDisagreements: true })].map((p) => [
+    p.prefix,
+    p.suffix,
+    p.chosen,
+    p.rejected,
+    p.source,
+  ]);
 
 describe('import', () => {
   for (const format of FORMAT_NAMES) {
@@ -27,7 +33,9 @@ describe('import', () => {
         // OpenAI lines carry no source, so the labeler's copy of a human pair is a repeat there.
         const expected = triples(source)
           .map(([prefix, suffix, chosen, rejected, src]) =>
-            format === 'openai' ? [prefix, '', chosen, rejected, 'imported'] : [prefix, suffix, chosen, rejected, src],
+            format === 'openai'
+              ? [prefix, '', chosen, rejected, 'imported']
+              : [prefix, suffix, chosen, rejected, src],
           )
           .filter((t, i, all) => all.findIndex((u) => JSON.stringify(u) === JSON.stringify(t)) === i);
         assert.equal(result.imported, expected.length);
@@ -43,7 +51,10 @@ describe('import', () => {
     const store = fresh();
     await importPairs(store, golden('trl.jsonl'));
     const p = [...store.iteratePairs()][0]!;
-    assert.deepEqual([p.language, p.filePath, p.workspace], ['typescript', '/home/dev/acme-app/src/sum.ts', 'acme-app']);
+    assert.deepEqual(
+      [p.language, p.filePath, p.workspace],
+      ['typescript', '/home/dev/acme-app/src/sum.ts', 'acme-app'],
+    );
     // 3 distinct texts for the sum prompt, 2 for greet: each text is one candidate row.
     assert.equal(store.stats().candidates, 5);
     assert.equal(store.stats().prompts, 2);
@@ -70,7 +81,8 @@ describe('import', () => {
     assert.deepEqual(triples(target), triples(source));
     const again = join(dir, 'round-again.jsonl');
     exportPairs(target, again, { format: 'trl', private: false });
-    const strip = (s: Store) => [...s.iteratePairs()].map((p) => [p.prefix, p.chosen, p.rejected, p.language, p.filePath]);
+    const strip = (s: Store) =>
+      [...s.iteratePairs()].map((p) => [p.prefix, p.chosen, p.rejected, p.language, p.filePath]);
     assert.deepEqual(strip(target), strip(source));
     source.close();
     target.close();
@@ -82,7 +94,10 @@ describe('import', () => {
     writeFileSync(file, '{"prompt": 1}\nnot json\n');
     const result = await importPairs(store, file);
     assert.equal(result.imported, 0);
-    assert.deepEqual(result.errors.map((e) => e.line), [1, 2]);
+    assert.deepEqual(
+      result.errors.map((e) => e.line),
+      [1, 2],
+    );
     assert.equal(store.stats().prompts, 0);
     store.close();
   });
@@ -92,7 +107,9 @@ describe('import', () => {
     const file = join(dir, 'many.jsonl');
     writeFileSync(
       file,
-      Array.from({ length: 4500 }, (_, i) => JSON.stringify({ prompt: `p${i}`, chosen: 'a', rejected: 'b' })).join('\n'),
+      Array.from({ length: 4500 }, (_, i) =>
+        JSON.stringify({ prompt: `p${i}`, chosen: 'a', rejected: 'b' }),
+      ).join('\n'),
     );
     const seen: number[] = [];
     const result = await importPairs(store, file, { onProgress: (lines) => seen.push(lines) });

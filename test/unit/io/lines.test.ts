@@ -40,9 +40,12 @@ describe('JSONL line reader', () => {
   it('numbers blank lines but does not return them, and strips CR and BOM', () => {
     const file = join(dir, 'blank.jsonl');
     writeFileSync(file, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('a\r\n\r\n  \nb\r\n')]));
-    assert.deepEqual([...readJsonlLines(file)], [
-      { line: 1, text: 'a' },
-      { line: 4, text: 'b' },
-    ]);
+    assert.deepEqual(
+      [...readJsonlLines(file)],
+      [
+        { line: 1, text: 'a' },
+        { line: 4, text: 'b' },
+      ],
+    );
   });
 });

@@ -27,8 +27,14 @@ function workspace(): string {
 
 describe('test-command labeler', () => {
   it('refuses to run without explicit trust', () => {
-    assert.throws(() => testCommandLabeler({ command: [node, '-e', '0'], trusted: false }), /runs only when trusted/);
-    assert.throws(() => metricCommandLabeler({ command: [node, '-e', '0'], trusted: false }), /runs only when trusted/);
+    assert.throws(
+      () => testCommandLabeler({ command: [node, '-e', '0'], trusted: false }),
+      /runs only when trusted/,
+    );
+    assert.throws(
+      () => metricCommandLabeler({ command: [node, '-e', '0'], trusted: false }),
+      /runs only when trusted/,
+    );
     assert.throws(() => testCommandLabeler({ command: [], trusted: true }), /needs a command/);
   });
 
@@ -37,7 +43,12 @@ describe('test-command labeler', () => {
     const original = readFileSync(join(root, 'src', 'add.js'), 'utf8');
     const store = storeWith(file(), [
       {
-        prompt: { language: 'javascript', filePath: join(root, 'src', 'add.js'), prefix: 'module.exports = (a, b) => ', suffix: ';\n' },
+        prompt: {
+          language: 'javascript',
+          filePath: join(root, 'src', 'add.js'),
+          prefix: 'module.exports = (a, b) => ',
+          suffix: ';\n',
+        },
         texts: ['a - b', 'a + b', 'a * b'],
       },
     ]);
@@ -48,7 +59,11 @@ describe('test-command labeler', () => {
       ['a + b', 'a * b'],
     ]);
     assert.equal(result.candidatesScored, 3);
-    assert.equal(readFileSync(join(root, 'src', 'add.js'), 'utf8'), original, 'the workspace itself is untouched');
+    assert.equal(
+      readFileSync(join(root, 'src', 'add.js'), 'utf8'),
+      original,
+      'the workspace itself is untouched',
+    );
     assert.deepEqual(store.labelerRun(result.labelerRunId)!.config.command, [node, 'check.js']);
     store.close();
   });
@@ -60,8 +75,13 @@ describe('test-command labeler', () => {
     const script =
       "require('fs').writeFileSync(process.argv[1], JSON.stringify(process.argv.slice(2)));" +
       "process.exit(require('fs').readFileSync(process.argv[2], 'utf8').includes('good') ? 0 : 1)";
-    const store = storeWith(file(), [{ prompt: { language: 'plaintext', prefix: 'say ' }, texts: ['good', 'bad'] }]);
-    const labeler = testCommandLabeler({ command: [node, '-e', script, witness, '{file}', hostile], trusted: true });
+    const store = storeWith(file(), [
+      { prompt: { language: 'plaintext', prefix: 'say ' }, texts: ['good', 'bad'] },
+    ]);
+    const labeler = testCommandLabeler({
+      command: [node, '-e', script, witness, '{file}', hostile],
+      trusted: true,
+    });
     await runLabeler(store, labeler);
     const argv = JSON.parse(readFileSync(witness, 'utf8')) as string[];
     assert.equal(argv[1], hostile, 'the program received the argument byte for byte');
@@ -71,20 +91,32 @@ describe('test-command labeler', () => {
   });
 
   it('fails a completion whose command runs past the timeout', async () => {
-    const script = "if (require('fs').readFileSync(process.argv[1], 'utf8').includes('loop')) setTimeout(() => {}, 30000)";
-    const store = storeWith(file(), [{ prompt: { language: 'plaintext', prefix: '' }, texts: ['fine', 'loop'] }]);
+    const script =
+      "if (require('fs').readFileSync(process.argv[1], 'utf8').includes('loop')) setTimeout(() => {}, 30000)";
+    const store = storeWith(file(), [
+      { prompt: { language: 'plaintext', prefix: '' }, texts: ['fine', 'loop'] },
+    ]);
     const started = performance.now();
-    const result = await runLabeler(store, testCommandLabeler({ command: [node, '-e', script, '{file}'], trusted: true, timeoutMs: 1500 }));
+    const result = await runLabeler(
+      store,
+      testCommandLabeler({ command: [node, '-e', script, '{file}'], trusted: true, timeoutMs: 1500 }),
+    );
     assert.ok(performance.now() - started < 10_000);
     assert.deepEqual(pairsOf(store, 'test'), [['fine', 'loop']]);
-    const details = store.db.prepare('SELECT detail FROM label_score WHERE labeler_run_id = ? ORDER BY candidate_id').pluck().all(result.labelerRunId);
+    const details = store.db
+      .prepare('SELECT detail FROM label_score WHERE labeler_run_id = ? ORDER BY candidate_id')
+      .pluck()
+      .all(result.labelerRunId);
     assert.deepEqual(details, [null, 'timed out']);
     store.close();
   });
 
   it('scores a completion as failed when the program cannot be started', async () => {
     const store = storeWith(file(), [{ prompt: { language: 'plaintext', prefix: '' }, texts: ['a', 'b'] }]);
-    const result = await runLabeler(store, testCommandLabeler({ command: [join(dir, 'no-such-program')], trusted: true }));
+    const result = await runLabeler(
+      store,
+      testCommandLabeler({ command: [join(dir, 'no-such-program')], trusted: true }),
+    );
     assert.equal(result.pairsAdded, 0, 'all fail alike: no preference');
     const details = store.db.prepare('SELECT detail FROM label_score').pluck().all() as string[];
     assert.match(details[0]!, /ENOENT/);
@@ -98,8 +130,13 @@ describe('metric-command labeler', () => {
     const script =
       "const t = require('fs').readFileSync(process.argv[1], 'utf8'); if (t.includes('broken')) process.exit(3);" +
       'console.log(`chars: ${t.length}`)';
-    const store = storeWith(file(), [{ prompt: { language: 'plaintext', prefix: 'x' }, texts: ['short', 'much longer', 'broken'] }]);
-    const result = await runLabeler(store, metricCommandLabeler({ command: [node, '-e', script, '{file}'], trusted: true }));
+    const store = storeWith(file(), [
+      { prompt: { language: 'plaintext', prefix: 'x' }, texts: ['short', 'much longer', 'broken'] },
+    ]);
+    const result = await runLabeler(
+      store,
+      metricCommandLabeler({ command: [node, '-e', script, '{file}'], trusted: true }),
+    );
     assert.deepEqual(pairsOf(store, 'metric'), [['short', 'much longer']]);
     assert.equal(result.candidatesScored, 2);
     const scores = store.db.prepare('SELECT score FROM label_score ORDER BY candidate_id').pluck().all();

@@ -11,13 +11,23 @@ export function tempDir(name: string): string {
 }
 
 /** A store holding one skipped comparison per prompt, so only the labeler's pairs are present. */
-export function storeWith(file: string, prompts: { prompt: Parameters<Store['recordJudgment']>[0]['prompt']; texts: string[] }[]): Store {
+export function storeWith(
+  file: string,
+  prompts: { prompt: Parameters<Store['recordJudgment']>[0]['prompt']; texts: string[] }[],
+): Store {
   const store = openStore(file);
   for (const { prompt, texts } of prompts) {
-    store.recordJudgment({ prompt, candidates: texts.map((text) => ({ text, modelId: 'm' })), outcome: { kind: 'skip' } });
+    store.recordJudgment({
+      prompt,
+      candidates: texts.map((text) => ({ text, modelId: 'm' })),
+      outcome: { kind: 'skip' },
+    });
   }
   return store;
 }
 
 export const pairsOf = (store: Store, source: string) =>
-  [...store.iteratePairs({ sources: [source], includeDisagreements: true })].map((p) => [p.chosen, p.rejected]);
+  [...store.iteratePairs({ sources: [source], includeDisagreements: true })].map((p) => [
+    p.chosen,
+    p.rejected,
+  ]);

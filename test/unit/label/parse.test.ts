@@ -14,7 +14,12 @@ describe('parse labeler', () => {
   it('prefers a TypeScript completion that parses over one that does not, with provenance', async () => {
     const store = storeWith(file(), [
       {
-        prompt: { language: 'typescript', filePath: '/ws/a.ts', prefix: 'function f(a: number) {\n  return ', suffix: ';\n}\n' },
+        prompt: {
+          language: 'typescript',
+          filePath: '/ws/a.ts',
+          prefix: 'function f(a: number) {\n  return ',
+          suffix: ';\n}\n',
+        },
         texts: ['a + 1', 'a + (1', 'a * 2'],
       },
     ]);
@@ -29,15 +34,24 @@ describe('parse labeler', () => {
     assert.equal(pair.confidence, 0.9);
     const run = store.labelerRun(result.labelerRunId)!;
     assert.deepEqual([run.labeler, run.status, run.pairsAdded], ['parse', 'done', 2]);
-    const scores = store.db.prepare('SELECT score, detail FROM label_score ORDER BY candidate_id').all() as { score: number; detail: string | null }[];
-    assert.deepEqual(scores.map((s) => s.score), [0, 1, 0]);
+    const scores = store.db.prepare('SELECT score, detail FROM label_score ORDER BY candidate_id').all() as {
+      score: number;
+      detail: string | null;
+    }[];
+    assert.deepEqual(
+      scores.map((s) => s.score),
+      [0, 1, 0],
+    );
     assert.match(scores[1]!.detail!, /^TS1005: '\)' expected/);
     store.close();
   });
 
   it('uses the suffix: a completion that only parses without the text after the cursor loses', async () => {
     const store = storeWith(file(), [
-      { prompt: { language: 'javascript', prefix: 'const xs = [1, ', suffix: '];\n' }, texts: ['2, 3', '2, 3];'] },
+      {
+        prompt: { language: 'javascript', prefix: 'const xs = [1, ', suffix: '];\n' },
+        texts: ['2, 3', '2, 3];'],
+      },
     ]);
     await runLabeler(store, parseLabeler());
     assert.deepEqual(pairsOf(store, 'parse'), [['2, 3', '2, 3];']]);
@@ -58,10 +72,21 @@ describe('parse labeler', () => {
   it('flags its pair when the human preferred the completion that does not parse', async () => {
     const store = storeWith(file(), []);
     const prompt = { language: 'typescript', prefix: 'let a = ' };
-    store.recordPick({ prompt, candidates: [{ text: '1;', modelId: 'm' }, { text: '1 +;', modelId: 'm' }], chosenIndex: 1 });
+    store.recordPick({
+      prompt,
+      candidates: [
+        { text: '1;', modelId: 'm' },
+        { text: '1 +;', modelId: 'm' },
+      ],
+      chosenIndex: 1,
+    });
     const result = await runLabeler(store, parseLabeler());
     assert.equal(result.disagreements, 1);
-    const all = [...store.iteratePairs({ includeDisagreements: true })].map((p) => [p.source, p.chosen, p.disagreesWithHuman]);
+    const all = [...store.iteratePairs({ includeDisagreements: true })].map((p) => [
+      p.source,
+      p.chosen,
+      p.disagreesWithHuman,
+    ]);
     assert.deepEqual(all, [
       ['human', '1 +;', false],
       ['parse', '1;', true],
@@ -70,7 +95,9 @@ describe('parse labeler', () => {
   });
 
   it('adds nothing when run again over the same candidates', async () => {
-    const store = storeWith(file(), [{ prompt: { language: 'typescript', prefix: 'let a = ' }, texts: ['1;', '1 +;'] }]);
+    const store = storeWith(file(), [
+      { prompt: { language: 'typescript', prefix: 'let a = ' }, texts: ['1;', '1 +;'] },
+    ]);
     assert.equal((await runLabeler(store, parseLabeler())).pairsAdded, 1);
     assert.equal((await runLabeler(store, parseLabeler())).pairsAdded, 0);
     assert.equal(store.stats().labelerRuns, 2);
@@ -80,9 +107,13 @@ describe('parse labeler', () => {
 
 describe('compile labeler', () => {
   it('prefers the completion with fewer type errors in the whole file', async () => {
-    const prefix = 'interface User { name: string; age: number }\nexport function label(u: User): string {\n  return ';
+    const prefix =
+      'interface User { name: string; age: number }\nexport function label(u: User): string {\n  return ';
     const store = storeWith(file(), [
-      { prompt: { language: 'typescript', prefix, suffix: ';\n}\n' }, texts: ['u.name', 'u.age', 'u.nmae.length'] },
+      {
+        prompt: { language: 'typescript', prefix, suffix: ';\n}\n' },
+        texts: ['u.name', 'u.age', 'u.nmae.length'],
+      },
     ]);
     const started = performance.now();
     const result = await runLabeler(store, compileLabeler());
@@ -103,7 +134,11 @@ describe('compile labeler', () => {
   it('knows the standard library and cancels errors every candidate shares', async () => {
     const store = storeWith(file(), [
       {
-        prompt: { language: 'typescript', prefix: "import { missing } from './elsewhere';\nconst m = new Map<string, number>();\nm.", suffix: ';\n' },
+        prompt: {
+          language: 'typescript',
+          prefix: "import { missing } from './elsewhere';\nconst m = new Map<string, number>();\nm.",
+          suffix: ';\n',
+        },
         texts: ["set('a', 1)", "set('a', 'one')"],
       },
     ]);

@@ -19,12 +19,15 @@ interface WriterRun {
 /** Starts a writer; kills it with SIGKILL after `killAfterMs` (undefined: lets it finish). */
 function runWriter(db: string, tag: string, count: number, killAfterMs?: number): Promise<WriterRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [writer, db, tag, String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [writer, db, tag, String(count)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    const timer =
+      killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -42,7 +45,7 @@ function runWriter(db: string, tag: string, count: number, killAfterMs?: number)
 /** A deterministic random sequence, so a failing kill schedule can be replayed. */
 function random(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 describe('crash safety', () => {
@@ -79,7 +82,10 @@ describe('crash safety', () => {
       )
       .all();
     assert.deepEqual(partial, []);
-    assert.ok(stored.size >= acked.length && stored.size <= acked.length + 20, 'at most one unacknowledged commit per kill');
+    assert.ok(
+      stored.size >= acked.length && stored.size <= acked.length + 20,
+      'at most one unacknowledged commit per kill',
+    );
     store.close();
   });
 });
@@ -101,7 +107,9 @@ describe('concurrent writers', () => {
     assert.equal(s.candidates, 3 * 2 * perWriter);
     assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
     // The writers really overlapped: their commits interleave.
-    const order = (store.db.prepare('SELECT rationale FROM comparison ORDER BY id').pluck().all() as string[]).map((r) => r[0]);
+    const order = (
+      store.db.prepare('SELECT rationale FROM comparison ORDER BY id').pluck().all() as string[]
+    ).map((r) => r[0]);
     const switches = order.filter((w, i) => i > 0 && w !== order[i - 1]).length;
     assert.ok(switches >= 10, `writes interleaved ${switches} times`);
     store.close();

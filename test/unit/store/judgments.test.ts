@@ -9,7 +9,13 @@ const dir = tempDir('judgments');
 let n = 0;
 const fresh = (): Store => openStore(join(dir, `j${n++}.sqlite`));
 
-const prompt = { workspace: 'ws', filePath: '/ws/a.ts', language: 'typescript', prefix: 'const x = ', suffix: ';\n' };
+const prompt = {
+  workspace: 'ws',
+  filePath: '/ws/a.ts',
+  language: 'typescript',
+  prefix: 'const x = ',
+  suffix: ';\n',
+};
 const candidates = ['a', 'b', 'c', 'd'].map((text, i) => ({ text, modelId: 'm', seed: i }));
 
 const pairTexts = (store: Store) =>
@@ -27,7 +33,10 @@ describe('judgments', () => {
       chosen_id: number;
     };
     assert.equal(row.outcome, 'ranking');
-    assert.deepEqual(JSON.parse(row.ranking), [2, 0, 3, 1].map((i) => r.candidateIds[i]));
+    assert.deepEqual(
+      JSON.parse(row.ranking),
+      [2, 0, 3, 1].map((i) => r.candidateIds[i]),
+    );
     assert.equal(row.chosen_id, r.candidateIds[2]);
     store.close();
   });
@@ -51,7 +60,9 @@ describe('judgments', () => {
     });
     assert.equal(r.pairsAdded, 3);
     assert.deepEqual(pairTexts(store), ['mine>a', 'mine>b', 'mine>c']);
-    const edit = store.db.prepare('SELECT text, model_id FROM candidate WHERE id = ?').get(r.editedCandidateId) as {
+    const edit = store.db
+      .prepare('SELECT text, model_id FROM candidate WHERE id = ?')
+      .get(r.editedCandidateId) as {
       text: string;
       model_id: string;
     };
@@ -102,7 +113,9 @@ describe('judgments', () => {
       outcome: { kind: 'pick', chosenIndex: 0 },
     });
     const row = store.db
-      .prepare('SELECT model_id, token_count, logprob, sampling_params, seed, adapter_id, created_at FROM candidate WHERE id = ?')
+      .prepare(
+        'SELECT model_id, token_count, logprob, sampling_params, seed, adapter_id, created_at FROM candidate WHERE id = ?',
+      )
       .get(r.candidateIds[0]) as Record<string, unknown>;
     assert.equal(row.model_id, 'qwen');
     assert.equal(row.token_count, 3);
@@ -153,12 +166,32 @@ describe('judgments', () => {
   });
 
   const invalid: [string, Parameters<Store['recordJudgment']>[0], RegExp][] = [
-    ['a ranking that leaves a candidate out', { prompt, candidates, outcome: { kind: 'ranking', order: [0, 1, 2] } }, /order all 4/],
-    ['a ranking that names a candidate twice', { prompt, candidates, outcome: { kind: 'ranking', order: [0, 1, 1, 2] } }, /twice/],
+    [
+      'a ranking that leaves a candidate out',
+      { prompt, candidates, outcome: { kind: 'ranking', order: [0, 1, 2] } },
+      /order all 4/,
+    ],
+    [
+      'a ranking that names a candidate twice',
+      { prompt, candidates, outcome: { kind: 'ranking', order: [0, 1, 1, 2] } },
+      /twice/,
+    ],
     ['an empty edited answer', { prompt, candidates, outcome: { kind: 'edited', text: '  ' } }, /non-empty/],
-    ['a pick of one candidate', { prompt, candidates: candidates.slice(0, 1), outcome: { kind: 'pick', chosenIndex: 0 } }, /at least two/],
-    ['an unknown outcome', { prompt, candidates, outcome: { kind: 'maybe' } as never }, /unknown outcome 'maybe'/],
-    ['a candidate without a model id', { prompt, candidates: [{ text: 'a', modelId: '' }, candidates[1]!], outcome: { kind: 'tie' } }, /candidate 0: modelId/],
+    [
+      'a pick of one candidate',
+      { prompt, candidates: candidates.slice(0, 1), outcome: { kind: 'pick', chosenIndex: 0 } },
+      /at least two/,
+    ],
+    [
+      'an unknown outcome',
+      { prompt, candidates, outcome: { kind: 'maybe' } as never },
+      /unknown outcome 'maybe'/,
+    ],
+    [
+      'a candidate without a model id',
+      { prompt, candidates: [{ text: 'a', modelId: '' }, candidates[1]!], outcome: { kind: 'tie' } },
+      /candidate 0: modelId/,
+    ],
   ];
   for (const [what, input, message] of invalid) {
     it(`rejects ${what} and writes nothing`, () => {

@@ -10,36 +10,40 @@ import { tempDir } from './helpers/tempDir.ts';
 const dir = tempDir('migrations');
 
 const tables = (db: Database.Database) =>
-  (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map(
-    (r) => r.name,
-  );
+  (
+    db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as {
+      name: string;
+    }[]
+  ).map((r) => r.name);
 
 /** A database as version 1 of Prefer left it: one pick recorded twice, so its pairs are duplicated. */
 function versionOneDatabase(file: string): { promptHashValue: string } {
   const db = new Database(file);
   migrate(db, 1);
-  const prompt = { workspace: 'ws', filePath: '/ws/a.ts', language: 'typescript', prefix: 'let a = ', suffix: '' };
+  const prompt = {
+    workspace: 'ws',
+    filePath: '/ws/a.ts',
+    language: 'typescript',
+    prefix: 'let a = ',
+    suffix: '',
+  };
   const hash = promptHash(prompt);
-  db.prepare('INSERT INTO prompt (hash, workspace, file_path, language, prefix, suffix) VALUES (?, ?, ?, ?, ?, ?)').run(
-    hash,
-    prompt.workspace,
-    prompt.filePath,
-    prompt.language,
-    prompt.prefix,
-    prompt.suffix,
-  );
+  db.prepare(
+    'INSERT INTO prompt (hash, workspace, file_path, language, prefix, suffix) VALUES (?, ?, ?, ?, ?, ?)',
+  ).run(hash, prompt.workspace, prompt.filePath, prompt.language, prompt.prefix, prompt.suffix);
   for (let round = 0; round < 2; round++) {
     const ids = ['1', '2'].map((text) =>
-      Number(db.prepare("INSERT INTO candidate (prompt_id, text, model_id) VALUES (1, ?, 'm')").run(text).lastInsertRowid),
+      Number(
+        db.prepare("INSERT INTO candidate (prompt_id, text, model_id) VALUES (1, ?, 'm')").run(text)
+          .lastInsertRowid,
+      ),
     );
     const comparison = db
       .prepare("INSERT INTO comparison (prompt_id, shown_order, outcome, chosen_id) VALUES (1, ?, 'pick', ?)")
       .run(JSON.stringify(ids), ids[0]).lastInsertRowid;
-    db.prepare("INSERT INTO pair (prompt_id, chosen_id, rejected_id, source, comparison_id) VALUES (1, ?, ?, 'human', ?)").run(
-      ids[0],
-      ids[1],
-      comparison,
-    );
+    db.prepare(
+      "INSERT INTO pair (prompt_id, chosen_id, rejected_id, source, comparison_id) VALUES (1, ?, ?, 'human', ?)",
+    ).run(ids[0], ids[1], comparison);
   }
   assert.equal(db.pragma('user_version', { simple: true }), 1);
   db.close();
@@ -51,7 +55,15 @@ describe('migrations', () => {
     const store = openStore(join(dir, 'empty.sqlite'));
     assert.equal(store.schemaVersion, migrations.length);
     assert.ok(migrations.length >= 2);
-    for (const table of ['adapter', 'candidate', 'comparison', 'label_score', 'labeler_run', 'pair', 'prompt']) {
+    for (const table of [
+      'adapter',
+      'candidate',
+      'comparison',
+      'label_score',
+      'labeler_run',
+      'pair',
+      'prompt',
+    ]) {
       assert.ok(tables(store.db).includes(table), table);
     }
     assert.ok(tables(store.db).includes('training_metric'));
@@ -68,14 +80,26 @@ describe('migrations', () => {
     assert.equal(s.comparisons, 2, 'both judgments stay');
     assert.equal(s.candidates, 4);
     assert.equal(s.pairs, 1, 'the repeated pair is stored once');
-    const pair = store.db.prepare('SELECT id, texts_hash FROM pair').get() as { id: number; texts_hash: string };
+    const pair = store.db.prepare('SELECT id, texts_hash FROM pair').get() as {
+      id: number;
+      texts_hash: string;
+    };
     assert.equal(pair.id, 1, 'the first pair is the one kept');
     assert.equal(pair.texts_hash, pairTextsHash(promptHashValue, '1', '2'));
-    const hashes = store.db.prepare('SELECT text, text_hash FROM candidate').all() as { text: string; text_hash: string }[];
+    const hashes = store.db.prepare('SELECT text, text_hash FROM candidate').all() as {
+      text: string;
+      text_hash: string;
+    }[];
     for (const c of hashes) assert.equal(c.text_hash, textHash(c.text));
     // The upgraded file keeps working: the same judgment again adds no pair, a new one does.
     const again = store.recordPick({
-      prompt: { workspace: 'ws', filePath: '/ws/a.ts', language: 'typescript', prefix: 'let a = ', suffix: '' },
+      prompt: {
+        workspace: 'ws',
+        filePath: '/ws/a.ts',
+        language: 'typescript',
+        prefix: 'let a = ',
+        suffix: '',
+      },
       candidates: [
         { text: '1', modelId: 'm' },
         { text: '2', modelId: 'm' },
@@ -90,7 +114,9 @@ describe('migrations', () => {
   it('upgrades each earlier version step by step to the same schema as a fresh file', () => {
     const schema = (db: Database.Database) =>
       db
-        .prepare("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
+        .prepare(
+          "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        )
         .all();
     const fresh = openStore(join(dir, 'fresh.sqlite'));
     const expected = schema(fresh.db);

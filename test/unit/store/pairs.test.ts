@@ -50,8 +50,14 @@ describe('pairs', () => {
     );
     assert.equal(all[0]!.filePath, '/ws/a.ts');
     assert.ok(all[2]!.labelerRunId! > 0);
-    assert.deepEqual([...store.iteratePairs({ sources: ['parse'] })].map((p) => p.chosen), ['x']);
-    assert.deepEqual([...store.iteratePairs({ languages: ['python'] })].map((p) => p.chosen), ['2!']);
+    assert.deepEqual(
+      [...store.iteratePairs({ sources: ['parse'] })].map((p) => p.chosen),
+      ['x'],
+    );
+    assert.deepEqual(
+      [...store.iteratePairs({ languages: ['python'] })].map((p) => p.chosen),
+      ['2!'],
+    );
     assert.equal(store.countPairs({ sources: ['human'], languages: ['typescript'] }), 1);
     assert.equal(store.countPairs({ sources: [] }), 0);
     store.close();
@@ -59,12 +65,31 @@ describe('pairs', () => {
 
   it('filters pairs by creation date', () => {
     const store = fresh();
-    store.recordPick({ prompt: ts, candidates: [{ text: 'a', modelId: 'm' }, { text: 'b', modelId: 'm' }, { text: 'c', modelId: 'm' }], chosenIndex: 0 });
+    store.recordPick({
+      prompt: ts,
+      candidates: [
+        { text: 'a', modelId: 'm' },
+        { text: 'b', modelId: 'm' },
+        { text: 'c', modelId: 'm' },
+      ],
+      chosenIndex: 0,
+    });
     store.db.prepare("UPDATE pair SET created_at = '2025-01-15T10:00:00.000Z' WHERE rejected_id = 2").run();
     store.db.prepare("UPDATE pair SET created_at = '2025-03-01T10:00:00.000Z' WHERE rejected_id = 3").run();
-    assert.deepEqual([...store.iteratePairs({ since: '2025-02-01' })].map((p) => p.rejected), ['c']);
-    assert.deepEqual([...store.iteratePairs({ until: '2025-02-01' })].map((p) => p.rejected), ['b']);
-    assert.deepEqual([...store.iteratePairs({ since: '2025-01-15T10:00:00.000Z', until: '2025-03-01' })].map((p) => p.rejected), ['b']);
+    assert.deepEqual(
+      [...store.iteratePairs({ since: '2025-02-01' })].map((p) => p.rejected),
+      ['c'],
+    );
+    assert.deepEqual(
+      [...store.iteratePairs({ until: '2025-02-01' })].map((p) => p.rejected),
+      ['b'],
+    );
+    assert.deepEqual(
+      [...store.iteratePairs({ since: '2025-01-15T10:00:00.000Z', until: '2025-03-01' })].map(
+        (p) => p.rejected,
+      ),
+      ['b'],
+    );
     assert.throws(() => [...store.iteratePairs({ since: 'last tuesday' })], /not ISO 8601/);
     store.close();
   });
@@ -72,25 +97,56 @@ describe('pairs', () => {
   it('filters pairs by the adapter that sampled them', () => {
     const store = fresh();
     const v1 = store.registerAdapter({ path: '/v1', baseModelHash: 'h' });
-    store.recordPick({ prompt: ts, candidates: [{ text: 'a', modelId: 'm', adapterId: v1.id }, { text: 'b', modelId: 'm' }], chosenIndex: 0 });
-    store.recordPick({ prompt: py, candidates: [{ text: 'c', modelId: 'm' }, { text: 'd', modelId: 'm' }], chosenIndex: 0 });
-    assert.deepEqual([...store.iteratePairs({ adapter: v1.id })].map((p) => p.chosen), ['a']);
-    assert.deepEqual([...store.iteratePairs({ adapter: 'base' })].map((p) => p.chosen), ['c']);
+    store.recordPick({
+      prompt: ts,
+      candidates: [
+        { text: 'a', modelId: 'm', adapterId: v1.id },
+        { text: 'b', modelId: 'm' },
+      ],
+      chosenIndex: 0,
+    });
+    store.recordPick({
+      prompt: py,
+      candidates: [
+        { text: 'c', modelId: 'm' },
+        { text: 'd', modelId: 'm' },
+      ],
+      chosenIndex: 0,
+    });
+    assert.deepEqual(
+      [...store.iteratePairs({ adapter: v1.id })].map((p) => p.chosen),
+      ['a'],
+    );
+    assert.deepEqual(
+      [...store.iteratePairs({ adapter: 'base' })].map((p) => p.chosen),
+      ['c'],
+    );
     assert.deepEqual(store.stats().pairsByAdapter, { base: 1, v1: 1 });
     store.close();
   });
 
   it('flags a labeler pair that contradicts a human pair and keeps the human pair', () => {
     const store = fresh();
-    const candidates = [{ text: 'good', modelId: 'm' }, { text: 'bad', modelId: 'm' }];
+    const candidates = [
+      { text: 'good', modelId: 'm' },
+      { text: 'bad', modelId: 'm' },
+    ];
     store.recordPick({ prompt: ts, candidates, chosenIndex: 1 }); // the human prefers 'bad'
     assert.equal(labelerPair(store, ts, 'good', 'bad'), true);
-    const rows = [...store.iteratePairs({ includeDisagreements: true })].map((p) => [p.source, p.chosen, p.disagreesWithHuman]);
+    const rows = [...store.iteratePairs({ includeDisagreements: true })].map((p) => [
+      p.source,
+      p.chosen,
+      p.disagreesWithHuman,
+    ]);
     assert.deepEqual(rows, [
       ['human', 'bad', false],
       ['parse', 'good', true],
     ]);
-    assert.deepEqual([...store.iteratePairs()].map((p) => p.source), ['human'], 'flagged pairs are left out by default');
+    assert.deepEqual(
+      [...store.iteratePairs()].map((p) => p.source),
+      ['human'],
+      'flagged pairs are left out by default',
+    );
     assert.equal(store.stats().disagreements, 1);
     store.close();
   });
@@ -98,15 +154,34 @@ describe('pairs', () => {
   it('flags an earlier labeler pair when a human later judges the other way', () => {
     const store = fresh();
     labelerPair(store, ts, 'good', 'bad');
-    store.recordPick({ prompt: ts, candidates: [{ text: 'good', modelId: 'm' }, { text: 'bad', modelId: 'm' }], chosenIndex: 1 });
-    const flagged = [...store.iteratePairs({ includeDisagreements: true })].filter((p) => p.disagreesWithHuman);
-    assert.deepEqual(flagged.map((p) => p.source), ['parse']);
+    store.recordPick({
+      prompt: ts,
+      candidates: [
+        { text: 'good', modelId: 'm' },
+        { text: 'bad', modelId: 'm' },
+      ],
+      chosenIndex: 1,
+    });
+    const flagged = [...store.iteratePairs({ includeDisagreements: true })].filter(
+      (p) => p.disagreesWithHuman,
+    );
+    assert.deepEqual(
+      flagged.map((p) => p.source),
+      ['parse'],
+    );
     store.close();
   });
 
   it('does not flag a labeler pair that agrees with the human', () => {
     const store = fresh();
-    store.recordPick({ prompt: ts, candidates: [{ text: 'good', modelId: 'm' }, { text: 'bad', modelId: 'm' }], chosenIndex: 0 });
+    store.recordPick({
+      prompt: ts,
+      candidates: [
+        { text: 'good', modelId: 'm' },
+        { text: 'bad', modelId: 'm' },
+      ],
+      chosenIndex: 0,
+    });
     labelerPair(store, ts, 'good', 'bad');
     assert.equal(store.stats().disagreements, 0);
     assert.equal(store.countPairs(), 2);

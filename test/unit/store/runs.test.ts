@@ -13,7 +13,10 @@ describe('labeler runs, training runs and adapters', () => {
     const store = fresh();
     const { candidateIds } = store.recordJudgment({
       prompt: { prefix: 'x' },
-      candidates: [{ text: '1', modelId: 'm' }, { text: '2', modelId: 'm' }],
+      candidates: [
+        { text: '1', modelId: 'm' },
+        { text: '2', modelId: 'm' },
+      ],
       outcome: { kind: 'skip' },
     });
     const run = store.startLabelerRun('compile', { tsconfig: 'default' });
@@ -49,13 +52,21 @@ describe('labeler runs, training runs and adapters', () => {
       { step: 1, metrics },
       { step: 2, metrics: { loss: 0.4 } },
     ]);
-    assert.deepEqual(store.trainingSteps(run, 'eval'), [{ step: 2, metrics: { loss: 0.45, 'rewards/accuracies': 0.75 } }]);
-    assert.throws(() => store.recordTrainingStep(run, 'train', 3, { accuracy: 1 } as never), /unknown training metric 'accuracy'/);
+    assert.deepEqual(store.trainingSteps(run, 'eval'), [
+      { step: 2, metrics: { loss: 0.45, 'rewards/accuracies': 0.75 } },
+    ]);
+    assert.throws(
+      () => store.recordTrainingStep(run, 'train', 3, { accuracy: 1 } as never),
+      /unknown training metric 'accuracy'/,
+    );
     assert.throws(() => store.recordTrainingStep(run, 'train', -1, { loss: 1 }), /non-negative/);
     const adapter = store.registerAdapter({ path: '/adapters/v1', baseModelHash: 'sha-base' });
     store.finishTrainingRun(run, 'done', adapter.id);
     const stored = store.trainingRun(run)!;
-    assert.deepEqual([stored.status, stored.adapterId, stored.config], ['done', adapter.id, { beta: 0.1, loss: 'sigmoid' }]);
+    assert.deepEqual(
+      [stored.status, stored.adapterId, stored.config],
+      ['done', adapter.id, { beta: 0.1, loss: 'sigmoid' }],
+    );
     store.close();
   });
 
@@ -75,7 +86,13 @@ describe('labeler runs, training runs and adapters', () => {
     store.activateAdapter(v1.id);
     assert.equal(store.activeAdapter()!.id, v1.id);
     store.activateAdapter(v2.id);
-    assert.deepEqual(store.adapters().map((a) => [a.version, a.active]), [[1, false], [2, true]]);
+    assert.deepEqual(
+      store.adapters().map((a) => [a.version, a.active]),
+      [
+        [1, false],
+        [2, true],
+      ],
+    );
     assert.deepEqual(store.adapters()[0]!.metrics, { 'rewards/accuracies': 0.7 });
     assert.equal(store.adapters()[0]!.pairCount, 120);
     assert.throws(() => store.activateAdapter(99), /no adapter with id 99/);

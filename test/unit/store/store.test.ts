@@ -10,7 +10,13 @@ import { openStore } from '../../../src/store/store.ts';
 const dir = mkdtempSync(join(tmpdir(), 'prefer-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const prompt = { workspace: 'ws', filePath: '/ws/a.ts', language: 'typescript', prefix: 'const x = ', suffix: ';\n' };
+const prompt = {
+  workspace: 'ws',
+  filePath: '/ws/a.ts',
+  language: 'typescript',
+  prefix: 'const x = ',
+  suffix: ';\n',
+};
 const candidates = ['1', '2', '3'].map((text) => ({ text, modelId: 'm' }));
 
 describe('store', () => {
