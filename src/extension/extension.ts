@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import { registerCompareCommands } from './compare/commands.ts';
+import { CompletionSources } from './compare/sources.ts';
 import { registerDataCommands } from './data.ts';
+import { registerInlineMode } from './inline.ts';
 import { registerLabelerCommands } from './labelers.ts';
 import { registerModelCommands } from './model.ts';
 import { registerPendingCommands } from './pending.ts';
@@ -13,10 +15,14 @@ export function activate(context: vscode.ExtensionContext): { store: StoreAccess
   const store = new StoreAccess(context);
   const statusBar = new PreferStatusBar(store, log);
   context.subscriptions.push(log, store, statusBar);
-  registerCompareCommands(context, store, log, () => statusBar.refresh());
+  const sources = new CompletionSources(context, log);
+  context.subscriptions.push(sources);
+  const refresh = () => statusBar.refresh();
+  registerCompareCommands(context, store, log, refresh, sources);
+  registerInlineMode(context, sources, store, log, refresh);
   registerStatsCommand(context, store);
-  registerDataCommands(context, store, log, () => statusBar.refresh());
-  registerLabelerCommands(context, store, log, () => statusBar.refresh());
+  registerDataCommands(context, store, log, refresh);
+  registerLabelerCommands(context, store, log, refresh);
   registerModelCommands(context);
   registerPendingCommands(context);
   log.info(`Prefer activated; store at ${store.databasePath}`);

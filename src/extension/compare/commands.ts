@@ -2,17 +2,16 @@ import * as vscode from 'vscode';
 import type { StoreAccess } from '../storeAccess.ts';
 import { ComparePanel } from './comparePanel.ts';
 import { promptAtCursor } from './slot.ts';
-import { CompletionSources } from './sources.ts';
+import type { CompletionSources } from './sources.ts';
 
 export function registerCompareCommands(
   context: vscode.ExtensionContext,
   store: StoreAccess,
   log: vscode.LogOutputChannel,
   onJudged: () => void,
+  sources: CompletionSources,
 ): void {
-  const sources = new CompletionSources(context, log);
   context.subscriptions.push(
-    sources,
     vscode.commands.registerCommand('prefer.compareCompletions', () => {
       const editor = vscode.window.activeTextEditor;
       if (!editor) {

@@ -7,10 +7,8 @@ export interface Slot {
   range: vscode.Range;
 }
 
-/** The prompt around the cursor (prefix before it, suffix after it; a selection is the slot to replace). */
-export function promptAtCursor(editor: vscode.TextEditor): { prompt: PromptInput; slot: Slot } {
-  const doc = editor.document;
-  const { start, end } = editor.selection;
+/** The prompt for a slot in a document: the text before it (prefix) and after it (suffix). */
+export function promptAt(doc: vscode.TextDocument, start: vscode.Position, end: vscode.Position): { prompt: PromptInput; slot: Slot } {
   const docEnd = doc.lineAt(doc.lineCount - 1).range.end;
   return {
     prompt: {
@@ -22,6 +20,11 @@ export function promptAtCursor(editor: vscode.TextEditor): { prompt: PromptInput
     },
     slot: { uri: doc.uri, range: new vscode.Range(start, end) },
   };
+}
+
+/** The prompt around the cursor; a selection is the slot to replace. */
+export function promptAtCursor(editor: vscode.TextEditor): { prompt: PromptInput; slot: Slot } {
+  return promptAt(editor.document, editor.selection.start, editor.selection.end);
 }
 
 /** Replaces the slot's text with `text` and returns the slot now covering the inserted text. */

@@ -15,6 +15,7 @@ export async function run(): Promise<void> {
   if (vscode.workspace.isTrusted) {
     await import('./extension.test.ts');
     await import('./labelers.test.ts');
+    await import('./inline.test.ts');
   } else {
     await import('./untrusted.test.ts');
   }
