@@ -1,0 +1,179 @@
+import { existsSync } from 'node:fs';
+import { loadCheckpoint } from '../../engine/hf/checkpoint.ts';
+import { CheckpointTokenizer } from '../../engine/hf/tokenizer.ts';
+import { detectFormat, decodePair } from '../../io/formats.ts';
+import { readJsonlLines } from '../../io/lines.ts';
+import { openStore } from '../../store/store.ts';
+import { type PairText, type PreferenceExample, tokenizePair } from '../../dpo/examples.ts';
+import { DPO_LOSS_TYPES, type DpoLossType } from '../../dpo/losses.ts';
+import { ADAMW_DEFAULTS } from '../../dpo/optimizer.ts';
+import { saveAdapter } from '../../dpo/adapterFiles.ts';
+import { type StepMetrics, type TrainOptions, trainDpo } from '../../dpo/trainer.ts';
+import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
+
+const USAGE = [
+  'prefer train (--db DB | --pairs FILE.jsonl) --model DIR --out DIR',
+  `             [--loss ${DPO_LOSS_TYPES.join('|')} --beta B --label-smoothing E --lr L --epochs E --batch P`,
+  '              --lora-r R --lora-alpha A --rslora --target-modules q_proj,v_proj,… --max-length T',
+  '              --warmup-ratio F --eval-split F --seed S --device cpu|webgpu --threads N --head-chunks K] [--json]',
+  '',
+  'Prints one line per step (TRL metric names), then {eval, adapter}. The adapter is saved in PEFT format.',
+].join('\n');
+
+function number(args: ParsedArgs, flag: string, fallback: number, check: (n: number) => boolean, what: string): number {
+  const v = args.values[flag];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`prefer train: --${flag} must be ${what}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
+
+/** Pairs from a TRL/OpenAI JSONL file: a bad line stops the command with its line number. */
+function pairsFromFile(file: string): PairText[] {
+  if (!existsSync(file)) throw new UsageError(`prefer train: ${file}: no such file`);
+  const pairs: PairText[] = [];
+  for (const line of readJsonlLines(file)) {
+    if ('error' in line) throw new UsageError(`prefer train: ${file}:${line.line}: ${line.error}`);
+    try {
+      const value: unknown = JSON.parse(line.text);
+      const format = detectFormat(value);
+      if (!format) throw new Error('not a preference pair (expected prompt/chosen/rejected or input/preferred_output/non_preferred_output)');
+      pairs.push(decodePair(format, value));
+    } catch (e) {
+      throw new UsageError(`prefer train: ${file}:${line.line}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  return pairs;
+}
+
+export const train: Command = {
+  name: 'train',
+  summary: 'run a LoRA-DPO round on the stored (or given) pairs and save a PEFT adapter',
+  usage: USAGE,
+  options: {
+    db: { type: 'string' },
+    pairs: { type: 'string' },
+    model: { type: 'string' },
+    out: { type: 'string' },
+    loss: { type: 'string' },
+    beta: { type: 'string' },
+    'label-smoothing': { type: 'string' },
+    lr: { type: 'string' },
+    epochs: { type: 'string' },
+    batch: { type: 'string' },
+    'lora-r': { type: 'string' },
+    'lora-alpha': { type: 'string' },
+    rslora: { type: 'boolean' },
+    'target-modules': { type: 'string' },
+    'max-length': { type: 'string' },
+    'warmup-ratio': { type: 'string' },
+    'eval-split': { type: 'string' },
+    seed: { type: 'string' },
+    device: { type: 'string' },
+    threads: { type: 'string' },
+    'head-chunks': { type: 'string' },
+    resume: { type: 'boolean' },
+  },
+  async run(args, out) {
+    const modelDir = requireString(args, 'model', 'train');
+    const outDir = requireString(args, 'out', 'train');
+    const db = args.values.db as string | undefined;
+    const pairsFile = args.values.pairs as string | undefined;
+    if ((db === undefined) === (pairsFile === undefined)) throw new UsageError('prefer train: give exactly one of --db DB or --pairs FILE.jsonl');
+    if (args.values.resume) throw new UsageError('prefer train: --resume is not supported yet (checkpoints are not written)');
+    const lossType = (args.values.loss as string | undefined) ?? 'sigmoid';
+    if (!DPO_LOSS_TYPES.includes(lossType as DpoLossType)) throw new UsageError(`prefer train: --loss must be one of ${DPO_LOSS_TYPES.join(', ')}`);
+    const device = (args.values.device as string | undefined) ?? 'cpu';
+    if (device !== 'cpu' && device !== 'webgpu') throw new UsageError('prefer train: --device must be cpu or webgpu');
+    const rank = number(args, 'lora-r', 16, positiveInt, 'a positive integer');
+    const targets = (args.values['target-modules'] as string | undefined)?.split(',').map((s) => s.trim()).filter(Boolean);
+    const maxLength = number(args, 'max-length', 512, positiveInt, 'a positive integer');
+    const options: TrainOptions = {
+      loss: { type: lossType as DpoLossType, beta: number(args, 'beta', 0.1, (n) => n > 0, 'a positive number'), labelSmoothing: number(args, 'label-smoothing', 0, (n) => n >= 0 && n < 0.5, 'in [0, 0.5)') },
+      lora: { rank, alpha: number(args, 'lora-alpha', 2 * rank, (n) => n > 0, 'a positive number'), rsLora: args.values.rslora === true, ...(targets ? { targetModules: targets } : {}) },
+      optimizer: ADAMW_DEFAULTS,
+      learningRate: number(args, 'lr', 5e-5, (n) => n >= 0, 'a non-negative number'),
+      warmupRatio: number(args, 'warmup-ratio', 0.1, (n) => n >= 0 && n <= 1, 'in [0, 1]'),
+      epochs: number(args, 'epochs', 1, positiveInt, 'a positive integer'),
+      pairsPerStep: number(args, 'batch', 4, positiveInt, 'a positive integer'),
+      lengthStep: Math.min(32, maxLength),
+      maxLength,
+      evalFraction: number(args, 'eval-split', 0.1, (n) => n >= 0 && n < 1, 'in [0, 1)'),
+      seed: number(args, 'seed', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
+      padId: 0,
+      headChunks: number(args, 'head-chunks', 8, positiveInt, 'a positive integer'),
+      device,
+      threads: number(args, 'threads', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
+    };
+
+    let texts: PairText[];
+    let store: ReturnType<typeof openStore> | null = null;
+    if (pairsFile !== undefined) texts = pairsFromFile(pairsFile);
+    else {
+      if (!existsSync(db!)) throw new UsageError(`prefer train: ${db}: no such database`);
+      store = openStore(db!);
+      texts = [...store.iteratePairs()];
+    }
+    try {
+      if (texts.length === 0) throw new UsageError(`prefer train: ${pairsFile ?? db}: no preference pairs to train on`);
+      const checkpoint = await loadCheckpoint(modelDir);
+      const tokenizer = await CheckpointTokenizer.fromDir(modelDir);
+      options.padId = tokenizer.padTokenId ?? tokenizer.eosTokenIds[0] ?? 0;
+      const examples: PreferenceExample[] = texts.map((t, i) => {
+        try {
+          return tokenizePair(tokenizer, t, Math.min(maxLength, checkpoint.config.maxPositions));
+        } catch (e) {
+          throw new UsageError(`prefer train: pair ${i + 1}: ${(e as Error).message}`);
+        }
+      });
+      const runId = store?.startTrainingRun({ baseModelHash: checkpoint.hash, config: { ...options, model: modelDir } });
+      const stepLine = (m: StepMetrics) =>
+        `step ${m.step} epoch ${m.epoch.toFixed(2)}  loss ${m.loss.toFixed(4)}  margins ${m['rewards/margins'].toFixed(4)}  accuracy ${m['rewards/accuracies'].toFixed(2)}  grad_norm ${m.grad_norm.toFixed(4)}  lr ${m.learning_rate.toExponential(2)}`;
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      let result;
+      try {
+        result = await trainDpo(checkpoint.config, checkpoint.weights, examples, options, {
+          signal: controller.signal,
+          onStep: (m) => {
+            out.result(m, stepLine(m));
+            const { step, epoch: _epoch, ...metrics } = m;
+            if (runId !== undefined) store!.recordTrainingStep(runId, 'train', step, metrics);
+          },
+          onPhase: out.json ? undefined : (phase, detail) => process.stderr.write(`${phase}: ${detail}\n`),
+        });
+      } catch (e) {
+        if (runId !== undefined) store!.finishTrainingRun(runId, 'failed');
+        throw e;
+      } finally {
+        process.off('SIGINT', stop);
+      }
+      saveAdapter(outDir, options.lora, result.layers, result.weights, {
+        baseModelHash: checkpoint.hash,
+        baseModelPath: modelDir,
+        fanInFanOut: checkpoint.config.family === 'gpt2',
+        trainPairs: result.trainPairs,
+        evalPairs: result.evalPairs,
+        steps: result.steps.length,
+        loss: options.loss,
+        eval: result.eval,
+        createdAt: new Date().toISOString(),
+      });
+      let adapterVersion: number | undefined;
+      if (store && runId !== undefined) {
+        if (result.eval) store.recordTrainingStep(runId, 'eval', result.steps.length, result.eval);
+        const adapter = store.registerAdapter({ path: outDir, baseModelHash: checkpoint.hash, pairCount: examples.length, metrics: result.eval ?? {} });
+        adapterVersion = adapter.version;
+        store.finishTrainingRun(runId, result.cancelled ? 'cancelled' : 'done', adapter.id);
+      }
+      const summary = { eval: result.eval, adapter: outDir, ...(adapterVersion !== undefined ? { version: adapterVersion } : {}), cancelled: result.cancelled };
+      out.result(summary, `${result.cancelled ? 'cancelled; ' : ''}adapter saved to ${outDir}${result.eval ? `; held-out accuracy ${result.eval['rewards/accuracies'].toFixed(2)}, loss ${result.eval.loss.toFixed(4)}` : ''}`);
+      return result.cancelled ? 130 : 0;
+    } finally {
+      store?.close();
+    }
+  },
+};
