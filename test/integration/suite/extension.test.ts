@@ -22,6 +22,21 @@ suite('Prefer in a real VS Code', () => {
     for (const id of commands) assert.ok(registered.has(id), `${id} is registered`);
   });
 
+  test('contributes a getting-started walkthrough whose steps name real commands', async () => {
+    const manifest = vscode.extensions.getExtension('prefer-dev.prefer')!.packageJSON as {
+      contributes: { walkthroughs: { steps: { description: string; media: { markdown: string } }[] }[] };
+    };
+    const steps = manifest.contributes.walkthroughs[0]!.steps;
+    assert.equal(steps.length, 4);
+    const registered = new Set(await vscode.commands.getCommands(true));
+    for (const step of steps) {
+      const command = /\(command:([\w.]+)\)/.exec(step.description)?.[1];
+      assert.ok(command && registered.has(command), `step links a registered command (${command})`);
+      const media = vscode.Uri.joinPath(vscode.extensions.getExtension('prefer-dev.prefer')!.extensionUri, step.media.markdown);
+      assert.ok((await vscode.workspace.fs.stat(media)).size > 0, `${step.media.markdown} exists`);
+    }
+  });
+
   test('contributes its settings with their defaults', () => {
     const config = vscode.workspace.getConfiguration('prefer');
     assert.equal(config.inspect('numCandidates')?.defaultValue, 4);
