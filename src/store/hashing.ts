@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Where a prompt came from and the text around the cursor: the identity of a prompt. */
 export interface PromptInput {
@@ -9,7 +9,7 @@ export interface PromptInput {
   suffix?: string | undefined;
 }
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const sha256 = (s: string) => hash('sha256', s);
 
 export function promptHash(p: PromptInput): string {
   return sha256(
@@ -17,11 +17,16 @@ export function promptHash(p: PromptInput): string {
   );
 }
 
-export function textHash(text: string): string {
-  return sha256(text);
+/** Content keys are the first 128 bits of SHA-256, as blobs: half the bytes of hex in rows and indexes. */
+const KEY_BYTES = 16;
+
+/** A completion text's key, for finding a prompt's candidate with the same text. */
+export function textHash(text: string): Buffer {
+  return hash('sha256', text, 'buffer').subarray(0, KEY_BYTES);
 }
 
 /** A pair's content key without its source: the same prompt, chosen text and rejected text. */
-export function pairTextsHash(promptHash: string, chosen: string, rejected: string): string {
-  return sha256(JSON.stringify([promptHash, chosen, rejected]));
+export function pairTextsHash(promptHash: string, chosen: string, rejected: string): Buffer {
+  const key = Buffer.concat([Buffer.from(promptHash, 'hex'), textHash(chosen), textHash(rejected)]);
+  return hash('sha256', key, 'buffer').subarray(0, KEY_BYTES);
 }

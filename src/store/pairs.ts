@@ -31,7 +31,7 @@ export function insertPair(db: Database.Database, p: PairInput): boolean {
   const mayDisagree =
     isLabeler ||
     (p.source === HUMAN_SOURCE && sql(db, 'SELECT 1 FROM labeler_run LIMIT 1').get() !== undefined);
-  const reversed = mayDisagree ? pairTextsHash(p.promptHash, p.rejectedText, p.chosenText) : '';
+  const reversed = mayDisagree ? pairTextsHash(p.promptHash, p.rejectedText, p.chosenText) : undefined;
   const disagrees =
     isLabeler &&
     sql(db, 'SELECT 1 FROM pair WHERE texts_hash = ? AND source = ? LIMIT 1').get(reversed, HUMAN_SOURCE) !==

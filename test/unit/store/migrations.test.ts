@@ -82,15 +82,15 @@ describe('migrations', () => {
     assert.equal(s.pairs, 1, 'the repeated pair is stored once');
     const pair = store.db.prepare('SELECT id, texts_hash FROM pair').get() as {
       id: number;
-      texts_hash: string;
+      texts_hash: Buffer;
     };
     assert.equal(pair.id, 1, 'the first pair is the one kept');
-    assert.equal(pair.texts_hash, pairTextsHash(promptHashValue, '1', '2'));
+    assert.deepEqual(pair.texts_hash, pairTextsHash(promptHashValue, '1', '2'));
     const hashes = store.db.prepare('SELECT text, text_hash FROM candidate').all() as {
       text: string;
-      text_hash: string;
+      text_hash: Buffer;
     }[];
-    for (const c of hashes) assert.equal(c.text_hash, textHash(c.text));
+    for (const c of hashes) assert.deepEqual(c.text_hash, textHash(c.text));
     // The upgraded file keeps working: the same judgment again adds no pair, a new one does.
     const again = store.recordPick({
       prompt: {
