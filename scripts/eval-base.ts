@@ -1,0 +1,161 @@
+/**
+ * Evaluates a pretrained default model against the same architecture at random init:
+ *   - held-out loss (nats/token) over fixed windows of the held-out split's tokens;
+ *   - parse rate: at random statement boundaries of held-out files (found with the TypeScript AST), the
+ *     model completes up to 48 tokens through the sampler (FIM prompt: prefix before the boundary, suffix from
+ *     it); a completion counts when it is not blank and the file with it inserted still parses.
+ *
+ *   npm run eval:base -- --model .cache/pretrain/tiny/best [--samples 100] [--temperature 0] [--out FILE]
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import ts from 'typescript';
+import { loadCheckpoint } from '../src/engine/hf/checkpoint.ts';
+import { Engine } from '../src/engine/sample/engine.ts';
+import { type TokenCorpus, evaluationBatches, mulberry32, readTokenCorpus } from '../src/engine/pretrain/batches.ts';
+import { saveModel } from '../src/engine/pretrain/checkpointFiles.ts';
+import { initialWeights } from '../src/engine/pretrain/modelShape.ts';
+import { StepSession } from '../src/engine/pretrain/stepSession.ts';
+import type { ModelConfig, WeightSource } from '../src/engine/hf/types.ts';
+import { parseLabeler } from '../src/label/parse.ts';
+import { type CorpusDocument, readDocuments } from './corpus/train-tokenizer.ts';
+import { fimIdsOf } from './train-base.ts';
+
+export const COMPLETION_TOKENS = 48;
+const PROMPT_TOKENS = 200;
+
+const LANGUAGE_BY_EXTENSION: Record<string, string> = { ts: 'typescript', mts: 'typescript', cts: 'typescript', tsx: 'typescriptreact', js: 'javascript', mjs: 'javascript', cjs: 'javascript', jsx: 'javascriptreact' };
+
+export interface Boundary {
+  file: string;
+  language: string;
+  prefix: string;
+  suffix: string;
+}
+
+const labeler = parseLabeler();
+export async function parses(language: string, prefix: string, suffix: string, completion: string): Promise<boolean> {
+  return (await labeler.score({ language, filePath: null, prefix, suffix }, completion))?.score === 0;
+}
+
+/** Start offsets of the statements in statement lists (file, block, module, case clause) of a parsed file. */
+export function statementStarts(fileName: string, text: string): number[] {
+  const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true);
+  const starts: number[] = [];
+  const visit = (node: ts.Node) => {
+    if (ts.isSourceFile(node) || ts.isBlock(node) || ts.isModuleBlock(node) || ts.isCaseClause(node) || ts.isDefaultClause(node)) {
+      for (const s of node.statements) starts.push(s.getStart(source));
+    }
+    node.forEachChild(visit);
+  };
+  visit(source);
+  return [...new Set(starts)].sort((a, b) => a - b);
+}
+
+/** `count` boundaries drawn with `seed`: a random parseable held-out file, then a random statement in it. */
+export async function sampleBoundaries(documents: readonly CorpusDocument[], count: number, seed: number): Promise<Boundary[]> {
+  const random = mulberry32(seed);
+  const usable = documents.filter((d) => d.text.length < 100_000 && LANGUAGE_BY_EXTENSION[d.file.split('.').pop()!] !== undefined && !d.file.endsWith('.d.ts'));
+  const out: Boundary[] = [];
+  for (let tries = 0; out.length < count && tries < count * 20; tries++) {
+    const doc = usable[Math.floor(random() * usable.length)]!;
+    const language = LANGUAGE_BY_EXTENSION[doc.file.split('.').pop()!]!;
+    if (!(await parses(language, doc.text, '', ''))) continue;
+    const starts = statementStarts(doc.file, doc.text);
+    if (starts.length === 0) continue;
+    const at = starts[Math.floor(random() * starts.length)]!;
+    out.push({ file: doc.file, language, prefix: doc.text.slice(0, at), suffix: doc.text.slice(at) });
+  }
+  return out;
+}
+
+export async function heldoutLoss(config: ModelConfig, weights: WeightSource, heldout: TokenCorpus, workDir: string, batches: number): Promise<{ loss: number; tokens: number }> {
+  const [batch, seq] = [8, 256];
+  const session = await StepSession.open(config, weights, { batch, seq, withGradients: false }, workDir);
+  const values = new Map(session.weights.map((w) => [w.name, w.initial]));
+  const windows = evaluationBatches(heldout, batch, seq, batches);
+  let sum = 0;
+  for (const b of windows) sum += (await session.run(b, values)).loss;
+  await session.release();
+  return { loss: sum / windows.length, tokens: windows.length * batch * seq };
+}
+
+export interface ParseResult {
+  samples: number;
+  parsed: number;
+  blank: number;
+  rate: number;
+  examples: { file: string; completion: string; parses: boolean }[];
+}
+
+export async function parseRate(modelDir: string, boundaries: readonly Boundary[], temperature: number, cacheDir: string): Promise<ParseResult> {
+  const engine = await Engine.open({ modelDir, cacheDir });
+  let parsed = 0;
+  let blank = 0;
+  const examples: ParseResult['examples'] = [];
+  try {
+    for (const [i, b] of boundaries.entries()) {
+      const result = await engine.complete({ prefix: b.prefix, suffix: b.suffix, n: 1, maxTokens: COMPLETION_TOKENS, temperature, seed: 1000 + i, budget: { maxTokens: PROMPT_TOKENS, suffixShare: 0.25 } });
+      const completion = result.candidates[0]!.text;
+      const ok = completion.trim().length > 0 && (await parses(b.language, b.prefix, b.suffix, completion));
+      if (completion.trim().length === 0) blank++;
+      if (ok) parsed++;
+      if (examples.length < 12) examples.push({ file: b.file, completion, parses: ok });
+    }
+  } finally {
+    await engine.close();
+  }
+  return { samples: boundaries.length, parsed, blank, rate: parsed / boundaries.length, examples };
+}
+
+async function main(): Promise<void> {
+  const repoRoot = resolve(import.meta.dirname, '..');
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string' },
+      corpus: { type: 'string', default: join(repoRoot, '.cache/corpus') },
+      samples: { type: 'string', default: '100' },
+      temperature: { type: 'string', default: '0' },
+      'loss-batches': { type: 'string', default: '32' },
+      seed: { type: 'string', default: '2024' },
+      out: { type: 'string' },
+    },
+  });
+  if (!values.model) throw new Error('--model DIR is required (a checkpoint folder written by train-base)');
+  const modelDir = resolve(values.model);
+  const corpusDir = resolve(values.corpus!);
+  const work = join(repoRoot, '.cache/eval');
+  const checkpoint = await loadCheckpoint(modelDir);
+  const fim = await fimIdsOf(modelDir);
+  const heldout = readTokenCorpus(join(corpusDir, 'heldout.u16'), fim.endOfText);
+  // the same architecture at random init, saved like the trained one so both go through the same sampler path
+  const randomDir = join(work, 'random-init');
+  const random = initialWeights(checkpoint.config, 1234);
+  saveModel(randomDir, {
+    config: checkpoint.config,
+    tokenizerDir: modelDir,
+    weights: random.names().map((name) => ({ name, shape: random.get(name).shape, transposed: false, value: random.get(name).data })),
+  });
+  const boundaries = await sampleBoundaries([...readDocuments(join(corpusDir, 'heldout.jsonl'))], Number(values.samples), Number(values.seed));
+  const temperature = Number(values.temperature);
+  const batches = Number(values['loss-batches']);
+  const report = {
+    model: modelDir,
+    completion_tokens: COMPLETION_TOKENS,
+    prompt_tokens: PROMPT_TOKENS,
+    temperature,
+    trained: { heldout: await heldoutLoss(checkpoint.config, checkpoint.weights, heldout, join(work, 'graphs'), batches), parse: await parseRate(modelDir, boundaries, temperature, join(work, 'compiled')) },
+    random_init: { heldout: await heldoutLoss(checkpoint.config, random, heldout, join(work, 'graphs'), batches), parse: await parseRate(randomDir, boundaries, temperature, join(work, 'compiled')) },
+  };
+  const text = JSON.stringify(report, null, 2);
+  if (values.out) writeFileSync(resolve(values.out), `${text}\n`);
+  console.log(text);
+}
+
+if (import.meta.main) {
+  main().catch((error: unknown) => {
+    console.error(`eval-base: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}
