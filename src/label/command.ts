@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -17,7 +17,7 @@ export interface CommandLabelerOptions {
 /** Folders never copied: version control, and dependencies, which are linked instead (large, read-only). */
 const NOT_COPIED = new Set(['.git', 'node_modules']);
 const DEFAULT_TIMEOUT_MS = 60_000;
-const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+const MAX_OUTPUT_CHARS = 1024 * 1024;
 
 interface CommandOutcome {
   exitCode: number | null;
@@ -62,38 +62,54 @@ function applyInCopy(dir: string, target: LabelTarget, completion: string, root:
   return file;
 }
 
+/** Ends the command and everything it started (test runners spawn workers), ignoring what already ended. */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // The group is already gone.
+  }
+}
+
 function run(options: CommandLabelerOptions, dir: string, file: string): Promise<CommandOutcome> {
   // Placeholders are replaced whole-argument-wise; the arguments never pass through a shell.
   const [program, ...args] = options.command.map((a) =>
     a.replaceAll('{file}', file).replaceAll('{dir}', dir),
   );
   return new Promise((resolve) => {
-    execFile(
-      program!,
-      args,
-      {
-        cwd: dir,
-        shell: false,
-        timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        killSignal: 'SIGKILL',
-        maxBuffer: MAX_OUTPUT_BYTES,
-        encoding: 'utf8',
-        windowsHide: true,
-      },
-      (error, stdout, stderr) => {
-        const e = error as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
-        if (e && typeof e.code === 'string') {
-          resolve({ exitCode: null, timedOut: false, stdout, stderr: `${e.message}\n${stderr}` });
-          return;
-        }
-        resolve({
-          exitCode: e ? (typeof e.code === 'number' ? e.code : null) : 0,
-          timedOut: e?.killed === true,
-          stdout,
-          stderr,
-        });
-      },
-    );
+    // spawn, not execFile: execFile cannot start the command in its own process group, and the group is
+    // what lets a timeout stop every process the command started (test runners spawn workers).
+    const child = spawn(program!, args, {
+      cwd: dir,
+      shell: false,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    const output = { stdout: '', stderr: '' };
+    for (const stream of ['stdout', 'stderr'] as const) {
+      child[stream].setEncoding('utf8');
+      child[stream].on('data', (chunk: string) => {
+        if (output[stream].length < MAX_OUTPUT_CHARS) output[stream] += chunk;
+      });
+    }
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child.pid);
+    }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    let startError: Error | undefined;
+    child.on('error', (e) => (startError = e));
+    // Whatever it left running would hold its output open and outlive the run.
+    child.on('exit', () => killGroup(child.pid));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      killGroup(child.pid);
+      if (startError)
+        resolve({ exitCode: null, timedOut, stdout: output.stdout, stderr: startError.message });
+      else resolve({ exitCode: code, timedOut, ...output });
+    });
   });
 }
 

@@ -49,6 +49,8 @@ export const label: Command = {
     '  metric    runs COMMAND likewise; it prints a number, lower wins',
     '',
     'COMMAND runs without a shell; {file} and {dir} in an argument stand for the completed file and the copy.',
+    'Without --workspace (or for a file outside it) the copy holds only the completed file. node_modules is',
+    'linked, not copied. On timeout every process the command started is stopped, and the completion fails.',
     'test and metric run code from your workspace: they refuse to start without --trust.',
     'Pairs that contradict a human judgment are stored flagged and never replace it.',
   ].join('\n'),

@@ -111,6 +111,32 @@ describe('test-command labeler', () => {
     store.close();
   });
 
+  it('stops every process the command started when it times out', async () => {
+    const pidFile = join(dir, 'grandchild.pid');
+    const script =
+      "const c = require('child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });" +
+      `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(c.pid)); setTimeout(() => {}, 60000);`;
+    const store = storeWith(file(), [{ prompt: { language: 'plaintext', prefix: '' }, texts: ['a', 'b'] }]);
+    await runLabeler(
+      store,
+      testCommandLabeler({ command: [node, '-e', script], trusted: true, timeoutMs: 1000 }),
+    );
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return false;
+      }
+      // A killed process nobody has reaped yet is a zombie: it no longer runs.
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+      return state !== 'Z';
+    };
+    for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(alive(), false, `process ${pid} started by the command was stopped`);
+    store.close();
+  });
+
   it('scores a completion as failed when the program cannot be started', async () => {
     const store = storeWith(file(), [{ prompt: { language: 'plaintext', prefix: '' }, texts: ['a', 'b'] }]);
     const result = await runLabeler(
