@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { exportPairs } from '../../io/exportPairs.ts';
 import { FORMAT_NAMES, isFormatName } from '../../io/formats.ts';
 import { openStore, type PairFilter, type Store } from '../../store/store.ts';
@@ -53,6 +54,8 @@ export const exportCommand: Command = {
     if (!isFormatName(format))
       throw new UsageError(`prefer export: --format must be one of ${FORMAT_NAMES.join(', ')}`);
     if (!existsSync(db)) throw new UsageError(`prefer export: ${db}: no such database`);
+    if (!existsSync(dirname(resolve(file))))
+      throw new UsageError(`prefer export: ${dirname(file)}: no such folder`);
     const store = openStore(db);
     const tty = process.stderr.isTTY === true;
     try {

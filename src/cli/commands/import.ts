@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { FORMAT_NAMES, isFormatName } from '../../io/formats.ts';
 import { importPairs } from '../../io/importPairs.ts';
 import { openStore } from '../../store/store.ts';
@@ -24,6 +24,7 @@ export const importCommand: Command = {
     if (extra.length > 0)
       throw new UsageError(`prefer import: one FILE at a time (also got ${extra.join(' ')})`);
     if (!existsSync(file)) throw new UsageError(`prefer import: ${file}: no such file`);
+    if (!statSync(file).isFile()) throw new UsageError(`prefer import: ${file}: not a file`);
     const format = args.values.format;
     if (format !== undefined && (typeof format !== 'string' || !isFormatName(format))) {
       throw new UsageError(`prefer import: --format must be one of ${FORMAT_NAMES.join(', ')}`);

@@ -97,6 +97,11 @@ describe('prefer import / export / stats', () => {
         /no such adapter version/,
       ],
       [['import', join(dir, 'nope.jsonl'), '--db', db], /no such file/],
+      [['import', dir, '--db', db], /not a file/],
+      [
+        ['export', '--db', db, '--format', 'trl', '--out', join(dir, 'no-folder', 'x.jsonl')],
+        /no-folder: no such folder/,
+      ],
       [['import', '--db', db], /FILE is required/],
       [['import', golden('trl.jsonl'), '--db', db, '--format', 'xml'], /--format must be one of/],
     ];
