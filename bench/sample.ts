@@ -3,19 +3,28 @@
  * F32), both with the same thread count, in one run:
  *   - decode tokens/s for N=1 and N=4 candidates × 64 tokens
  *   - time to first token for a 512-token prompt
- *   - cold (compile) and warm (cached) start, resident memory
- * and the bounds: bytes of weights read per decode step (memory bandwidth bound, with a bandwidth measured
- * here) and the prompt's FLOPs (only the last position needs the LM head).
+ *   - cold (compile) and warm (cached) start, session creation, resident memory
+ * and the bounds: bytes of weights read per decode step (memory-bandwidth bound, with a read bandwidth
+ * measured here) and the prompt's FLOPs (only the last position needs the LM head).
+ * The machine is shared and noisy: every measurement is repeated in interleaved rounds (ours, llama.cpp,
+ * ours, …) and the best of each is kept, so both sides see the same conditions.
+ * --weights also compares where the weights live: external data with and without MatMul pre-packing, and
+ * weights fed as graph inputs.
  *
- *   npm run bench:sample [-- --threads 1 --tokens 64 --prompt 512]
+ *   npm run bench:sample [-- --threads 1 --tokens 64 --prompt 512 --rounds 2 --weights]
  */
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { makeCheckpoint } from '../scripts/fixtures/make-checkpoints.ts';
+import { Graph } from '../src/engine/graph/ir.ts';
+import { lower } from '../src/engine/graph/lower.ts';
+import { serialize } from '../src/engine/graph/onnx.ts';
+import * as op from '../src/engine/graph/ops.ts';
 import { loadCheckpoint } from '../src/engine/hf/checkpoint.ts';
 import type { ModelConfig } from '../src/engine/hf/types.ts';
+import { inferenceGraph } from '../src/engine/models/inference.ts';
 import { compileInference } from '../src/engine/runtime/compile.ts';
 import { KvDecoder, openSession } from '../src/engine/runtime/session.ts';
 import { sampleCandidates } from '../src/engine/sample/sampler.ts';
@@ -26,12 +35,15 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     tokens: { type: 'string', default: '64' },
     prompt: { type: 'string', default: '512' },
+    rounds: { type: 'string', default: '2' },
+    weights: { type: 'boolean', default: false },
     'skip-llamacpp': { type: 'boolean', default: false },
   },
 });
 const threads = Number(values.threads);
 const steps = Number(values.tokens);
 const promptLength = Number(values.prompt);
+const rounds = Number(values.rounds);
 
 const root = resolve('.cache/bench');
 const modelDir = join(root, 'smollm2-135m');
@@ -39,50 +51,74 @@ if (!existsSync(join(modelDir, 'model.safetensors'))) await makeCheckpoint('smol
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const fmt = (x: number, d = 1) => x.toFixed(d);
 
-// ── start-up: cold compile, then warm (cached) ──────────────────────────────────────────────────────────
+// ── start-up: cold compile, warm (cached), session ───────────────────────────────────────────────────────
 const cacheDir = join(root, 'compiled');
 rmSync(cacheDir, { recursive: true, force: true });
-const rssBefore = process.memoryUsage().rss;
+const rssStart = process.memoryUsage().rss;
 let t = performance.now();
 const checkpoint = await loadCheckpoint(modelDir);
 const loadMs = performance.now() - t;
 const cold = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu' });
-const warm = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu' });
 t = performance.now();
-const opened = await openSession(cold.path, { device: 'cpu', threads });
-const sessionMs = performance.now() - t;
+const warm = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu' });
+const warmMs = performance.now() - t;
 const config = checkpoint.config;
-const decoder = new KvDecoder(opened.session, config);
+
+interface Variant {
+  name: string;
+  decoder: KvDecoder;
+  sessionMs: number;
+  best: { ttft: number; decode1: number; decode4: number };
+}
+async function externalVariant(name: string, prepack: boolean): Promise<Variant> {
+  const opened = await openSession(cold.path, { device: 'cpu', threads, prepack });
+  return { name, decoder: new KvDecoder(opened.session, config), sessionMs: opened.createMs, best: { ttft: Infinity, decode1: 0, decode4: 0 } };
+}
+async function inputsVariant(): Promise<Variant> {
+  const { model, fedWeights } = serialize(lower(inferenceGraph(config, checkpoint.weights)), 'inputs');
+  const feeds = Object.fromEntries([...fedWeights].map(([n, w]) => [n, new ort.Tensor('float32', w.data as Float32Array, w.shape)]));
+  const s = performance.now();
+  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  return { name: 'weights as inputs', decoder: new KvDecoder(session, config, 'float32', feeds), sessionMs: performance.now() - s, best: { ttft: Infinity, decode1: 0, decode4: 0 } };
+}
+
+const variants: Variant[] = [await externalVariant('external data, pre-packed', true)];
+const rssSession = process.memoryUsage().rss;
+if (values.weights) variants.push(await externalVariant('external data, no pre-packing', false), await inputsVariant());
 
 const promptIds = Array.from({ length: promptLength }, (_, i) => (i * 7919 + 13) % 700);
 const tokenizer = { streamDecoder: () => ({ push: () => '', flush: () => '' }) };
 const greedy = { temperature: 0, topK: 0, topP: 1, minP: 0, seed: 1, stopStrings: [], stopTokens: [] };
-
-async function ours(n: number) {
-  const r = await sampleCandidates(decoder, tokenizer, promptIds, { ...greedy, n, maxTokens: steps + 1 });
-  return r.timing;
-}
-
-await ours(1); // warm-up: first runs allocate
-const ttftRuns = [await ours(1), await ours(1)];
-const ttft = Math.min(...ttftRuns.map((r) => r.first_token_ms));
-const decode1 = (await ours(1)).decode_tok_s;
-const decode4 = (await ours(4)).decode_tok_s;
-const rssAfter = process.memoryUsage().rss;
+const ours = (v: Variant, n: number) => sampleCandidates(v.decoder, tokenizer, promptIds, { ...greedy, n, maxTokens: steps + 1 }).then((r) => r.timing);
 
 // ── llama.cpp on the same weights ────────────────────────────────────────────────────────────────────────
-let ref: { ttft: number; decode1: number; decode4: number } | null = null;
-const unavailable = referenceUnavailable();
-if (!values['skip-llamacpp'] && !unavailable) {
-  const one = await ReferenceModel.open(checkpoint, { threads, contextSize: promptLength + steps + 8, sequences: 1 });
-  await one.time(promptIds.slice(0, 16), 4);
-  const a = await one.time(promptIds, steps);
-  const b = await one.time(promptIds, steps);
-  await one.dispose();
-  const four = await ReferenceModel.open(checkpoint, { threads, contextSize: promptLength + steps + 8, sequences: 4 });
-  const c = await four.time(promptIds, steps);
-  await four.dispose();
-  ref = { ttft: Math.min(a.promptMs, b.promptMs), decode1: Math.max(a.tokensPerSecond, b.tokensPerSecond), decode4: c.tokensPerSecond };
+const unavailable = values['skip-llamacpp'] ? 'skipped (--skip-llamacpp)' : referenceUnavailable();
+const ref = unavailable
+  ? null
+  : {
+      one: await ReferenceModel.open(checkpoint, { threads, contextSize: promptLength + steps + 8, sequences: 1 }),
+      four: await ReferenceModel.open(checkpoint, { threads, contextSize: promptLength + steps + 8, sequences: 4 }),
+      best: { ttft: Infinity, decode1: 0, decode4: 0 },
+    };
+
+for (const v of variants) await ours(v, 1); // warm-up: first runs allocate
+if (ref) await ref.one.time(promptIds.slice(0, 16), 4);
+for (let r = 0; r < rounds; r++) {
+  for (const v of variants) {
+    const a = await ours(v, 1);
+    const b = await ours(v, 4);
+    v.best = { ttft: Math.min(v.best.ttft, a.first_token_ms, b.first_token_ms), decode1: Math.max(v.best.decode1, a.decode_tok_s), decode4: Math.max(v.best.decode4, b.decode_tok_s) };
+  }
+  if (ref) {
+    const a = await ref.one.time(promptIds, steps);
+    const b = await ref.four.time(promptIds, steps);
+    ref.best = { ttft: Math.min(ref.best.ttft, a.promptMs), decode1: Math.max(ref.best.decode1, a.tokensPerSecond), decode4: Math.max(ref.best.decode4, b.tokensPerSecond) };
+  }
+}
+const rssEnd = process.memoryUsage().rss;
+if (ref) {
+  await ref.one.dispose();
+  await ref.four.dispose();
 }
 
 // ── bounds ───────────────────────────────────────────────────────────────────────────────────────────────
@@ -97,7 +133,7 @@ function promptFlops(c: ModelConfig, T: number): number {
   const C = c.hiddenSize;
   const D = c.headDim;
   const linear = c.numLayers * (C * c.numHeads * D * 2 + C * c.numKvHeads * D * 2 + 3 * C * c.intermediateSize);
-  const attention = c.numLayers * c.numHeads * D * T * T * 2; // QKᵀ and AV, causal half of 2·2
+  const attention = c.numLayers * c.numHeads * D * T * T * 2; // QKᵀ and AV over the causal half
   return 2 * linear * T + attention + 2 * C * c.vocabSize;
 }
 /** Streaming read bandwidth: summing a 256 MiB array once it is resident. */
@@ -115,9 +151,6 @@ function readBandwidth(): number {
 }
 /** ONNX Runtime's own MatMul throughput at prompt shapes, same threads. */
 async function matmulFlops(): Promise<number> {
-  const { Graph } = await import('../src/engine/graph/ir.ts');
-  const op = await import('../src/engine/graph/ops.ts');
-  const { serialize } = await import('../src/engine/graph/onnx.ts');
   const g = new Graph('mm');
   const x = g.input('x', 'float32', [512, 576]);
   const w = g.initializer('w', { dtype: 'float32', shape: [576, 1536], data: new Float32Array(576 * 1536).fill(0.01) });
@@ -131,6 +164,7 @@ async function matmulFlops(): Promise<number> {
     await s.run(feeds);
     best = Math.min(best, performance.now() - st);
   }
+  await s.release();
   return (2 * 512 * 576 * 1536) / (best / 1000);
 }
 const bandwidth = readBandwidth();
@@ -139,19 +173,28 @@ const bytes = weightBytesPerStep(config);
 const pflops = promptFlops(config, promptLength);
 
 // ── report ───────────────────────────────────────────────────────────────────────────────────────────────
+const main = variants[0]!;
 const ratio = (a: number, b: number | undefined) => (b ? `${fmt(a / b, 2)}×` : 'n/a');
-console.log(`prefer bench:sample — SmolLM2-135M shapes, random weights, fp32, ${threads} thread(s), onnxruntime-node ${ort.env.versions.common}`);
-console.log(`command: npm run bench:sample -- --threads ${threads} --tokens ${steps} --prompt ${promptLength}`);
+console.log(`prefer bench:sample — SmolLM2-135M shapes, random weights, fp32, ${threads} thread(s) for both, best of ${rounds} interleaved rounds`);
+console.log(`command: npm run bench:sample -- --threads ${threads} --tokens ${steps} --prompt ${promptLength} --rounds ${rounds}${values.weights ? ' --weights' : ''}`);
+console.log(`load avg ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} cores`);
 console.log('');
-console.log(`start-up   load checkpoint ${fmt(loadMs, 0)} ms, compile (cold) ${fmt(cold.compileMs, 0)} ms, cached (warm) ${warm.compiled ? 'MISSED' : 'hit'}, session ${fmt(sessionMs, 0)} ms`);
-console.log(`memory     rss ${mib(rssBefore)} → ${mib(rssAfter)} (weights ${mib(bytes)} f32, memory-mapped)`);
+console.log(`start-up   load checkpoint ${fmt(loadMs, 0)} ms; compile cold ${fmt(cold.compileMs, 0)} ms, warm ${warm.compiled ? 'MISSED the cache' : `cache hit ${fmt(warmMs, 1)} ms`}; session ${fmt(main.sessionMs, 0)} ms`);
+console.log(`memory     rss ${mib(rssStart)} at start, ${mib(rssSession)} with the session open, ${mib(rssEnd)} at the end (weights ${mib(bytes)} f32)`);
 console.log('');
 console.log('                         prefer     llama.cpp   ratio (target)');
-console.log(`TTFT ${promptLength}-token prompt  ${fmt(ttft, 0).padStart(7)} ms ${ref ? fmt(ref.ttft, 0).padStart(9) + ' ms' : '      n/a'}   ${ref ? ratio(ttft, ref.ttft) : 'n/a'} (≤ 0.6×)`);
-console.log(`decode N=1 tok/s        ${fmt(decode1).padStart(10)} ${ref ? fmt(ref.decode1).padStart(12) : '         n/a'}   ${ratio(decode1, ref?.decode1)} (≥ 0.9×)`);
-console.log(`decode N=4 tok/s (all)  ${fmt(decode4).padStart(10)} ${ref ? fmt(ref.decode4).padStart(12) : '         n/a'}   ${ratio(decode4, ref?.decode4)} (≥ 1.3×)`);
+console.log(`TTFT ${promptLength}-token prompt  ${fmt(main.best.ttft, 0).padStart(7)} ms ${ref ? fmt(ref.best.ttft, 0).padStart(9) + ' ms' : '      n/a   '}   ${ratio(main.best.ttft, ref?.best.ttft)} (≤ 0.6×)`);
+console.log(`decode N=1 tok/s        ${fmt(main.best.decode1).padStart(10)} ${ref ? fmt(ref.best.decode1).padStart(12) : '         n/a'}   ${ratio(main.best.decode1, ref?.best.decode1)} (≥ 0.9×)`);
+console.log(`decode N=4 tok/s (all)  ${fmt(main.best.decode4).padStart(10)} ${ref ? fmt(ref.best.decode4).padStart(12) : '         n/a'}   ${ratio(main.best.decode4, ref?.best.decode4)} (≥ 1.3×)`);
 if (unavailable) console.log(`llama.cpp: ${unavailable}`);
+if (variants.length > 1) {
+  console.log('');
+  console.log('weights                          session   TTFT     N=1 tok/s  N=4 tok/s');
+  for (const v of variants) {
+    console.log(`${v.name.padEnd(32)} ${fmt(v.sessionMs, 0).padStart(6)} ms ${fmt(v.best.ttft, 0).padStart(6)} ms ${fmt(v.best.decode1).padStart(9)} ${fmt(v.best.decode4).padStart(10)}`);
+  }
+}
 console.log('');
 console.log(`bounds     weights per decode step ${mib(bytes)}; read bandwidth here ${fmt(bandwidth / 1e9)} GB/s → ≤ ${fmt(bandwidth / bytes)} steps/s`);
 console.log(`           prompt ${fmt(pflops / 1e9)} GFLOP (LM head on the last position only); MatMul here ${fmt(flops / 1e9)} GFLOP/s → ≥ ${fmt((pflops / flops) * 1000, 0)} ms`);
-await opened.session.release();
+for (const v of variants) await v.decoder.session.release();

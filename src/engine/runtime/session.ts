@@ -72,15 +72,24 @@ export class KvDecoder {
   /** [batch][slot < used]: which filled slots hold real tokens (not padding) */
   private slotValid: boolean[][] = [];
 
-  constructor(session: ort.InferenceSession, config: ModelConfig, dtype: 'float32' | 'float64' = 'float32') {
+  /** Fed on every step besides the cache: model weights when the graph takes them as inputs. */
+  private readonly constantFeeds: Record<string, ort.Tensor>;
+
+  constructor(session: ort.InferenceSession, config: ModelConfig, dtype: 'float32' | 'float64' = 'float32', constantFeeds: Record<string, ort.Tensor> = {}) {
     this.session = session;
     this.config = config;
     this.dtype = dtype;
+    this.constantFeeds = constantFeeds;
     this.reset(1);
   }
 
   get batch(): number {
     return this.slotValid.length;
+  }
+
+  /** Slots allocated per row (attention reads all of them, filled or not). */
+  get slots(): number {
+    return this.capacity;
   }
 
   /** Tokens already in the cache (the same count for every row; padding included). */
@@ -146,6 +155,7 @@ export class KvDecoder {
       }
     }
     const feeds: Record<string, ort.Tensor> = {
+      ...this.constantFeeds,
       input_ids: new ort.Tensor('int64', BigInt64Array.from(input.tokens.flat(), BigInt), [B, T]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(input.positions.flat(), BigInt), [B, T]),
       attention_bias: new ort.Tensor(this.dtype, ownBias, [B, T, T]),
@@ -156,7 +166,8 @@ export class KvDecoder {
       feeds[`past_value_${i}`] = new ort.Tensor(this.dtype, this.values[i]!, [B, Hkv, S, D]);
     }
     const out = await this.session.run(feeds);
-    this.reserve(Math.max(this.used + T, Math.min(2 * this.capacity, this.used + T + 1024)));
+    // grow only when full: doubling, at most 1024 slots at a time (every slot is attended to, filled or not)
+    if (this.used + T > this.capacity) this.reserve(Math.max(this.used + T, Math.min(2 * this.capacity, this.capacity + 1024)));
     const C = this.capacity;
     for (let i = 0; i < numLayers; i++) {
       const keys = out[`new_key_${i}`]!.data as FloatArray; // [B, Hkv, D, T]

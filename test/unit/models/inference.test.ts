@@ -76,3 +76,17 @@ test('select() turns one prefilled prompt into N identical rows of the cache', a
     assert.ok(maxAbsDiff(logits.subarray(r * V, (r + 1) * V), ref) < 1e-4);
   }
 });
+
+test('the cache keeps its reserved slots while they suffice and grows only when full', async () => {
+  const config = configs.llama!;
+  const weights = randomWeights(config, 4);
+  const decoder = await openDecoder(config, weights);
+  decoder.reset(1, 16);
+  await decoder.step({ tokens: [prompt.slice(0, 10)], positions: [range(0, 10)] });
+  for (let t = 10; t < 16; t++) await decoder.step({ tokens: [[prompt[t % prompt.length]!]], positions: [[t]] });
+  assert.equal(decoder.slots, 16);
+  const logits = await decoder.step({ tokens: [[3]], positions: [[16]] });
+  assert.ok(decoder.slots > 16 && decoder.slots <= 32, `slots ${decoder.slots}`);
+  const tokens = [...prompt.slice(0, 10), ...range(10, 16).map((t) => prompt[t % prompt.length]!), 3];
+  assert.ok(maxAbsDiff(logits, referenceLogits(config, weights, tokens).at(-1)!) < 1e-4);
+});
