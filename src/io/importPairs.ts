@@ -1,6 +1,6 @@
 import { findOrInsertCandidate, insertCandidate } from '../store/candidates.ts';
-import { promptHash } from '../store/hashing.ts';
-import { insertPair } from '../store/pairs.ts';
+import { pairTextsHash, promptHash } from '../store/hashing.ts';
+import { insertPair, pairStored } from '../store/pairs.ts';
 import { upsertPrompt } from '../store/prompts.ts';
 import type { Store } from '../store/store.ts';
 import { decodePair, detectFormat, type FormatName, type PairRecord, RecordError } from './formats.ts';
@@ -98,14 +98,22 @@ export async function importPairs(
         prompt = { id: stored.id, created: stored.created, candidates: new Map() };
         recent.set(hash, prompt);
       }
+      const source = pair.source ?? IMPORTED_SOURCE;
+      const textsHash = pairTextsHash(hash, pair.chosen, pair.rejected);
+      // A prompt stored before this import may have the pair already: skip it before any candidate lookup.
+      if (!prompt.created && pairStored(db, textsHash, source)) {
+        result.skipped++;
+        continue;
+      }
       const added = insertPair(db, {
+        textsHash,
         promptId: prompt.id,
         promptHash: hash,
         chosenId: candidateId(prompt, pair.chosen),
         chosenText: pair.chosen,
         rejectedId: candidateId(prompt, pair.rejected),
         rejectedText: pair.rejected,
-        source: pair.source ?? IMPORTED_SOURCE,
+        source,
         confidence: pair.confidence ?? 1,
       });
       if (added) result.imported++;

@@ -16,6 +16,8 @@ export interface PairInput {
   confidence: number;
   comparisonId?: number | undefined;
   labelerRunId?: number | undefined;
+  /** pairTextsHash of the above, when the caller has it already. */
+  textsHash?: Buffer | undefined;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface PairInput {
  */
 export function insertPair(db: Database.Database, p: PairInput): boolean {
   if (p.chosenText === p.rejectedText) return false;
-  const textsHash = pairTextsHash(p.promptHash, p.chosenText, p.rejectedText);
+  const textsHash = p.textsHash ?? pairTextsHash(p.promptHash, p.chosenText, p.rejectedText);
   const isLabeler = p.labelerRunId !== undefined;
   // Disagreement needs both a human and a labeler opinion; a store no labeler ever ran on has none.
   const mayDisagree =
@@ -60,6 +62,12 @@ export function insertPair(db: Database.Database, p: PairInput): boolean {
     ).run(reversed);
   }
   return added;
+}
+
+export function pairStored(db: Database.Database, textsHash: Buffer, source: string): boolean {
+  return (
+    sql(db, 'SELECT 1 FROM pair WHERE texts_hash = ? AND source = ?').get(textsHash, source) !== undefined
+  );
 }
 
 /** Which pairs to read: every given condition must hold. Dates are ISO 8601 (a date or a timestamp). */
