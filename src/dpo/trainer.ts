@@ -5,6 +5,7 @@
  * Base weights are fed to every session from one set of tensors (placement 'inputs'): nothing is copied per
  * bucket. Runs wherever it is called; the caller puts it in a worker thread.
  */
+import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
 import type { Graph } from '../engine/graph/ir.ts';
@@ -16,6 +17,7 @@ import { type DpoLossConfig, type DpoMetricName } from './losses.ts';
 import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
 import { type AdamWConfig, nextName, optimizerStateNames } from './optimizer.ts';
 import { dpoGraph, referenceGraph } from './trainingGraph.ts';
+import { checkpointExists, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 
 export interface TrainOptions {
   loss: DpoLossConfig;
@@ -36,6 +38,8 @@ export interface TrainOptions {
   headChunks?: number;
   device?: 'cpu' | 'webgpu';
   threads?: number;
+  /** Write LoRA + optimizer state to `dir` every `every` steps (and on cancel); `resume` continues from it. */
+  checkpoint?: { dir: string; every: number; resume: boolean };
 }
 
 export type MetricName = 'loss' | DpoMetricName;
@@ -147,6 +151,12 @@ function batchFeeds(batch: PackedBatch): Record<string, ort.Tensor> {
 
 const scalar = (t: ort.Tensor | undefined) => Number((t!.data as Float32Array)[0]);
 
+/** What a checkpoint must agree on to be resumed: the options that shape the round, and the data. */
+function fingerprint(options: TrainOptions, examples: readonly PreferenceExample[]): string {
+  const { checkpoint: _c, threads: _t, device: _d, ...shaping } = options;
+  return createHash('sha256').update(JSON.stringify(shaping)).update(JSON.stringify(examples)).digest('hex');
+}
+
 export async function trainDpo(config: ModelConfig, weights: WeightSource, examples: readonly PreferenceExample[], options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   if (examples.length < 1) throw new Error('train: no preference pairs');
   const rand = uniformStream(options.seed);
@@ -176,7 +186,9 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     });
 
     const trainBatches = batchesOf(examples, trainIndices, options);
-    const total = trainBatches.length * options.epochs;
+    // the whole round's step order up front: resuming at step k replays the same seeded shuffles
+    const plan = Array.from({ length: options.epochs }, (_, epoch) => shuffled(trainBatches, rand).map((batch, index) => ({ epoch, index, batch }))).flat();
+    const total = plan.length;
     const warmup = Math.ceil(total * options.warmupRatio);
     let layers: LoraLayer[] = [];
     const stepGraph = (b: Batch) => {
@@ -194,13 +206,33 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     const tensorsOf = (values: Map<string, Float32Array>, shapeName: (n: string) => string) =>
       Object.fromEntries([...values].map(([n, d]) => [n, new ort.Tensor('float32', d, shapes.get(shapeName(n))!)]));
 
-    hooks.onPhase?.('train', `${trainIndices.length} pairs, ${total} steps`);
     const steps: StepMetrics[] = [];
+    const saved = options.checkpoint;
+    const print = fingerprint(options, examples);
+    const save = () => {
+      if (!saved) return;
+      const tensors = new Map([...params, ...state]);
+      const stateShapes = new Map([...state.keys()].map((n) => [n, shapes.get(n.replace(/\.exp_avg(_sq)?$/, ''))!]));
+      writeCheckpoint(saved.dir, { step: steps.length, fingerprint: print, tensors, history: steps }, new Map([...shapes, ...stateShapes]));
+    };
+    if (saved?.resume && checkpointExists(saved.dir)) {
+      const c = await readCheckpoint(saved.dir);
+      if (c.fingerprint !== print) throw new Error(`${saved.dir}: the checkpoint belongs to a round with other options or data; start over without --resume`);
+      for (const name of [...params.keys(), ...state.keys()]) {
+        const t = c.tensors.get(name);
+        if (!t) throw new Error(`${saved.dir}: checkpoint lacks ${name}`);
+        (params.has(name) ? params : state).set(name, t);
+      }
+      steps.push(...(c.history as StepMetrics[]));
+    }
+
+    hooks.onPhase?.('train', `${trainIndices.length} pairs, ${total} steps${steps.length > 0 ? `, resuming after step ${steps.length}` : ''}`);
     let cancelled = false;
-    for (let epoch = 0; epoch < options.epochs && !cancelled; epoch++) {
-      for (const [index, b] of shuffled(trainBatches, rand).entries()) {
+    {
+      for (const { epoch, index, batch: b } of plan.slice(steps.length)) {
         if (hooks.signal?.aborted) {
           cancelled = true;
+          save();
           break;
         }
         const k = steps.length;
@@ -220,6 +252,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
         const metrics = Object.fromEntries(METRICS.map((m) => [m, scalar(out[m])])) as Metrics;
         const record: StepMetrics = { step: k + 1, epoch: epoch + (index + 1) / trainBatches.length, ...metrics, grad_norm: scalar(out.grad_norm), learning_rate: learningRate };
         steps.push(record);
+        if (saved && steps.length % saved.every === 0) save();
         hooks.onStep?.(record);
       }
     }

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { checkpointExists } from '../../../src/dpo/checkpoint.ts';
 import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts';
 import { ADAMW_DEFAULTS } from '../../../src/dpo/optimizer.ts';
 import type { PreferenceExample } from '../../../src/dpo/examples.ts';
@@ -64,4 +68,25 @@ test('the same seed gives the same round; cancel stops between steps', async () 
   const c = await trainDpo(config, randomWeights(config, 5, 0.2), task, short, { signal: controller.signal, onStep: (m) => m.step === 2 && controller.abort() });
   assert.equal(c.cancelled, true);
   assert.equal(c.steps.length, 2);
+});
+
+test('a round cancelled mid-way and resumed from its checkpoint ends exactly like an uninterrupted one', async () => {
+  const task = syntheticTask(20, 7);
+  const dir = mkdtempSync(join(tmpdir(), 'prefer-ckpt-'));
+  try {
+    const round = { ...options, epochs: 2 };
+    const whole = await trainDpo(config, randomWeights(config, 5, 0.2), task, round);
+    const checkpoint = { dir: join(dir, 'ckpt'), every: 2, resume: true };
+    const controller = new AbortController();
+    const cut = await trainDpo(config, randomWeights(config, 5, 0.2), task, { ...round, checkpoint }, { signal: controller.signal, onStep: (m) => m.step === 3 && controller.abort() });
+    assert.equal(cut.steps.length, 3);
+    assert.ok(checkpointExists(checkpoint.dir));
+    const resumed = await trainDpo(config, randomWeights(config, 5, 0.2), task, { ...round, checkpoint });
+    assert.deepEqual(resumed.steps, whole.steps);
+    assert.deepEqual([...resumed.weights], [...whole.weights]);
+    assert.deepEqual(resumed.eval, whole.eval);
+    await assert.rejects(trainDpo(config, randomWeights(config, 5, 0.2), task, { ...round, learningRate: 1e-3, checkpoint }), /belongs to a round with other options or data/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
