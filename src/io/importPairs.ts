@@ -1,5 +1,5 @@
 import { findOrInsertCandidate, insertCandidate } from '../store/candidates.ts';
-import { pairTextsHash, promptHash } from '../store/hashing.ts';
+import { pairKey, promptHash, textHash } from '../store/hashing.ts';
 import { insertPair, pairStored } from '../store/pairs.ts';
 import { upsertPrompt } from '../store/prompts.ts';
 import type { Store } from '../store/store.ts';
@@ -65,20 +65,22 @@ export async function importPairs(
 
   // Lines of one prompt usually come together: remember the recent prompts and their candidates' ids so
   // most lines need no lookups. A prompt first stored by this import has no candidates but ours.
-  const recent = new Map<string, { id: number; created: boolean; candidates: Map<string, number> }>();
-  const candidateId = (
-    prompt: { id: number; created: boolean; candidates: Map<string, number> },
-    text: string,
-  ) => {
-    let id = prompt.candidates.get(text);
-    if (id === undefined) {
-      const candidate = { text, modelId: IMPORTED_MODEL_ID };
-      id = prompt.created
-        ? insertCandidate(db, prompt.id, candidate)
-        : findOrInsertCandidate(db, prompt.id, candidate);
-      prompt.candidates.set(text, id);
+  type RecentPrompt = { id: number; created: boolean; texts: Map<string, { hash: Buffer; id?: number }> };
+  const recent = new Map<string, RecentPrompt>();
+  const text = (prompt: RecentPrompt, value: string) => {
+    let known = prompt.texts.get(value);
+    if (!known) prompt.texts.set(value, (known = { hash: textHash(value) }));
+    return known;
+  };
+  const candidateId = (prompt: RecentPrompt, value: string) => {
+    const known = text(prompt, value);
+    if (known.id === undefined) {
+      const candidate = { text: value, modelId: IMPORTED_MODEL_ID };
+      known.id = prompt.created
+        ? insertCandidate(db, prompt.id, candidate, known.hash)
+        : findOrInsertCandidate(db, prompt.id, candidate, known.hash);
     }
-    return id;
+    return known.id;
   };
 
   const storeBatch = writeTransaction(db, (batch: PairRecord[]) => {
@@ -95,11 +97,11 @@ export async function importPairs(
       if (!prompt) {
         if (recent.size >= RECENT_PROMPTS) recent.clear();
         const stored = upsertPrompt(db, promptInput, hash);
-        prompt = { id: stored.id, created: stored.created, candidates: new Map() };
+        prompt = { id: stored.id, created: stored.created, texts: new Map() };
         recent.set(hash, prompt);
       }
       const source = pair.source ?? IMPORTED_SOURCE;
-      const textsHash = pairTextsHash(hash, pair.chosen, pair.rejected);
+      const textsHash = pairKey(hash, text(prompt, pair.chosen).hash, text(prompt, pair.rejected).hash);
       // A prompt stored before this import may have the pair already: skip it before any candidate lookup.
       if (!prompt.created && pairStored(db, textsHash, source)) {
         result.skipped++;

@@ -26,7 +26,12 @@ export function validateCandidate(c: CandidateInput, where: string): void {
     throw new Error(`${where}: logprob must be a finite number`);
 }
 
-export function insertCandidate(db: Database.Database, promptId: number, c: CandidateInput): number {
+export function insertCandidate(
+  db: Database.Database,
+  promptId: number,
+  c: CandidateInput,
+  hash: Buffer = textHash(c.text),
+): number {
   return Number(
     sql(
       db,
@@ -35,7 +40,7 @@ export function insertCandidate(db: Database.Database, promptId: number, c: Cand
     ).run(
       promptId,
       c.text,
-      textHash(c.text),
+      hash,
       c.modelId,
       c.tokenCount ?? null,
       c.logprob ?? null,
@@ -47,10 +52,15 @@ export function insertCandidate(db: Database.Database, promptId: number, c: Cand
 }
 
 /** The candidate with this text for this prompt, stored once: imported pairs share their texts. */
-export function findOrInsertCandidate(db: Database.Database, promptId: number, c: CandidateInput): number {
+export function findOrInsertCandidate(
+  db: Database.Database,
+  promptId: number,
+  c: CandidateInput,
+  hash: Buffer = textHash(c.text),
+): number {
   const same = sql(
     db,
     'SELECT id FROM candidate WHERE prompt_id = ? AND text_hash = ? AND text = ? ORDER BY id LIMIT 1',
-  ).get(promptId, textHash(c.text), c.text) as { id: number } | undefined;
-  return same ? same.id : insertCandidate(db, promptId, c);
+  ).get(promptId, hash, c.text) as { id: number } | undefined;
+  return same ? same.id : insertCandidate(db, promptId, c, hash);
 }

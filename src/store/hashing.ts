@@ -27,6 +27,11 @@ export function textHash(text: string): Buffer {
 
 /** A pair's content key without its source: the same prompt, chosen text and rejected text. */
 export function pairTextsHash(promptHash: string, chosen: string, rejected: string): Buffer {
-  const key = Buffer.concat([Buffer.from(promptHash, 'hex'), textHash(chosen), textHash(rejected)]);
+  return pairKey(promptHash, textHash(chosen), textHash(rejected));
+}
+
+/** pairTextsHash from the texts' hashes, for callers that hashed the texts already. */
+export function pairKey(promptHash: string, chosenTextHash: Buffer, rejectedTextHash: Buffer): Buffer {
+  const key = Buffer.concat([Buffer.from(promptHash, 'hex'), chosenTextHash, rejectedTextHash]);
   return hash('sha256', key, 'buffer').subarray(0, KEY_BYTES);
 }
