@@ -13,6 +13,7 @@
  *
  *   npm run bench:sample [-- --threads 1 --tokens 64 --prompt 512 --rounds 2 --weights]
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -38,8 +39,22 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     weights: { type: 'boolean', default: false },
     'skip-llamacpp': { type: 'boolean', default: false },
+    /** internal: open the engine once in this fresh process and print its start-up as JSON */
+    'start-probe': { type: 'string' },
+    cache: { type: 'string' },
   },
 });
+
+if (values['start-probe']) {
+  const { Engine } = await import('../src/engine/sample/engine.ts');
+  const engine = await Engine.open({ modelDir: values['start-probe'], cacheDir: values.cache!, threads: Number(values.threads) });
+  (globalThis as { gc?: () => void }).gc?.();
+  const afterOpen = process.memoryUsage().rss;
+  const r = await engine.complete({ prefix: 'def main():\n', n: 4, maxTokens: 8, temperature: 1, seed: 1, stopTokens: [] });
+  console.log(JSON.stringify({ ...engine.startup, rssAfterOpen: afterOpen, rssAfterSample: process.memoryUsage().rss, sampled: r.candidates.length }));
+  await engine.close();
+  process.exit(0);
+}
 const threads = Number(values.threads);
 const steps = Number(values.tokens);
 const promptLength = Number(values.prompt);
@@ -51,14 +66,29 @@ if (!existsSync(join(modelDir, 'model.safetensors'))) await makeCheckpoint('smol
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const fmt = (x: number, d = 1) => x.toFixed(d);
 
-// ── start-up: cold compile, warm (cached), session ───────────────────────────────────────────────────────
+// ── start-up of the engine as the CLI and extension open it, each in a fresh process: cold, then warm ──────
 const cacheDir = join(root, 'compiled');
 rmSync(cacheDir, { recursive: true, force: true });
+interface StartProbe {
+  compiled: boolean;
+  compile_ms: number;
+  session_ms: number;
+  total_ms: number;
+  rssAfterOpen: number;
+  rssAfterSample: number;
+}
+const probe = (): StartProbe => {
+  const r = spawnSync(process.execPath, ['--expose-gc', 'bench/sample.ts', '--start-probe', modelDir, '--cache', cacheDir, '--threads', String(threads)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`start-up probe failed: ${r.stderr.split('\n')[0]}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as StartProbe;
+};
+const coldStart = probe();
+const warmStart = probe();
 const rssStart = process.memoryUsage().rss;
 let t = performance.now();
 const checkpoint = await loadCheckpoint(modelDir);
 const loadMs = performance.now() - t;
-const cold = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu' });
+const compiledModel = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu' }); // found in the probes' cache
 t = performance.now();
 const warm = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu' });
 const warmMs = performance.now() - t;
@@ -71,7 +101,7 @@ interface Variant {
   best: { ttft: number; decode1: number; decode4: number };
 }
 async function externalVariant(name: string, prepack: boolean): Promise<Variant> {
-  const opened = await openSession(cold.path, { device: 'cpu', threads, prepack });
+  const opened = await openSession(compiledModel.path, { device: 'cpu', threads, prepack });
   return { name, decoder: new KvDecoder(opened.session, config), sessionMs: opened.createMs, best: { ttft: Infinity, decode1: 0, decode4: 0 } };
 }
 async function inputsVariant(): Promise<Variant> {
@@ -179,8 +209,11 @@ console.log(`prefer bench:sample — SmolLM2-135M shapes, random weights, fp32, 
 console.log(`command: npm run bench:sample -- --threads ${threads} --tokens ${steps} --prompt ${promptLength} --rounds ${rounds}${values.weights ? ' --weights' : ''}`);
 console.log(`load avg ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} cores`);
 console.log('');
-console.log(`start-up   load checkpoint ${fmt(loadMs, 0)} ms; compile cold ${fmt(cold.compileMs, 0)} ms, warm ${warm.compiled ? 'MISSED the cache' : `cache hit ${fmt(warmMs, 1)} ms`}; session ${fmt(main.sessionMs, 0)} ms`);
-console.log(`memory     rss ${mib(rssStart)} at start, ${mib(rssSession)} with the session open, ${mib(rssEnd)} at the end (weights ${mib(bytes)} f32)`);
+const startLine = (label: string, p: StartProbe) =>
+  `${label} ${fmt(p.total_ms, 0)} ms to ready (${p.compiled ? `compile ${fmt(p.compile_ms, 0)} ms, ` : 'compiled model from the cache, '}session ${fmt(p.session_ms, 0)} ms); rss ${mib(p.rssAfterOpen)} open, ${mib(p.rssAfterSample)} after sampling 4×8`;
+console.log(startLine('cold start', coldStart));
+console.log(startLine('warm start', warmStart));
+console.log(`in this process: load checkpoint ${fmt(loadMs, 0)} ms; cache lookup ${warm.compiled ? 'MISSED' : `hit in ${fmt(warmMs, 1)} ms`}; rss ${mib(rssStart)} → ${mib(rssSession)} with one session → ${mib(rssEnd)} with all (weights ${mib(bytes)} f32)`);
 console.log('');
 console.log('                         prefer     llama.cpp   ratio (target)');
 console.log(`TTFT ${promptLength}-token prompt  ${fmt(main.best.ttft, 0).padStart(7)} ms ${ref ? fmt(ref.best.ttft, 0).padStart(9) + ' ms' : '      n/a   '}   ${ratio(main.best.ttft, ref?.best.ttft)} (≤ 0.6×)`);

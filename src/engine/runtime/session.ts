@@ -13,6 +13,8 @@ export interface SessionSettings {
   threads?: number;
   /** Pre-pack MatMul weights (faster decode, a second in-memory copy of the weights). */
   prepack?: boolean;
+  /** The model's float type: float64 graphs skip the fusions whose kernels are float-only (x·sigmoid(x) → QuickGelu). */
+  dtype?: 'float32' | 'float64';
 }
 
 export interface OpenedSession {
@@ -28,7 +30,7 @@ export async function openSession(modelPath: string, settings: SessionSettings):
   const started = performance.now();
   const options = (device: Device): ort.InferenceSession.SessionOptions => ({
     executionProviders: [device],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: settings.dtype === 'float64' ? 'basic' : 'all',
     intraOpNumThreads: settings.threads ?? 0,
     interOpNumThreads: 1,
     executionMode: 'sequential',
