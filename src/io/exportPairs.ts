@@ -90,6 +90,15 @@ function exportTies(
     conditions.push('c.created_at < ?');
     params.push(filter.until);
   }
+  const shownWithAdapter = `EXISTS (SELECT 1 FROM json_each(c.shown_order) shown
+    JOIN candidate k ON k.id = shown.value WHERE k.adapter_id IS NOT NULL AND (? IS NULL OR k.adapter_id = ?))`;
+  if (filter.adapter === 'base') {
+    conditions.push(`NOT ${shownWithAdapter}`);
+    params.push(null, null);
+  } else if (filter.adapter !== undefined) {
+    conditions.push(shownWithAdapter);
+    params.push(filter.adapter, filter.adapter);
+  }
   const rows = db
     .prepare(
       `SELECT c.outcome, p.prefix, p.suffix, p.language, p.file_path AS filePath, p.workspace, c.source,

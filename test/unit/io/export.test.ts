@@ -88,6 +88,21 @@ describe('export', () => {
     assert.ok(!main.includes('return NaN'), 'both-bad candidates are not pairs');
   });
 
+  it('applies the filters to ties too', () => {
+    const ties = (filter: Parameters<typeof exportPairs>[2]['filter']) =>
+      exportPairs(store, join(dir, 'ties-filtered.jsonl'), {
+        format: 'trl',
+        private: false,
+        includeTies: true,
+        filter,
+      }).ties!.exported;
+    assert.equal(ties({ languages: ['python'] }), 1);
+    assert.equal(ties({ since: '2025-06-04' }), 1);
+    assert.equal(ties({ sources: ['implicit'] }), 0);
+    assert.equal(ties({ adapter: 'base' }), 2);
+    assert.equal(ties({ adapter: 1 }), 0);
+  });
+
   it('leaves an existing file untouched when the export fails', () => {
     const out = join(dir, 'kept.jsonl');
     writeFileSync(out, 'previous export\n');
