@@ -3,12 +3,22 @@
  * composites are expanded into standard ONNX ops; per provider, ops that would silently fall back to the CPU
  * are rebuilt from basic ops (WebGPU runs LogSoftmax on the CPU, so it becomes max/exp/sum/log).
  */
-import { type Node, type Value, Graph, PREFER_DOMAIN } from './ir.ts';
+import { type Node, type Value, Graph, MS_DOMAIN, PREFER_DOMAIN, attr } from './ir.ts';
 import * as op from './ops.ts';
 
 export type Target = 'cpu' | 'webgpu' | 'cuda';
 
-type Rule = (inputs: Value[], node: Node, target: Target) => Value[];
+/** `lowered` maps a value of the source graph to its lowered counterpart (for rules that look through producers). */
+type Rule = (inputs: Value[], node: Node, target: Target, lowered: (v: Value) => Value) => Value[];
+
+export interface LowerOptions {
+  /**
+   * Inference graphs on CPU: RMSNorm and rotary embedding become ONNX Runtime's fused kernels
+   * (SimplifiedLayerNormalization, com.microsoft RotaryEmbedding), cutting the ops per decode step, whose
+   * fixed per-op cost shows at one token per step. float32 only; training graphs keep plain ops.
+   */
+  fused?: boolean;
+}
 
 function floatAttr(node: Node, name: string): number {
   const a = node.attributes[name];
@@ -68,8 +78,34 @@ const rules: Record<string, Rule> = {
   },
 };
 
+/** `Unsqueeze(Gather(table, positions), [1])`: the rotary angles of the families, as [table, positions]; else null. */
+function rotaryTableAndPositions(angles: Value): [Value, Value] | null {
+  const unsqueeze = angles.producer;
+  const gather = unsqueeze?.opType === 'Unsqueeze' ? unsqueeze.inputs[0]?.producer : null;
+  if (!gather || gather.opType !== 'Gather') return null;
+  const [table, positions] = gather.inputs;
+  return table && positions && table.role === 'initializer' && positions.dtype === 'int64' ? [table, positions] : null;
+}
+
+const fusedRules: Record<string, Rule> = {
+  [`${PREFER_DOMAIN}:RmsNorm`]: ([x, w], node) =>
+    x!.graph.addNode('SimplifiedLayerNormalization', [x!, w!], [{ dtype: x!.dtype, shape: x!.shape }], {
+      axis: attr.int(-1),
+      epsilon: attr.float(floatAttr(node, 'epsilon')),
+      stash_type: attr.int(1),
+    }),
+  [`${PREFER_DOMAIN}:Rotary`]: (inputs, node, target, lowered) => {
+    const [x] = inputs;
+    const cos = rotaryTableAndPositions(node.inputs[1]!);
+    const sin = rotaryTableAndPositions(node.inputs[2]!);
+    if (!cos || !sin || cos[1] !== sin[1] || x!.rank !== 4) return rules[`${PREFER_DOMAIN}:Rotary`]!(inputs, node, target, lowered);
+    // [B, H, T, D] with per-token positions and [maxPositions, D/2] tables: rotate-half (interleaved = 0)
+    return x!.graph.addNode('RotaryEmbedding', [x!, lowered(cos[1]), lowered(cos[0]), lowered(sin[0])], [{ dtype: x!.dtype, shape: x!.shape }], { interleaved: attr.int(0) }, MS_DOMAIN);
+  },
+};
+
 /** A new graph with every composite expanded for `target`; input and output names are kept. */
-export function lower(source: Graph, target: Target = 'cpu'): Graph {
+export function lower(source: Graph, target: Target = 'cpu', options: LowerOptions = {}): Graph {
   const g = new Graph(source.name);
   const map = new Map<Value, Value>();
   const mapped = (v: Value): Value => {
@@ -81,10 +117,12 @@ export function lower(source: Graph, target: Target = 'cpu'): Graph {
   for (const [v, init] of source.initializers) map.set(v, g.initializer(v.name, init.tensor, { weight: init.weight }));
   for (const node of source.nodes) {
     const inputs = node.inputs.map((v) => (v ? mapped(v) : null));
-    const rule = rules[`${node.domain}:${node.opType}`];
+    const key = `${node.domain}:${node.opType}`;
+    const fused = options.fused && target === 'cpu' && node.outputs[0]?.dtype === 'float32' ? fusedRules[key] : undefined;
+    const rule = fused ?? rules[key];
     let outs: Value[];
     if (rule && (node.domain === PREFER_DOMAIN || target !== 'cpu')) {
-      outs = rule(inputs as Value[], node, target);
+      outs = rule(inputs as Value[], node, target, mapped);
     } else if (node.domain === PREFER_DOMAIN) {
       throw new Error(`lower: no expansion for composite ${node.opType}`);
     } else {

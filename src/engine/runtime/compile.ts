@@ -13,11 +13,13 @@ import { writeModel } from '../graph/onnx.ts';
 import { inferenceGraph } from '../models/inference.ts';
 
 /** Bump when the emitted graphs change, so stale caches are not reused. */
-export const COMPILER_VERSION = 2;
+export const COMPILER_VERSION = 3;
 
 export interface CompileOptions {
   dtype: DType;
   target: Target;
+  /** ONNX Runtime's fused kernels for RMSNorm and rotary embedding (default true; see LowerOptions). */
+  fused?: boolean;
 }
 
 export interface CompiledModel {
@@ -29,7 +31,7 @@ export interface CompiledModel {
 
 export function cacheKey(checkpointHash: string, options: CompileOptions): string {
   return createHash('sha256')
-    .update(JSON.stringify({ checkpointHash, v: COMPILER_VERSION, dtype: options.dtype, target: options.target }))
+    .update(JSON.stringify({ checkpointHash, v: COMPILER_VERSION, dtype: options.dtype, target: options.target, fused: options.fused ?? true }))
     .digest('hex')
     .slice(0, 24);
 }
@@ -42,7 +44,7 @@ export function compileInference(checkpoint: Checkpoint, cacheDir: string, optio
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const graph = lower(inferenceGraph(checkpoint.config, checkpoint.weights, options.dtype), options.target);
+  const graph = lower(inferenceGraph(checkpoint.config, checkpoint.weights, options.dtype), options.target, { fused: options.fused ?? true });
   writeModel(graph, join(tmp, 'model.onnx'), 'external');
   // a complete directory appears at once, so a crash mid-write never leaves a half cache entry
   rmSync(dir, { recursive: true, force: true });
