@@ -23,6 +23,7 @@ export interface Labeler {
   readonly confidence: number;
   /** Settings recorded with each run, for provenance. */
   readonly config: Record<string, unknown>;
+  /** Whether it can judge completions for this target; decided by the language alone. */
   supports(target: LabelTarget): boolean;
   /** undefined when the labeler cannot judge this completion (e.g. the metric printed no number). */
   score(target: LabelTarget, completion: string): Promise<Verdict | undefined> | Verdict | undefined;

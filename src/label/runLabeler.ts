@@ -7,6 +7,8 @@ export interface LabelOptions {
   /** Only prompts in these languages. */
   languages?: readonly string[] | undefined;
   onProgress?: ((promptsDone: number, promptsTotal: number) => void) | undefined;
+  /** Stops between prompts; the run is recorded as failed, and the pairs stored so far stay. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface LabelResult {
@@ -44,19 +46,25 @@ export async function runLabeler(
   };
   try {
     const languages = options.languages;
+    // Ids first, texts one prompt at a time: a large store's prompts need not fit in memory.
     const prompts = (
       db
         .prepare(
-          `SELECT p.id, p.hash, p.language, p.file_path AS filePath, p.prefix, p.suffix FROM prompt p
+          `SELECT p.id, p.language FROM prompt p
            WHERE (SELECT count(DISTINCT text_hash) FROM candidate WHERE prompt_id = p.id) >= 2
            ${languages ? `AND coalesce(p.language, 'unknown') IN (${languages.map(() => '?').join(', ') || 'NULL'})` : ''}
            ORDER BY p.id`,
         )
-        .all(...(languages ?? [])) as PromptRow[]
-    ).filter((p) => labeler.supports(p));
+        .all(...(languages ?? [])) as { id: number; language: string | null }[]
+    ).filter((p) => labeler.supports({ language: p.language, filePath: null, prefix: '', suffix: '' }));
+    const promptById = db.prepare(
+      'SELECT id, hash, language, file_path AS filePath, prefix, suffix FROM prompt WHERE id = ?',
+    );
     const candidatesOf = db.prepare('SELECT id, text FROM candidate WHERE prompt_id = ? ORDER BY id');
 
-    for (const [done, prompt] of prompts.entries()) {
+    for (const [done, { id }] of prompts.entries()) {
+      if (options.signal?.aborted) throw new Error('labeling was cancelled');
+      const prompt = promptById.get(id) as PromptRow;
       const candidates = candidatesOf.all(prompt.id) as { id: number; text: string }[];
       const verdicts = new Map<string, Verdict | undefined>();
       for (const c of candidates) {

@@ -40,15 +40,6 @@ export interface JudgmentResult {
 /** The model id recorded for an answer the user typed. */
 export const USER_EDIT_MODEL_ID = 'user-edit';
 
-const OUTCOME_COLUMN = {
-  pick: 'pick',
-  ranking: 'ranking',
-  tie: 'tie',
-  both_bad: 'both_bad',
-  skip: 'skip',
-  edited: 'edited',
-};
-
 function validate(input: JudgmentInput): void {
   const { candidates, outcome } = input;
   if (!Array.isArray(candidates)) throw new Error('candidates must be an array');
@@ -145,7 +136,7 @@ export function recordJudgment(db: Database.Database, input: JudgmentInput): Jud
       ).run(
         prompt.id,
         JSON.stringify(candidateIds),
-        OUTCOME_COLUMN[outcome.kind],
+        outcome.kind,
         chosenId ?? null,
         outcome.kind === 'ranking' ? JSON.stringify(outcome.order.map((i) => candidateIds[i])) : null,
         input.rationale ?? null,

@@ -94,6 +94,26 @@ describe('parse labeler', () => {
     store.close();
   });
 
+  it('stops between prompts when cancelled, keeping what it stored and recording the run as failed', async () => {
+    const prompts = [1, 2, 3].map((i) => ({
+      prompt: { language: 'typescript', prefix: `let a${i} = ` },
+      texts: ['1;', '1 +;'],
+    }));
+    const store = storeWith(file(), prompts);
+    const controller = new AbortController();
+    await assert.rejects(
+      runLabeler(store, parseLabeler(), {
+        signal: controller.signal,
+        onProgress: (done) => done === 2 && controller.abort(),
+      }),
+      /labeling was cancelled/,
+    );
+    assert.equal(pairsOf(store, 'parse').length, 2);
+    const run = store.labelerRun(1)!;
+    assert.deepEqual([run.status, run.pairsAdded, run.error], ['failed', 2, 'labeling was cancelled']);
+    store.close();
+  });
+
   it('adds nothing when run again over the same candidates', async () => {
     const store = storeWith(file(), [
       { prompt: { language: 'typescript', prefix: 'let a = ' }, texts: ['1;', '1 +;'] },
