@@ -13,8 +13,8 @@ type Rule = (inputs: Value[], node: Node, target: Target, lowered: (v: Value) =>
 
 export interface LowerOptions {
   /**
-   * Inference graphs on CPU: RMSNorm and rotary embedding become ONNX Runtime's fused kernels
-   * (SimplifiedLayerNormalization, com.microsoft RotaryEmbedding), cutting the ops per decode step, whose
+   * Inference graphs on CPU: norms, GELU and rotary embedding become single fused kernels
+   * (SimplifiedLayerNormalization, LayerNormalization, Gelu, com.microsoft RotaryEmbedding), cutting the ops per decode step, whose
    * fixed per-op cost shows at one token per step. float32 only; training graphs keep plain ops.
    */
   fused?: boolean;
@@ -94,6 +94,12 @@ const fusedRules: Record<string, Rule> = {
       epsilon: attr.float(floatAttr(node, 'epsilon')),
       stash_type: attr.int(1),
     }),
+  [`${PREFER_DOMAIN}:LayerNorm`]: ([x, w, b], node) =>
+    x!.graph.addNode('LayerNormalization', [x!, w!, b!], [{ dtype: x!.dtype, shape: x!.shape }], {
+      axis: attr.int(-1),
+      epsilon: attr.float(floatAttr(node, 'epsilon')),
+    }),
+  [`${PREFER_DOMAIN}:GeluTanh`]: ([x]) => x!.graph.addNode('Gelu', [x!], [{ dtype: x!.dtype, shape: x!.shape }], { approximate: attr.string('tanh') }),
   [`${PREFER_DOMAIN}:Rotary`]: (inputs, node, target, lowered) => {
     const [x] = inputs;
     const cos = rotaryTableAndPositions(node.inputs[1]!);

@@ -91,17 +91,17 @@ test('the cache keeps its reserved slots while they suffice and grows only when 
   assert.ok(maxAbsDiff(logits, referenceLogits(config, weights, tokens).at(-1)!) < 1e-4);
 });
 
-test('the fused CPU lowering (SimplifiedLayerNormalization, RotaryEmbedding) gives the plain lowering’s logits', async () => {
+for (const [name, expectedOps] of [['qwen3', ['SimplifiedLayerNormalization', 'RotaryEmbedding']], ['gpt2', ['LayerNormalization', 'Gelu']]] as const) test(`${name}: the fused CPU lowering (${expectedOps.join(', ')}) matches the reference`, async () => {
   const { lower } = await import('../../../src/engine/graph/lower.ts');
   const { inferenceGraph } = await import('../../../src/engine/models/inference.ts');
   const { serialize } = await import('../../../src/engine/graph/onnx.ts');
   const ort = await import('onnxruntime-node');
   const { KvDecoder } = await import('../../../src/engine/runtime/session.ts');
-  const config = configs.qwen3!;
+  const config = configs[name]!;
   const weights = randomWeights(config, 21);
   const fused = lower(inferenceGraph(config, weights), 'cpu', { fused: true });
   const ops = new Set(fused.nodes.map((n) => n.opType));
-  assert.ok(ops.has('SimplifiedLayerNormalization') && ops.has('RotaryEmbedding'), [...ops].join(' '));
+  assert.ok(expectedOps.every((o) => ops.has(o)), [...ops].join(' '));
   const decoder = new KvDecoder(await ort.InferenceSession.create(serialize(fused).model, { intraOpNumThreads: 1 }), config);
   let logits = await decoder.step({ tokens: [prompt.slice(0, 10)], positions: [range(0, 10)] });
   assert.ok(maxAbsDiff(logits, referenceLogits(config, weights, prompt.slice(0, 10)).at(-1)!) < 1e-4);
