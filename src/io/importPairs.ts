@@ -13,6 +13,8 @@ export interface ImportOptions {
   maxLineBytes?: number | undefined;
   /** Called after each committed batch with the number of lines read so far. */
   onProgress?: ((linesRead: number) => void) | undefined;
+  /** Stops between batches with an error; the batches committed so far stay, and a re-import completes them. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface ImportError {
@@ -126,6 +128,7 @@ export async function importPairs(
   let batch: PairRecord[] = [];
   let linesRead = 0;
   const commit = async () => {
+    if (options.signal?.aborted) throw new Error(`import of ${file} was cancelled after line ${linesRead}`);
     storeBatch(batch);
     batch = [];
     options.onProgress?.(linesRead);

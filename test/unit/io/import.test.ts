@@ -102,6 +102,26 @@ describe('import', () => {
     store.close();
   });
 
+  it('stops between batches when cancelled, keeping the committed ones', async () => {
+    const store = fresh();
+    const file = join(dir, 'cancelled.jsonl');
+    writeFileSync(
+      file,
+      Array.from({ length: 6000 }, (_, i) =>
+        JSON.stringify({ prompt: `p${i}`, chosen: 'a', rejected: 'b' }),
+      ).join('\n'),
+    );
+    const controller = new AbortController();
+    await assert.rejects(
+      importPairs(store, file, { signal: controller.signal, onProgress: () => controller.abort() }),
+      /cancelled after line 4000/,
+    );
+    assert.equal(store.stats().pairs, 2000);
+    const resumed = await importPairs(store, file);
+    assert.deepEqual([resumed.imported, resumed.skipped], [4000, 2000]);
+    store.close();
+  });
+
   it('reports progress per committed batch', async () => {
     const store = fresh();
     const file = join(dir, 'many.jsonl');
