@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { preferJson, tempDir } from './helpers.ts';
+import { DEFAULT_BATCH_LINES as BATCH } from '../../../src/io/importPairs.ts';
 
 const dir = tempDir('cli-import-killed');
 const cli = join(import.meta.dirname, '../../../src/cli/cli.ts');
-const BATCH = 2000;
 
 describe('prefer import, killed part way', () => {
   it('keeps only whole batches, and importing again completes the file', async () => {
-    const lines = 40_000;
+    const lines = 5 * BATCH;
     const file = join(dir, 'many.jsonl');
     writeFileSync(
       file,

@@ -113,7 +113,11 @@ describe('import', () => {
     );
     const controller = new AbortController();
     await assert.rejects(
-      importPairs(store, file, { signal: controller.signal, onProgress: () => controller.abort() }),
+      importPairs(store, file, {
+        batchLines: 2000,
+        signal: controller.signal,
+        onProgress: () => controller.abort(),
+      }),
       /cancelled after line 4000/,
     );
     assert.equal(store.stats().pairs, 2000);
@@ -132,7 +136,10 @@ describe('import', () => {
       ).join('\n'),
     );
     const seen: number[] = [];
-    const result = await importPairs(store, file, { onProgress: (lines) => seen.push(lines) });
+    const result = await importPairs(store, file, {
+      batchLines: 2000,
+      onProgress: (lines) => seen.push(lines),
+    });
     assert.equal(result.imported, 4500);
     assert.deepEqual(seen, [2000, 4000, 4500]);
     store.close();
