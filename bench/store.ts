@@ -4,7 +4,17 @@
 // size of the pairs' text).
 // The anchor, measured in the same run, is the floor any JSONL path pays: read the file, JSON.parse and
 // JSON.stringify every line, and write it back, with no database.
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -49,21 +59,37 @@ const cpuSeconds = () => {
 };
 const maxRssMiB = () => process.resourceUsage().maxRSS / 1024;
 
+/** Bytes this process has caused to be written to storage (Linux), in MiB: the durable-write cost. */
+const writtenMiB = () => {
+  const io = existsSync('/proc/self/io')
+    ? /write_bytes: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))
+    : null;
+  return io ? Number(io[1]) / 2 ** 20 : NaN;
+};
+
 interface Timing {
   wall: number;
   cpu: number;
+  written: number;
 }
 
+const start = () => ({ at: performance.now(), cpu: cpuSeconds(), written: writtenMiB() });
+const since = (s: ReturnType<typeof start>): Timing => ({
+  wall: (performance.now() - s.at) / 1000,
+  cpu: cpuSeconds() - s.cpu,
+  written: writtenMiB() - s.written,
+});
+
 function time<T>(fn: () => T): [T, Timing] {
-  const [start, cpu] = [performance.now(), cpuSeconds()];
+  const s = start();
   const result = fn();
-  return [result, { wall: (performance.now() - start) / 1000, cpu: cpuSeconds() - cpu }];
+  return [result, since(s)];
 }
 
 async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, Timing]> {
-  const [start, cpu] = [performance.now(), cpuSeconds()];
+  const s = start();
   const result = await fn();
-  return [result, { wall: (performance.now() - start) / 1000, cpu: cpuSeconds() - cpu }];
+  return [result, since(s)];
 }
 
 // 4 pairs per prompt (a pick among 5 candidates), ~600-character prompts, ~80-character completions.
@@ -149,8 +175,10 @@ const rows: [string, Timing, number | undefined][] = [
 console.log(
   `prefer store benchmark: ${pairs} pairs, Node ${process.versions.node}, load average ${loadavg()[0]!.toFixed(1)}`,
 );
-console.log(`${''.padEnd(62)} ${'wall'.padStart(8)} ${'cpu'.padStart(8)} ${'wall/anchor'.padStart(12)}`);
-for (const [label, { wall, cpu }, target] of rows) {
+console.log(
+  `${''.padEnd(62)} ${'wall'.padStart(8)} ${'cpu'.padStart(8)} ${'written'.padStart(10)} ${'wall/anchor'.padStart(12)}`,
+);
+for (const [label, { wall, cpu, written }, target] of rows) {
   const ratio = (wall / anchor.wall).toFixed(2);
   // The targets are for 100k pairs.
   const verdict =
@@ -160,7 +188,8 @@ for (const [label, { wall, cpu }, target] of rows) {
         ? `  (target ≤ ${target} s: met)`
         : `  (target ≤ ${target} s: missed)`;
   console.log(
-    `${label.padEnd(62)} ${wall.toFixed(2).padStart(6)} s ${cpu.toFixed(2).padStart(6)} s ${ratio.padStart(11)}×${verdict}`,
+    `${label.padEnd(62)} ${wall.toFixed(2).padStart(6)} s ${cpu.toFixed(2).padStart(6)} s ` +
+      `${written.toFixed(0).padStart(6)} MiB ${ratio.padStart(11)}×${verdict}`,
   );
 }
 console.log(
