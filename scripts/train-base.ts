@@ -3,7 +3,7 @@
  * next-token loss, AdamW, warmup + cosine, 50 % FIM examples, checkpoints every few minutes, resumable.
  *
  *   npm run train:base -- [--size tiny|small] [--out .cache/pretrain/tiny] [--resume] [--max-steps N]
- *                         [--minutes M] [--threads N] [--seed S] [--measure]
+ *                         [--minutes M] [--threads N] [--seed S] [--device cpu|webgpu] [--measure [--sizes a,b]]
  *
  * Needs the corpus and tokenizer (node scripts/corpus/build-corpus.ts; node scripts/corpus/train-tokenizer.ts).
  * --measure times a few training steps of each candidate size instead of training (the size choice is by
@@ -74,11 +74,15 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '0' },
       seed: { type: 'string', default: '1234' },
       measure: { type: 'boolean', default: false },
+      device: { type: 'string', default: 'cpu' },
+      sizes: { type: 'string' },
     },
   });
   const size = values.size!;
   const seed = Number(values.seed);
   const threads = Number(values.threads);
+  const device = values.device as 'cpu' | 'webgpu';
+  if (device !== 'cpu' && device !== 'webgpu') throw new Error(`--device must be cpu or webgpu, got ${values.device}`);
   const tokenizerDir = resolve(values.tokenizer!);
   const fim = await fimIdsOf(tokenizerDir);
   const data = {
@@ -87,16 +91,16 @@ async function main(): Promise<void> {
     fim,
   };
   if (values.measure) {
-    for (const candidate of Object.keys(SIZES)) {
+    for (const candidate of values.sizes?.split(',') ?? Object.keys(SIZES)) {
       const recipe = recipeFor(candidate, seed);
       const outDir = join(repoRoot, '.cache/pretrain/measure', candidate);
-      const trainer = await Pretrainer.open(recipe, { outDir, tokenizerDir }, data, { threads });
+      const trainer = await Pretrainer.open(recipe, { outDir, tokenizerDir }, data, { threads, device });
       const params = trainer.weights.reduce((n, w) => n + w.value.length, 0);
       const rates: number[] = [];
       for (let k = 0; k < 4; k++) rates.push((await trainer.step()).tokens_per_s);
       await trainer.close();
       const median = rates.slice(1).sort((a, b) => a - b)[1]!;
-      console.log(JSON.stringify({ size: candidate, params, batch: recipe.batch, seq: recipe.seq, tokens_per_s: Math.round(median), tokens_per_hour: Math.round(median * 3600) }));
+      console.log(JSON.stringify({ size: candidate, device, threads, params, batch: recipe.batch, seq: recipe.seq, tokens_per_s: Math.round(median), tokens_per_hour: Math.round(median * 3600) }));
     }
     return;
   }
@@ -104,7 +108,7 @@ async function main(): Promise<void> {
   const outDir = resolve(values.out ?? join(repoRoot, '.cache/pretrain', size));
   mkdirSync(outDir, { recursive: true });
   const logPath = join(outDir, 'log.jsonl');
-  const trainer = await Pretrainer.open(recipe, { outDir, tokenizerDir }, data, { resume: values.resume!, threads });
+  const trainer = await Pretrainer.open(recipe, { outDir, tokenizerDir }, data, { resume: values.resume!, threads, device });
   const params = trainer.weights.reduce((n, w) => n + w.value.length, 0);
   const header = { event: 'start', size, params, resumedAtStep: trainer.state.step, trainTokens: data.train.tokens.length, heldoutTokens: data.heldout.tokens.length, recipe };
   appendFileSync(logPath, `${JSON.stringify(header)}\n`);

@@ -29,13 +29,13 @@ export class StepSession {
     this.options = options;
   }
 
-  static async open(config: ModelConfig, source: WeightSource, options: LossGraphOptions, workDir: string, threads = 0): Promise<StepSession> {
+  static async open(config: ModelConfig, source: WeightSource, options: LossGraphOptions, workDir: string, threads = 0, device: 'cpu' | 'webgpu' = 'cpu'): Promise<StepSession> {
     const built = lossGraph(config, source, options);
     mkdirSync(workDir, { recursive: true });
-    const path = join(workDir, `${built.graph.name}-b${options.batch}-t${options.seq}.onnx`);
-    writeModel(lower(built.graph, 'cpu'), path, 'inputs');
+    const path = join(workDir, `${built.graph.name}-b${options.batch}-t${options.seq}-${device}.onnx`);
+    writeModel(lower(built.graph, device), path, 'inputs');
     const session = await ort.InferenceSession.create(path, {
-      executionProviders: ['cpu'],
+      executionProviders: [device],
       graphOptimizationLevel: 'all',
       intraOpNumThreads: threads,
       interOpNumThreads: 1,

@@ -57,6 +57,8 @@ export interface PretrainOptions {
   deadline?: number;
   resume?: boolean;
   threads?: number;
+  /** execution provider of the step and evaluation sessions */
+  device?: 'cpu' | 'webgpu';
   onLog?: (log: StepLog) => void;
 }
 
@@ -127,8 +129,8 @@ export class Pretrainer {
     }
     const graphs = join(paths.outDir, 'graphs');
     const common = { batch: recipe.batch, seq: recipe.seq, headChunks: recipe.headChunks };
-    const trainSession = await StepSession.open(config, source, { ...common, withGradients: true }, graphs, options.threads ?? 0);
-    const evalSession = await StepSession.open(config, source, { ...common, withGradients: false }, graphs, options.threads ?? 0);
+    const trainSession = await StepSession.open(config, source, { ...common, withGradients: true }, graphs, options.threads ?? 0, options.device);
+    const evalSession = await StepSession.open(config, source, { ...common, withGradients: false }, graphs, options.threads ?? 0, options.device);
     const weights = trainSession.weights.map((w) => ({ name: w.name, shape: w.shape, transposed: w.transposed, value: Float32Array.from(w.initial) }));
     return new Pretrainer({ config, recipe, paths, data, weights, optimizer, state, trainSession, evalSession });
   }
