@@ -7,7 +7,7 @@
  *
  *   npm run eval:base -- --model .cache/pretrain/tiny/best [--samples 100] [--temperature 0] [--out FILE]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import ts from 'typescript';
