@@ -23,8 +23,13 @@ const node = {
 
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' } },
-  // The engine's worker thread, loaded by path from the extension and the CLI bundles.
-  { ...node, entryPoints: { 'engine-worker': 'src/engine/sample/worker.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' } },
+  // The engine's worker threads (sampling, training), loaded by path from the extension and the CLI bundles.
+  {
+    ...node,
+    entryPoints: { 'engine-worker': 'src/engine/sample/worker.ts', 'train-worker': 'src/dpo/trainWorker.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.cjs' },
+  },
   {
     ...node,
     entryPoints: { cli: 'src/cli/cli.ts' },

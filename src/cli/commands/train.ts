@@ -1,14 +1,11 @@
 import { existsSync } from 'node:fs';
-import { loadCheckpoint } from '../../engine/hf/checkpoint.ts';
-import { CheckpointTokenizer } from '../../engine/hf/tokenizer.ts';
 import { detectFormat, decodePair } from '../../io/formats.ts';
 import { readJsonlLines } from '../../io/lines.ts';
-import { openStore } from '../../store/store.ts';
-import { type PairText, type PreferenceExample, tokenizePair } from '../../dpo/examples.ts';
+import type { PairText } from '../../dpo/examples.ts';
 import { DPO_LOSS_TYPES, type DpoLossType } from '../../dpo/losses.ts';
 import { ADAMW_DEFAULTS } from '../../dpo/optimizer.ts';
-import { saveAdapter } from '../../dpo/adapterFiles.ts';
-import { type StepMetrics, type TrainOptions, trainDpo } from '../../dpo/trainer.ts';
+import { RoundInputError, type RoundOptions, runRound } from '../../dpo/round.ts';
+import type { StepMetrics } from '../../dpo/trainer.ts';
 import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
 
 const USAGE = [
@@ -90,7 +87,7 @@ export const train: Command = {
     const rank = number(args, 'lora-r', 16, positiveInt, 'a positive integer');
     const targets = (args.values['target-modules'] as string | undefined)?.split(',').map((s) => s.trim()).filter(Boolean);
     const maxLength = number(args, 'max-length', 512, positiveInt, 'a positive integer');
-    const options: TrainOptions = {
+    const options: RoundOptions['training'] = {
       loss: { type: lossType as DpoLossType, beta: number(args, 'beta', 0.1, (n) => n > 0, 'a positive number'), labelSmoothing: number(args, 'label-smoothing', 0, (n) => n >= 0 && n < 0.5, 'in [0, 0.5)') },
       lora: { rank, alpha: number(args, 'lora-alpha', 2 * rank, (n) => n > 0, 'a positive number'), rsLora: args.values.rslora === true, ...(targets ? { targetModules: targets } : {}) },
       optimizer: ADAMW_DEFAULTS,
@@ -102,78 +99,35 @@ export const train: Command = {
       maxLength,
       evalFraction: number(args, 'eval-split', 0.1, (n) => n >= 0 && n < 1, 'in [0, 1)'),
       seed: number(args, 'seed', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
-      padId: 0,
       headChunks: number(args, 'head-chunks', 8, positiveInt, 'a positive integer'),
       device,
       threads: number(args, 'threads', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
     };
 
-    let texts: PairText[];
-    let store: ReturnType<typeof openStore> | null = null;
-    if (pairsFile !== undefined) texts = pairsFromFile(pairsFile);
-    else {
-      if (!existsSync(db!)) throw new UsageError(`prefer train: ${db}: no such database`);
-      store = openStore(db!);
-      texts = [...store.iteratePairs()];
-    }
+    if (pairsFile === undefined && !existsSync(db!)) throw new UsageError(`prefer train: ${db}: no such database`);
+    const stepLine = (m: StepMetrics) =>
+      `step ${m.step} epoch ${m.epoch.toFixed(2)}  loss ${m.loss.toFixed(4)}  margins ${m['rewards/margins'].toFixed(4)}  accuracy ${m['rewards/accuracies'].toFixed(2)}  grad_norm ${m.grad_norm.toFixed(4)}  lr ${m.learning_rate.toExponential(2)}`;
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once('SIGINT', stop);
+    let result;
     try {
-      if (texts.length === 0) throw new UsageError(`prefer train: ${pairsFile ?? db}: no preference pairs to train on`);
-      const checkpoint = await loadCheckpoint(modelDir);
-      const tokenizer = await CheckpointTokenizer.fromDir(modelDir);
-      options.padId = tokenizer.padTokenId ?? tokenizer.eosTokenIds[0] ?? 0;
-      const examples: PreferenceExample[] = texts.map((t, i) => {
-        try {
-          return tokenizePair(tokenizer, t, Math.min(maxLength, checkpoint.config.maxPositions));
-        } catch (e) {
-          throw new UsageError(`prefer train: pair ${i + 1}: ${(e as Error).message}`);
-        }
-      });
-      const runId = store?.startTrainingRun({ baseModelHash: checkpoint.hash, config: { ...options, model: modelDir } });
-      const stepLine = (m: StepMetrics) =>
-        `step ${m.step} epoch ${m.epoch.toFixed(2)}  loss ${m.loss.toFixed(4)}  margins ${m['rewards/margins'].toFixed(4)}  accuracy ${m['rewards/accuracies'].toFixed(2)}  grad_norm ${m.grad_norm.toFixed(4)}  lr ${m.learning_rate.toExponential(2)}`;
-      const controller = new AbortController();
-      const stop = () => controller.abort();
-      process.once('SIGINT', stop);
-      let result;
-      try {
-        result = await trainDpo(checkpoint.config, checkpoint.weights, examples, options, {
+      result = await runRound(
+        { modelDir, outDir, database: db, pairs: pairsFile === undefined ? undefined : pairsFromFile(pairsFile), training: options },
+        {
           signal: controller.signal,
-          onStep: (m) => {
-            out.result(m, stepLine(m));
-            const { step, epoch: _epoch, ...metrics } = m;
-            if (runId !== undefined) store!.recordTrainingStep(runId, 'train', step, metrics);
-          },
+          onStep: (m) => out.result(m, stepLine(m)),
           onPhase: out.json ? undefined : (phase, detail) => process.stderr.write(`${phase}: ${detail}\n`),
-        });
-      } catch (e) {
-        if (runId !== undefined) store!.finishTrainingRun(runId, 'failed');
-        throw e;
-      } finally {
-        process.off('SIGINT', stop);
-      }
-      saveAdapter(outDir, options.lora, result.layers, result.weights, {
-        baseModelHash: checkpoint.hash,
-        baseModelPath: modelDir,
-        fanInFanOut: checkpoint.config.family === 'gpt2',
-        trainPairs: result.trainPairs,
-        evalPairs: result.evalPairs,
-        steps: result.steps.length,
-        loss: options.loss,
-        eval: result.eval,
-        createdAt: new Date().toISOString(),
-      });
-      let adapterVersion: number | undefined;
-      if (store && runId !== undefined) {
-        if (result.eval) store.recordTrainingStep(runId, 'eval', result.steps.length, result.eval);
-        const adapter = store.registerAdapter({ path: outDir, baseModelHash: checkpoint.hash, pairCount: examples.length, metrics: result.eval ?? {} });
-        adapterVersion = adapter.version;
-        store.finishTrainingRun(runId, result.cancelled ? 'cancelled' : 'done', adapter.id);
-      }
-      const summary = { eval: result.eval, adapter: outDir, ...(adapterVersion !== undefined ? { version: adapterVersion } : {}), cancelled: result.cancelled };
-      out.result(summary, `${result.cancelled ? 'cancelled; ' : ''}adapter saved to ${outDir}${result.eval ? `; held-out accuracy ${result.eval['rewards/accuracies'].toFixed(2)}, loss ${result.eval.loss.toFixed(4)}` : ''}`);
-      return result.cancelled ? 130 : 0;
+        },
+      );
+    } catch (e) {
+      if (e instanceof RoundInputError) throw new UsageError(`prefer train: ${e.message}`);
+      throw e;
     } finally {
-      store?.close();
+      process.off('SIGINT', stop);
     }
+    const summary = { eval: result.eval, adapter: outDir, ...(result.version !== undefined ? { version: result.version } : {}), cancelled: result.cancelled };
+    out.result(summary, `${result.cancelled ? 'cancelled; ' : ''}adapter saved to ${outDir}${result.eval ? `; held-out accuracy ${result.eval['rewards/accuracies'].toFixed(2)}, loss ${result.eval.loss.toFixed(4)}` : ''}`);
+    return result.cancelled ? 130 : 0;
   },
 };

@@ -1,0 +1,53 @@
+/**
+ * Runs a DPO round in a worker thread. The worker script is dist/train-worker.cjs beside the running bundle,
+ * or src/dpo/trainWorker.ts from the sources (tests, Node 24); $PREFER_TRAIN_WORKER overrides both.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { RoundOptions, RoundResult } from './round.ts';
+import type { FromTrainWorker, ToTrainWorker, TrainPhase } from './trainProtocol.ts';
+import type { StepMetrics } from './trainer.ts';
+
+export function defaultTrainWorkerScript(): string {
+  if (process.env.PREFER_TRAIN_WORKER) return process.env.PREFER_TRAIN_WORKER;
+  if (typeof __dirname === 'string') {
+    const bundled = join(__dirname, 'train-worker.cjs');
+    if (existsSync(bundled)) return bundled;
+  }
+  return resolve('src/dpo/trainWorker.ts');
+}
+
+export interface RoundCallbacks {
+  onStep?(metrics: StepMetrics): void;
+  onPhase?(phase: TrainPhase, detail: string): void;
+  signal?: AbortSignal;
+}
+
+export async function runRoundInWorker(
+  options: RoundOptions,
+  callbacks: RoundCallbacks = {},
+  script = defaultTrainWorkerScript(),
+): Promise<RoundResult> {
+  if (!existsSync(script)) throw new Error(`training worker script not found: ${script}`);
+  const worker = new Worker(script);
+  const cancel = () => worker.postMessage({ type: 'cancel' } satisfies ToTrainWorker);
+  try {
+    return await new Promise<RoundResult>((resolvePromise, reject) => {
+      worker.on('message', (m: FromTrainWorker) => {
+        if (m.type === 'step') callbacks.onStep?.(m.metrics);
+        else if (m.type === 'phase') callbacks.onPhase?.(m.phase, m.detail);
+        else if (m.type === 'done') resolvePromise(m.result);
+        else reject(new Error(m.message));
+      });
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`training worker exited (${code}) before finishing`)));
+      if (callbacks.signal?.aborted) cancel();
+      callbacks.signal?.addEventListener('abort', cancel, { once: true });
+      worker.postMessage({ type: 'start', options } satisfies ToTrainWorker);
+    });
+  } finally {
+    callbacks.signal?.removeEventListener('abort', cancel);
+    await worker.terminate();
+  }
+}
