@@ -73,6 +73,8 @@ export class KvDecoder {
   private used = 0;
   /** [batch][slot < used]: which filled slots hold real tokens (not padding) */
   private slotValid: boolean[][] = [];
+  /** [batch][slot < used]: the position of the token in each slot (for sliding-window attention) */
+  private slotPositions: number[][] = [];
 
   /** Fed on every step besides the cache: model weights when the graph takes them as inputs. */
   private readonly constantFeeds: Record<string, ort.Tensor>;
@@ -103,6 +105,7 @@ export class KvDecoder {
   reset(batch: number, capacity = 0): void {
     this.used = 0;
     this.slotValid = Array.from({ length: batch }, () => []);
+    this.slotPositions = Array.from({ length: batch }, () => []);
     this.allocate(batch, Math.max(1, capacity));
   }
 
@@ -132,6 +135,7 @@ export class KvDecoder {
     this.keys = this.keys.map(pick);
     this.values = this.values.map(pick);
     this.slotValid = rows.map((r) => [...this.slotValid[r]!]);
+    this.slotPositions = rows.map((r) => [...this.slotPositions[r]!]);
   }
 
   /** Runs the tokens through the model, appends them to the cache, returns next-token logits [batch × vocab]. */
@@ -145,15 +149,22 @@ export class KvDecoder {
     const S = this.capacity;
     const { numKvHeads: Hkv, headDim: D, numLayers } = this.config;
     const valid = input.valid ?? input.tokens.map((r) => r.map(() => true));
+    // Mistral-style sliding window: a query sees keys less than `window` positions behind it
+    const window = this.config.slidingWindow ?? Infinity;
     const ownBias = this.alloc(B * T * T);
     const pastBias = this.alloc(B * T * S);
     for (let b = 0; b < B; b++) {
+      const positions = input.positions[b]!;
       for (let t = 0; t < T; t++) {
         const row = (b * T + t) * S;
+        const q = positions[t]!;
         pastBias.fill(MASKED, row, row + S);
-        for (let s = 0; s < this.used; s++) if (this.slotValid[b]![s]) pastBias[row + s] = 0;
+        for (let s = 0; s < this.used; s++) if (this.slotValid[b]![s] && q - this.slotPositions[b]![s]! < window) pastBias[row + s] = 0;
         // causal among the new tokens, no padding; a padded query attends to itself only, so its row stays finite
-        for (let u = 0; u < T; u++) ownBias[(b * T + t) * T + u] = u <= t && (valid[b]![u] || u === t) ? 0 : MASKED;
+        for (let u = 0; u < T; u++) {
+          const allowed = u === t || (u < t && valid[b]![u] && q - positions[u]! < window);
+          ownBias[(b * T + t) * T + u] = allowed ? 0 : MASKED;
+        }
       }
     }
     const feeds: Record<string, ort.Tensor> = {
@@ -184,6 +195,7 @@ export class KvDecoder {
     }
     this.used += T;
     this.slotValid.forEach((v, b) => v.push(...valid[b]!));
+    this.slotPositions.forEach((p, b) => p.push(...input.positions[b]!));
     return out.logits!.data as FloatArray;
   }
 

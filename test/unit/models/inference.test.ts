@@ -108,3 +108,19 @@ for (const [name, expectedOps] of [['qwen3', ['SimplifiedLayerNormalization', 'R
   logits = await decoder.step({ tokens: [[prompt[10]!]], positions: [[10]] });
   assert.ok(maxAbsDiff(logits, referenceLogits(config, weights, prompt.slice(0, 11)).at(-1)!) < 1e-4);
 });
+
+test('mistral: a sliding window hides keys that far behind, in prefill and in cached decode', async () => {
+  const config = llamaConfig({ modelType: 'mistral', architecture: 'MistralForCausalLM', slidingWindow: 4 });
+  const weights = randomWeights(config, 13);
+  const decoder = await openDecoder(config, weights);
+  let logits = await decoder.step({ tokens: [prompt.slice(0, 8)], positions: [range(0, 8)] });
+  const windowed = referenceLogits(config, weights, prompt);
+  let worst = maxAbsDiff(logits, windowed[7]!);
+  for (let t = 8; t < prompt.length; t++) {
+    logits = await decoder.step({ tokens: [[prompt[t]!]], positions: [[t]] });
+    worst = Math.max(worst, maxAbsDiff(logits, windowed[t]!));
+  }
+  assert.ok(worst < 1e-4, `max |Δlogit| ${worst}`);
+  const full = referenceLogits({ ...config, slidingWindow: null }, weights, prompt);
+  assert.ok(maxAbsDiff(full.at(-1)!, windowed.at(-1)!) > 1e-3, 'the window changes the logits');
+});

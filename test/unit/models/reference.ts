@@ -61,14 +61,15 @@ function rope(x: Vec, p: number, theta: number): Vec {
   return out;
 }
 
-/** Causal attention over heads: q[t][h], k[t][kvh], v[t][kvh] → context[t] (concatenated heads). */
-function attend(q: Vec[][], k: Vec[][], v: Vec[][], H: number, Hkv: number, D: number): Vec[] {
+/** Causal attention over heads: q[t][h], k[t][kvh], v[t][kvh] → context[t] (concatenated heads); keys older than `window` are not seen. */
+function attend(q: Vec[][], k: Vec[][], v: Vec[][], H: number, Hkv: number, D: number, window = Infinity): Vec[] {
   const T = q.length;
   return Array.from({ length: T }, (_, t) => {
     const ctx = new Float64Array(H * D);
     for (let h = 0; h < H; h++) {
       const kvh = Math.floor(h / (H / Hkv));
       const scores = Array.from({ length: t + 1 }, (_, s) => {
+        if (t - s >= window) return -Infinity;
         let dot = 0;
         for (let d = 0; d < D; d++) dot += q[t]![h]![d]! * k[s]![kvh]![d]!;
         return dot / Math.sqrt(D);
@@ -107,7 +108,7 @@ function llamaReference(c: ModelConfig, w: WeightSource, tokens: number[]): Vec[
       return kh.map((v) => rope(v, t, c.ropeTheta));
     });
     const vs = h.map((x) => heads(linearOutIn(x, get(w, `${p}.self_attn.v_proj.weight`), Hkv * D, bias('v_proj')), Hkv, D));
-    const ctx = attend(qs, ks, vs, H, Hkv, D);
+    const ctx = attend(qs, ks, vs, H, Hkv, D, c.slidingWindow ?? Infinity);
     xs = xs.map((x, t) => {
       const a = linearOutIn(ctx[t]!, get(w, `${p}.self_attn.o_proj.weight`), C);
       const r = x.map((v, i) => v + a[i]!);
