@@ -1,22 +1,56 @@
 /** Pieces shared by the families: rotary tables and causal self-attention over a KV cache with grouped KV heads. */
+import type { RopeScaling } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
 
-/** cos/sin of position · θ^(−2i/D) for every position < maxPositions: [maxPositions, D/2] each. */
-export function rotaryTables(g: Graph, maxPositions: number, headDim: number, theta: number, dtype: DType) {
+/** Rotary inverse frequencies θ^(−2i/D), rescaled per `rope_scaling` (linear, llama3); other types are rejected. */
+export function rotaryInverseFrequencies(headDim: number, theta: number, scaling: RopeScaling | null | undefined, exact: boolean): number[] {
+  const round = exact ? (x: number) => x : Math.fround;
+  const base = Array.from({ length: headDim / 2 }, (_, i) => round(1 / round(theta ** ((2 * i) / headDim))));
+  if (!scaling) return base;
+  const p = scaling.parameters;
+  const need = (name: string): number => {
+    const v = p[name];
+    if (typeof v !== 'number') throw new Error(`config.json: rope_scaling ${scaling.type} needs ${name}`);
+    return v;
+  };
+  switch (scaling.type) {
+    case 'linear':
+      return base.map((f) => round(f / need('factor')));
+    case 'llama3': {
+      // Llama 3.1: long wavelengths slowed by `factor`, short ones kept, a smooth blend between
+      const factor = need('factor');
+      const low = need('low_freq_factor');
+      const high = need('high_freq_factor');
+      const context = need('original_max_position_embeddings');
+      return base.map((f) => {
+        const wavelength = (2 * Math.PI) / f;
+        if (wavelength < context / high) return f;
+        if (wavelength > context / low) return round(f / factor);
+        const smooth = (context / wavelength - low) / (high - low);
+        return round((1 - smooth) * (f / factor) + smooth * f);
+      });
+    }
+    default:
+      throw new Error(`config.json: rope_scaling type ${scaling.type} is not supported by the llama family`);
+  }
+}
+
+/** cos/sin of position · inverse frequency for every position < maxPositions: [maxPositions, D/2] each. */
+export function rotaryTables(g: Graph, maxPositions: number, headDim: number, theta: number, dtype: DType, scaling?: RopeScaling | null) {
   const half = headDim / 2;
   const Arr = dtype === 'float64' ? Float64Array : Float32Array;
   const cos = new Arr(maxPositions * half);
   const sin = new Arr(maxPositions * half);
-  for (let i = 0; i < half; i++) {
-    // inverse frequency rounded to float32 as Hugging Face computes it, so angles agree with the checkpoint's own stack
-    const invFreq = dtype === 'float64' ? 1 / theta ** ((2 * i) / headDim) : Math.fround(1 / Math.fround(theta ** ((2 * i) / headDim)));
+  // float32 graphs round like Hugging Face's float32 computation, so angles agree with the checkpoint's own stack
+  const inverse = rotaryInverseFrequencies(headDim, theta, scaling, dtype === 'float64');
+  inverse.forEach((invFreq, i) => {
     for (let p = 0; p < maxPositions; p++) {
       const angle = dtype === 'float64' ? p * invFreq : Math.fround(p * invFreq);
       cos[p * half + i] = Math.cos(angle);
       sin[p * half + i] = Math.sin(angle);
     }
-  }
+  });
   return {
     cos: g.initializer('rotary_cos', { dtype, shape: [maxPositions, half], data: cos }),
     sin: g.initializer('rotary_sin', { dtype, shape: [maxPositions, half], data: sin }),

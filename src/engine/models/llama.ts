@@ -14,7 +14,7 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
   const w = new GraphWeights(g, source, dtype);
   const { hiddenSize: C, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: F, normEps: eps } = config;
   if (H % Hkv !== 0) throw new Error(`config.json: num_attention_heads ${H} is not a multiple of num_key_value_heads ${Hkv}`);
-  const { cos: cosTable, sin: sinTable } = rotaryTables(g, config.maxPositions, D, config.ropeTheta, dtype);
+  const { cos: cosTable, sin: sinTable } = rotaryTables(g, config.maxPositions, D, config.ropeTheta, dtype, config.ropeScaling);
 
   function linear(x: Value, name: string, layer: number, inF: number, outF: number, bias: boolean, hook?: LinearHook): Value {
     let y = op.matmul(x, w.linear(`${name}.weight`, inF, outF));

@@ -124,3 +124,33 @@ test('mistral: a sliding window hides keys that far behind, in prefill and in ca
   const full = referenceLogits({ ...config, slidingWindow: null }, weights, prompt);
   assert.ok(maxAbsDiff(full.at(-1)!, windowed.at(-1)!) > 1e-3, 'the window changes the logits');
 });
+
+test('linear rope scaling by 2 at positions 0, 2, 4, … equals no scaling at 0, 1, 2, …', async () => {
+  const plain = configs.llama!;
+  const scaled = { ...plain, ropeScaling: { type: 'linear', parameters: { factor: 2 } } };
+  const weights = randomWeights(plain, 17);
+  const a = await (await openDecoder(plain, weights)).step({ tokens: [prompt.slice(0, 6)], positions: [range(0, 6)] });
+  const b = await (await openDecoder(scaled, weights)).step({ tokens: [prompt.slice(0, 6)], positions: [range(0, 6).map((p) => 2 * p)] });
+  assert.ok(maxAbsDiff(a, b) < 1e-4);
+  const c = await (await openDecoder(scaled, weights)).step({ tokens: [prompt.slice(0, 6)], positions: [range(0, 6)] });
+  assert.ok(maxAbsDiff(a, c) > 1e-3, 'scaling changes the logits');
+});
+
+test('llama3 rope scaling keeps short wavelengths, slows long ones by the factor, blends between; unknown types are rejected', async () => {
+  const { rotaryInverseFrequencies } = await import('../../../src/engine/models/attention.ts');
+  const base = rotaryInverseFrequencies(64, 500000, null, true);
+  const scaled = rotaryInverseFrequencies(64, 500000, { type: 'llama3', parameters: { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } }, true);
+  const wavelength = (f: number) => (2 * Math.PI) / f;
+  let kept = 0;
+  let slowed = 0;
+  let blended = 0;
+  base.forEach((f, i) => {
+    const s = scaled[i]!;
+    if (wavelength(f) < 8192 / 4) kept += Number(s === f);
+    else if (wavelength(f) > 8192) slowed += Number(Math.abs(s - f / 8) < 1e-15);
+    else blended += Number(s < f && s > f / 8);
+  });
+  assert.ok(kept > 0 && slowed > 0 && blended > 0);
+  assert.equal(kept + slowed + blended, base.length);
+  assert.throws(() => rotaryInverseFrequencies(64, 1e4, { type: 'yarn', parameters: { factor: 4 } }, true), /rope_scaling type yarn is not supported by the llama family/);
+});
