@@ -4,6 +4,7 @@
  *
  *   npm run train:base -- [--size tiny|small] [--out .cache/pretrain/tiny] [--resume] [--max-steps N]
  *                         [--minutes M] [--threads N] [--seed S] [--device cpu|webgpu] [--measure [--sizes a,b]]
+ *                         [--init-from CHECKPOINT --peak-lr L --warmup-steps W --steps N]   (continued pretraining)
  *
  * Needs the corpus and tokenizer (node scripts/corpus/build-corpus.ts; node scripts/corpus/train-tokenizer.ts).
  * --measure times a few training steps of each candidate size instead of training (the size choice is by
@@ -75,6 +76,9 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: '1234' },
       measure: { type: 'boolean', default: false },
       device: { type: 'string', default: 'cpu' },
+      'init-from': { type: 'string' },
+      'peak-lr': { type: 'string' },
+      'warmup-steps': { type: 'string' },
       sizes: { type: 'string' },
     },
   });
@@ -105,12 +109,15 @@ async function main(): Promise<void> {
     return;
   }
   const recipe = recipeFor(size, seed, values.steps === undefined ? undefined : Number(values.steps));
+  if (values['peak-lr'] !== undefined) recipe.schedule = { ...recipe.schedule, peakLr: Number(values['peak-lr']), minLr: Number(values['peak-lr']) / 10 };
+  if (values['warmup-steps'] !== undefined) recipe.schedule = { ...recipe.schedule, warmupSteps: Number(values['warmup-steps']) };
+  const initFrom = values['init-from'] === undefined ? undefined : resolve(values['init-from']);
   const outDir = resolve(values.out ?? join(repoRoot, '.cache/pretrain', size));
   mkdirSync(outDir, { recursive: true });
   const logPath = join(outDir, 'log.jsonl');
-  const trainer = await Pretrainer.open(recipe, { outDir, tokenizerDir }, data, { resume: values.resume!, threads, device });
+  const trainer = await Pretrainer.open(recipe, { outDir, tokenizerDir }, data, { resume: values.resume!, threads, device, initFrom });
   const params = trainer.weights.reduce((n, w) => n + w.value.length, 0);
-  const header = { event: 'start', size, params, resumedAtStep: trainer.state.step, trainTokens: data.train.tokens.length, heldoutTokens: data.heldout.tokens.length, recipe };
+  const header = { event: 'start', size, initFrom, params, resumedAtStep: trainer.state.step, trainTokens: data.train.tokens.length, heldoutTokens: data.heldout.tokens.length, recipe };
   appendFileSync(logPath, `${JSON.stringify(header)}\n`);
   console.log(JSON.stringify(header));
   if (trainer.state.step === 0) {

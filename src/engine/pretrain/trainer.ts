@@ -57,14 +57,16 @@ export interface PretrainOptions {
   deadline?: number;
   resume?: boolean;
   threads?: number;
+  /** start a new run from this checkpoint's weights instead of random init (continued pretraining) */
+  initFrom?: string;
   /** execution provider of the step and evaluation sessions */
   device?: 'cpu' | 'webgpu';
   onLog?: (log: StepLog) => void;
 }
 
 /** The recipe fields that must match to resume a run. */
-function recipeKey(r: PretrainRecipe): Record<string, unknown> {
-  return { shape: r.shape, batch: r.batch, seq: r.seq, fimRate: r.fimRate, seed: r.seed, schedule: r.schedule };
+function recipeKey(r: PretrainRecipe, initFrom?: string): Record<string, unknown> {
+  return { shape: r.shape, batch: r.batch, seq: r.seq, fimRate: r.fimRate, seed: r.seed, schedule: r.schedule, ...(initFrom ? { initFrom } : {}) };
 }
 
 export class Pretrainer {
@@ -114,12 +116,12 @@ export class Pretrainer {
     const config = modelConfigOf(recipe.shape, { endOfText: data.fim.endOfText, pad: data.fim.pad });
     const lastDir = join(paths.outDir, 'last');
     const resuming = options.resume === true && existsSync(join(lastDir, 'trainer_state.json'));
-    let source: WeightSource = initialWeights(config, recipe.seed);
+    let source: WeightSource = options.initFrom ? (await loadCheckpoint(options.initFrom)).weights : initialWeights(config, recipe.seed);
     const optimizer = new AdamW(recipe.adamw);
-    let state: TrainerState = { step: 0, seed: recipe.seed, tokensSeen: 0, recipe: recipeKey(recipe), history: [] };
+    let state: TrainerState = { step: 0, seed: recipe.seed, tokensSeen: 0, recipe: recipeKey(recipe, options.initFrom), history: [] };
     if (resuming) {
       const resumed = readResumeState(lastDir);
-      if (JSON.stringify(resumed.state.recipe) !== JSON.stringify(recipeKey(recipe))) {
+      if (JSON.stringify(resumed.state.recipe) !== JSON.stringify(recipeKey(recipe, options.initFrom))) {
         throw new Error(`${lastDir}: the checkpoint was trained with a different recipe (${JSON.stringify(resumed.state.recipe)}); start a new --out folder`);
       }
       source = (await loadCheckpoint(lastDir)).weights;

@@ -147,3 +147,22 @@ test('a checkpoint is an HF folder the sampler loads and samples from, FIM promp
   }
   assert.ok(readFileSync(join(dir, 'last', 'trainer_state.json'), 'utf8').includes('"step": 3'));
 });
+
+test('continued pretraining starts from the weights of a checkpoint, with fresh optimizer state and step count', async () => {
+  const dir = join(root, 'phase1');
+  const phase1 = await open(recipe(), dir);
+  await phase1.run({ maxSteps: 3 });
+  const expected = await phase1.batchLoss(77);
+  await phase1.close();
+  const phase2 = await Pretrainer.open(recipe({ seed: 8 }), { outDir: join(root, 'phase2'), tokenizerDir }, data, { initFrom: join(dir, 'last'), threads: 1 });
+  assert.equal(phase2.state.step, 0);
+  assert.equal(phase2.optimizer.moments.size, 0);
+  const loss = await phase2.batchLoss(77);
+  await phase2.close();
+  const fresh = await open(recipe({ seed: 8 }));
+  assert.notEqual(await fresh.batchLoss(77), loss, 'random init gives another loss on the same batch');
+  await fresh.close();
+  const same = await Pretrainer.open(recipe(), { outDir: join(root, 'phase2b'), tokenizerDir }, data, { initFrom: join(dir, 'last'), threads: 1 });
+  assert.ok(Math.abs((await same.batchLoss(77)) - expected) < 1e-5);
+  await same.close();
+});
