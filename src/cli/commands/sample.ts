@@ -58,7 +58,10 @@ export const sample: Command = {
   },
   async run(args, out) {
     const modelDir = requireString(args, 'model', 'sample');
-    if (args.values.adapter !== undefined) throw new UsageError('prefer sample: --adapter: adapters arrive with the training engine');
+    const adapterDir = args.values.adapter;
+    if (adapterDir !== undefined && (typeof adapterDir !== 'string' || !existsSync(adapterDir))) {
+      throw new UsageError(`prefer sample: --adapter ${String(adapterDir)}: no such adapter directory`);
+    }
     let prefix: string;
     let suffix = '';
     if (args.values.file !== undefined) {
@@ -82,6 +85,7 @@ export const sample: Command = {
 
     const engine = await Engine.open({
       modelDir,
+      ...(adapterDir !== undefined ? { adapterDir } : {}),
       device,
       threads: number(args, 'threads', true) ?? 0,
       ...(typeof args.values.cache === 'string' ? { cacheDir: args.values.cache } : {}),

@@ -87,7 +87,7 @@ class SafetensorsWeights implements LoadedWeights {
   }
 }
 
-function toFloat32(file: SafetensorsFile, entry: TensorEntry): Float32Array {
+export function toFloat32(file: SafetensorsFile, entry: TensorEntry): Float32Array {
   const { bytes } = file;
   const count = (entry.end - entry.begin) / (entry.dtype === 'F32' ? 4 : 2);
   const offset = bytes.byteOffset + entry.begin;

@@ -5,6 +5,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { withAdapter } from '../hf/adapter.ts';
 import { loadCheckpoint } from '../hf/checkpoint.ts';
 import type { GenerationDefaults, ModelConfig } from '../hf/types.ts';
 import type { CheckpointTokenizer } from '../hf/tokenizer.ts';
@@ -16,6 +17,8 @@ import { type SampleCallbacks, type SampleOptions, type SampleResult, sampleCand
 
 export interface EngineOptions {
   modelDir: string;
+  /** A LoRA adapter in PEFT format, merged into the base weights at load. */
+  adapterDir?: string;
   device?: Device;
   threads?: number;
   /** compiled-model cache; default $XDG_CACHE_HOME/prefer/compiled or ~/.cache/prefer/compiled */
@@ -59,7 +62,8 @@ export class Engine {
 
   static async open(options: EngineOptions): Promise<Engine> {
     const started = performance.now();
-    const checkpoint = await loadCheckpoint(options.modelDir);
+    const base = await loadCheckpoint(options.modelDir);
+    const checkpoint = options.adapterDir ? await withAdapter(base, options.adapterDir) : base;
     const compiled = compileInference(checkpoint, options.cacheDir ?? defaultCacheDir(), { dtype: 'float32', target: options.device === 'webgpu' ? 'webgpu' : 'cpu' });
     const opened = await openSession(compiled.path, { device: options.device ?? 'cpu', threads: options.threads ?? 0 });
     const startup: EngineStartup = {

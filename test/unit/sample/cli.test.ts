@@ -44,7 +44,8 @@ test('bad flags fail with one line and a non-zero exit', () => {
     [['--prefix', 'x', '--n', '2', '--max-tokens', '3'], /--model is required/],
     [['--model', model, '--prefix', 'x', '--n', 'two', '--max-tokens', '3'], /--n must be an integer/],
     [['--model', model, '--prefix', 'x', '--n', '2', '--max-tokens', '3', '--device', 'tpu'], /--device must be cpu, webgpu or cuda/],
-    [['--model', model, '--adapter', dir, '--prefix', 'x', '--n', '2', '--max-tokens', '3'], /adapters arrive with the training engine/],
+    [['--model', model, '--adapter', dir, '--prefix', 'x', '--n', '2', '--max-tokens', '3'], /adapter_config\.json: missing \(not a PEFT adapter folder\)/],
+    [['--model', model, '--adapter', `${dir}/nope`, '--prefix', 'x', '--n', '2', '--max-tokens', '3'], /--adapter .*nope: no such adapter directory/],
   ];
   for (const [args, message] of cases) {
     const r = prefer('sample', ...args);
