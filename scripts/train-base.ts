@@ -4,7 +4,8 @@
  *
  *   npm run train:base -- [--size tiny|small] [--out .cache/pretrain/tiny] [--resume] [--max-steps N]
  *                         [--minutes M] [--threads N] [--seed S] [--device cpu|webgpu] [--measure [--sizes a,b]]
- *                         [--init-from CHECKPOINT --peak-lr L --warmup-steps W --steps N]   (continued pretraining)
+ *                         [--init-from CHECKPOINT --peak-lr L --warmup-steps W --steps N --seq T --batch B]
+ *                         (continued pretraining, e.g. at a longer context)
  *
  * Needs the corpus and tokenizer (node scripts/corpus/build-corpus.ts; node scripts/corpus/train-tokenizer.ts).
  * --measure times a few training steps of each candidate size instead of training (the size choice is by
@@ -79,6 +80,8 @@ async function main(): Promise<void> {
       'init-from': { type: 'string' },
       'peak-lr': { type: 'string' },
       'warmup-steps': { type: 'string' },
+      seq: { type: 'string' },
+      batch: { type: 'string' },
       sizes: { type: 'string' },
     },
   });
@@ -111,6 +114,8 @@ async function main(): Promise<void> {
   const recipe = recipeFor(size, seed, values.steps === undefined ? undefined : Number(values.steps));
   if (values['peak-lr'] !== undefined) recipe.schedule = { ...recipe.schedule, peakLr: Number(values['peak-lr']), minLr: Number(values['peak-lr']) / 10 };
   if (values['warmup-steps'] !== undefined) recipe.schedule = { ...recipe.schedule, warmupSteps: Number(values['warmup-steps']) };
+  if (values.seq !== undefined) recipe.seq = Number(values.seq);
+  if (values.batch !== undefined) recipe.batch = Number(values.batch);
   const initFrom = values['init-from'] === undefined ? undefined : resolve(values['init-from']);
   const outDir = resolve(values.out ?? join(repoRoot, '.cache/pretrain', size));
   mkdirSync(outDir, { recursive: true });
