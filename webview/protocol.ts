@@ -18,21 +18,36 @@ export type PanelMode = 'compare' | 'blind-ab';
 
 export type HostMessage =
   /** A new prompt: `count` candidate slots, filled by `delta`/`done` or given whole in `candidates`. */
-  | { type: 'round'; roundId: number; title: string; language: string; mode: PanelMode; candidates: CandidateView[] }
+  | {
+      type: 'round';
+      roundId: number;
+      title: string;
+      language: string;
+      mode: PanelMode;
+      candidates: CandidateView[];
+    }
   | { type: 'delta'; roundId: number; index: number; text: string }
   | { type: 'done'; roundId: number; index: number }
   | { type: 'saved'; roundId: number; comparisonId: number; pairsAdded: number; summary: string }
   | { type: 'inserted'; roundId: number }
   | { type: 'error'; roundId?: number | undefined; message: string };
 
-const index = z.number().int().min(0).max(MAX_CANDIDATES - 1);
+const index = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_CANDIDATES - 1);
 const roundId = z.number().int().min(0);
 
 const outcome = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('pick'), index }),
   z.strictObject({
     kind: z.literal('ranking'),
-    order: z.array(index).min(2).max(MAX_CANDIDATES).refine((o) => new Set(o).size === o.length, 'duplicate rank'),
+    order: z
+      .array(index)
+      .min(2)
+      .max(MAX_CANDIDATES)
+      .refine((o) => new Set(o).size === o.length, 'duplicate rank'),
   }),
   z.strictObject({ kind: z.literal('tie') }),
   z.strictObject({ kind: z.literal('both_bad') }),
@@ -49,7 +64,11 @@ const webviewMessage = z.discriminatedUnion('type', [
     roundId,
     outcome,
     rationale: z.string().max(10_000).optional(),
-    decisionMs: z.number().finite().min(0).max(7 * 24 * 3600 * 1000),
+    decisionMs: z
+      .number()
+      .finite()
+      .min(0)
+      .max(7 * 24 * 3600 * 1000),
   }),
   /** Insert a candidate (by shown index) or the user's own answer into the editor at the prompt's slot. */
   z.strictObject({

@@ -8,6 +8,7 @@ import { CheckpointTokenizer } from '../engine/hf/tokenizer.ts';
 import { type PairFilter, openStore } from '../store/store.ts';
 import { saveAdapter } from './adapterFiles.ts';
 import { type PairText, type PreferenceExample, tokenizePair } from './examples.ts';
+import { ADAMW_DEFAULTS } from './optimizer.ts';
 import { type Metrics, type StepMetrics, type TrainHooks, type TrainOptions, trainDpo } from './trainer.ts';
 
 /** A problem with the round's inputs (no pairs, a pair that does not fit): the caller's to fix. */
@@ -116,4 +117,26 @@ export async function runRound(options: RoundOptions, hooks: TrainHooks = {}): P
   } finally {
     store?.close();
   }
+}
+
+/** The defaults of a round, shared by `prefer train` and the extension's Train DPO Round. */
+export function defaultTraining(overrides: Partial<RoundOptions['training']> = {}): RoundOptions['training'] {
+  const rank = overrides.lora?.rank ?? 16;
+  return {
+    loss: { type: 'sigmoid', beta: 0.1, labelSmoothing: 0 },
+    lora: { rank, alpha: 2 * rank, rsLora: false },
+    optimizer: ADAMW_DEFAULTS,
+    learningRate: 5e-5,
+    warmupRatio: 0.1,
+    epochs: 1,
+    pairsPerStep: 4,
+    lengthStep: 32,
+    maxLength: 512,
+    evalFraction: 0.1,
+    seed: 0,
+    headChunks: 8,
+    device: 'cpu',
+    threads: 0,
+    ...overrides,
+  };
 }

@@ -12,7 +12,12 @@ const FORMAT_LABELS: Record<FormatName, string> = {
 };
 
 /** Prefer: Export Pairs / Import Pairs — file pickers and progress around src/io. */
-export function registerDataCommands(context: vscode.ExtensionContext, store: StoreAccess, log: vscode.LogOutputChannel, onChanged: () => void): void {
+export function registerDataCommands(
+  context: vscode.ExtensionContext,
+  store: StoreAccess,
+  log: vscode.LogOutputChannel,
+  onChanged: () => void,
+): void {
   context.subscriptions.push(
     vscode.commands.registerCommand('prefer.exportPairs', async () => {
       const format = await vscode.window.showQuickPick(
@@ -22,10 +27,22 @@ export function registerDataCommands(context: vscode.ExtensionContext, store: St
       if (!format) return undefined;
       const options = await vscode.window.showQuickPick(
         [
-          { label: 'Private', description: 'leave out file paths and workspace names', key: 'private' as const },
-          { label: 'Include ties and both-bad', description: 'to a separate .ties.jsonl file (they are not DPO pairs)', key: 'ties' as const },
+          {
+            label: 'Private',
+            description: 'leave out file paths and workspace names',
+            key: 'private' as const,
+          },
+          {
+            label: 'Include ties and both-bad',
+            description: 'to a separate .ties.jsonl file (they are not DPO pairs)',
+            key: 'ties' as const,
+          },
         ],
-        { title: 'Prefer: export options', canPickMany: true, placeHolder: 'Enter to export with the options ticked' },
+        {
+          title: 'Prefer: export options',
+          canPickMany: true,
+          placeHolder: 'Enter to export with the options ticked',
+        },
       );
       if (!options) return undefined;
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
@@ -47,9 +64,14 @@ export function registerDataCommands(context: vscode.ExtensionContext, store: St
           }),
       );
       log.info(`exported ${result.exported} pairs (${format.format}) to ${target.fsPath}`);
-      const ties = result.ties ? ` and ${result.ties.exported} ties/both-bad to ${path.basename(tiesFileFor(target.fsPath))}` : '';
+      const ties = result.ties
+        ? ` and ${result.ties.exported} ties/both-bad to ${path.basename(tiesFileFor(target.fsPath))}`
+        : '';
       void vscode.window
-        .showInformationMessage(`Prefer: exported ${result.exported} pairs to ${path.basename(target.fsPath)}${ties}.`, 'Open')
+        .showInformationMessage(
+          `Prefer: exported ${result.exported} pairs to ${path.basename(target.fsPath)}${ties}.`,
+          'Open',
+        )
         .then((a) => a && vscode.window.showTextDocument(target));
       return result;
     }),
@@ -63,8 +85,14 @@ export function registerDataCommands(context: vscode.ExtensionContext, store: St
       const file = picked?.[0];
       if (!file) return undefined;
       const result = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Prefer: importing ${path.basename(file.fsPath)}` },
-        (progress) => importPairs(store.get(), file.fsPath, { onProgress: (lines) => progress.report({ message: `${lines} lines read` }) }),
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `Prefer: importing ${path.basename(file.fsPath)}`,
+        },
+        (progress) =>
+          importPairs(store.get(), file.fsPath, {
+            onProgress: (lines) => progress.report({ message: `${lines} lines read` }),
+          }),
       );
       onChanged();
       for (const e of result.errors) log.warn(`${file.fsPath}:${e.line}: ${e.message}`);
@@ -72,7 +100,10 @@ export function registerDataCommands(context: vscode.ExtensionContext, store: St
       log.info(`${file.fsPath}: ${summary}, ${result.errorCount} bad lines`);
       if (result.errorCount > 0) {
         void vscode.window
-          .showWarningMessage(`Prefer: ${summary}; ${result.errorCount} bad lines were not imported (first: line ${result.errors[0]?.line}: ${result.errors[0]?.message}).`, 'Show Log')
+          .showWarningMessage(
+            `Prefer: ${summary}; ${result.errorCount} bad lines were not imported (first: line ${result.errors[0]?.line}: ${result.errors[0]?.message}).`,
+            'Show Log',
+          )
           .then((a) => a && log.show());
       } else {
         void vscode.window.showInformationMessage(`Prefer: ${summary}.`);

@@ -5,17 +5,17 @@ import { registerDataCommands } from './data.ts';
 import { registerInlineMode } from './inline.ts';
 import { registerLabelerCommands } from './labelers.ts';
 import { registerModelCommands } from './model.ts';
-import { registerPendingCommands } from './pending.ts';
 import { registerStatsCommand } from './stats.ts';
 import { PreferStatusBar } from './statusBar.ts';
 import { StoreAccess } from './storeAccess.ts';
+import { registerTrainCommands } from './train/commands.ts';
 
 export function activate(context: vscode.ExtensionContext): { store: StoreAccess } {
   const log = vscode.window.createOutputChannel('Prefer', { log: true });
   const store = new StoreAccess(context);
   const statusBar = new PreferStatusBar(store, log);
   context.subscriptions.push(log, store, statusBar);
-  const sources = new CompletionSources(context, log);
+  const sources = new CompletionSources(context, store, log);
   context.subscriptions.push(sources);
   const refresh = () => statusBar.refresh();
   registerCompareCommands(context, store, log, refresh, sources);
@@ -24,7 +24,7 @@ export function activate(context: vscode.ExtensionContext): { store: StoreAccess
   registerDataCommands(context, store, log, refresh);
   registerLabelerCommands(context, store, log, refresh);
   registerModelCommands(context);
-  registerPendingCommands(context);
+  registerTrainCommands(context, store, log, refresh);
   log.info(`Prefer activated; store at ${store.databasePath}`);
   return { store };
 }

@@ -18,7 +18,13 @@ interface Offer {
  * (Alt+] / Alt+[). Accepting candidate k stores it as chosen over candidates 0..k−1, the ones cycled past
  * before it (VS Code does not report which ghost texts were seen, and cycling starts at the first).
  */
-export function registerInlineMode(context: vscode.ExtensionContext, sources: CompletionSources, store: StoreAccess, log: vscode.LogOutputChannel, onChanged: () => void): void {
+export function registerInlineMode(
+  context: vscode.ExtensionContext,
+  sources: CompletionSources,
+  store: StoreAccess,
+  log: vscode.LogOutputChannel,
+  onChanged: () => void,
+): void {
   let registration: vscode.Disposable | undefined;
   const provider: vscode.InlineCompletionItemProvider = {
     async provideInlineCompletionItems(document, position, context_, token) {
@@ -33,7 +39,12 @@ export function registerInlineMode(context: vscode.ExtensionContext, sources: Co
       const config = vscode.workspace.getConfiguration('prefer');
       try {
         const candidates = await source.sample(
-          { prompt, n: config.get<number>('numCandidates', 4), temperature: config.get<number>('temperature', 0.9), maxTokens: config.get<number>('maxTokens', 64) },
+          {
+            prompt,
+            n: config.get<number>('numCandidates', 4),
+            temperature: config.get<number>('temperature', 0.9),
+            maxTokens: config.get<number>('maxTokens', 64),
+          },
           { onDelta: () => undefined, onDone: () => undefined },
           token,
         );
@@ -43,7 +54,11 @@ export function registerInlineMode(context: vscode.ExtensionContext, sources: Co
           .filter((c) => c.text.trim() !== '')
           .map((c, index) => {
             const item = new vscode.InlineCompletionItem(c.text, new vscode.Range(position, position));
-            item.command = { command: ACCEPTED, title: 'Prefer: remember this choice', arguments: [offer, index] };
+            item.command = {
+              command: ACCEPTED,
+              title: 'Prefer: remember this choice',
+              arguments: [offer, index],
+            };
             return item;
           });
       } catch (e) {
@@ -55,7 +70,8 @@ export function registerInlineMode(context: vscode.ExtensionContext, sources: Co
 
   const update = () => {
     const on = vscode.workspace.getConfiguration('prefer').get<boolean>('inlineMode', false);
-    if (on && !registration) registration = vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider);
+    if (on && !registration)
+      registration = vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider);
     if (!on && registration) {
       registration.dispose();
       registration = undefined;

@@ -4,7 +4,11 @@ import type { StoreAccess } from './storeAccess.ts';
 
 /** "Prefer: <model> · <adapter or base> · <pairs>" — click to compare at the cursor. */
 export class PreferStatusBar implements vscode.Disposable {
-  private readonly item = vscode.window.createStatusBarItem('prefer.status', vscode.StatusBarAlignment.Right, 100);
+  private readonly item = vscode.window.createStatusBarItem(
+    'prefer.status',
+    vscode.StatusBarAlignment.Right,
+    100,
+  );
   private readonly store: StoreAccess;
   private readonly log: vscode.LogOutputChannel;
   private readonly listener: vscode.Disposable;

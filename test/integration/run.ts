@@ -15,7 +15,10 @@ interface SuiteResults {
 }
 
 /** One code-server session running the in-host suite; the suite picks its tests by the workspace's trust. */
-async function runSession(name: 'trusted' | 'untrusted', suite: string): Promise<{ code: number; results: SuiteResults }> {
+async function runSession(
+  name: 'trusted' | 'untrusted',
+  suite: string,
+): Promise<{ code: number; results: SuiteResults }> {
   const home = join(repoRoot, '.test-output', 'integration', name);
   rmSync(home, { recursive: true, force: true });
   const workspace = join(home, 'workspace');
@@ -24,12 +27,25 @@ async function runSession(name: 'trusted' | 'untrusted', suite: string): Promise
   const model = await makeCheckpoint('llama', join(home, 'model'));
   writeFileSync(
     join(workspace, '.vscode', 'settings.json'),
-    JSON.stringify({ 'prefer.databasePath': database, 'prefer.modelPath': model, 'prefer.seed': 1234, 'prefer.maxTokens': 12 }),
+    JSON.stringify({
+      'prefer.databasePath': database,
+      'prefer.modelPath': model,
+      'prefer.seed': 1234,
+      'prefer.maxTokens': 12,
+    }),
   );
-  writeFileSync(join(workspace, 'sample.ts'), 'export function greet(name: string): string {\n  return \n}\n');
+  writeFileSync(
+    join(workspace, 'sample.ts'),
+    'export function greet(name: string): string {\n  return \n}\n',
+  );
   const resultsFile = join(workspace, '.prefer-test-results.json');
 
-  const server = await startCodeServer({ home, workspace, vscodeOptions: ['enable-smoke-test-driver'], untrusted: name === 'untrusted' });
+  const server = await startCodeServer({
+    home,
+    workspace,
+    vscodeOptions: ['enable-smoke-test-driver'],
+    untrusted: name === 'untrusted',
+  });
   const browser = await launchBrowser(home);
   const hostLog: string[] = [];
   try {
@@ -43,15 +59,22 @@ async function runSession(name: 'trusted' | 'untrusted', suite: string): Promise
       ['extensionDevelopmentPath', remote(repoRoot)],
       ['extensionTestsPath', remote(suite)],
     ]);
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`);
+    await page.goto(
+      `${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`,
+    );
     const code = await Promise.race([
       exited,
       new Promise<number>((_, reject) =>
-        setTimeout(() => reject(new Error(`the in-host suite did not finish within ${timeoutMs / 1000} s`)), timeoutMs),
+        setTimeout(
+          () => reject(new Error(`the in-host suite did not finish within ${timeoutMs / 1000} s`)),
+          timeoutMs,
+        ),
       ),
     ]);
     if (!existsSync(resultsFile)) {
-      throw new Error(`the ${name} in-host suite exited ${code} without writing results; host console:\n${hostLog.slice(-40).join('\n')}`);
+      throw new Error(
+        `the ${name} in-host suite exited ${code} without writing results; host console:\n${hostLog.slice(-40).join('\n')}`,
+      );
     }
     return { code, results: JSON.parse(readFileSync(resultsFile, 'utf8')) as SuiteResults };
   } finally {
@@ -72,9 +95,17 @@ async function main(): Promise<number> {
     const { code, results } = await runSession(name, suite);
     for (const t of results.tests) {
       console.log(`${t.state === 'passed' ? '✔' : '✖'} [${name}] ${t.title}`);
-      if (t.error) console.log(t.error.split('\n').map((l) => `    ${l}`).join('\n'));
+      if (t.error)
+        console.log(
+          t.error
+            .split('\n')
+            .map((l) => `    ${l}`)
+            .join('\n'),
+        );
     }
-    console.log(`${name} workspace: ${results.passed} passed, ${results.failed} failed (extension host exit code ${code})`);
+    console.log(
+      `${name} workspace: ${results.passed} passed, ${results.failed} failed (extension host exit code ${code})`,
+    );
     ok &&= results.failed === 0 && code === 0 && results.passed > 0;
     total.passed += results.passed;
     total.failed += results.failed;

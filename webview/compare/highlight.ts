@@ -48,7 +48,11 @@ function flatten(tokens: (string | Prism.Token)[], classes: string[], out: Segme
       out.push({ text: token, classes });
       continue;
     }
-    const own = [`token`, token.type, ...(Array.isArray(token.alias) ? token.alias : token.alias ? [token.alias] : [])];
+    const own = [
+      `token`,
+      token.type,
+      ...(Array.isArray(token.alias) ? token.alias : token.alias ? [token.alias] : []),
+    ];
     const content = token.content;
     flatten(Array.isArray(content) ? content : [content], [...classes, ...own], out);
   }
@@ -76,7 +80,12 @@ export function changedRanges(reference: string, text: string): [number, number]
 }
 
 /** Fills `target` with highlighted `text`, wrapping the changed ranges in <mark class="diff">. */
-export function renderCode(target: HTMLElement, text: string, language: string, changed: [number, number][]): void {
+export function renderCode(
+  target: HTMLElement,
+  text: string,
+  language: string,
+  changed: [number, number][],
+): void {
   const fragment = document.createDocumentFragment();
   let offset = 0;
   let r = 0;

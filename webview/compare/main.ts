@@ -106,7 +106,8 @@ function renderSelection(): void {
     const rankPos = sel?.kind === 'ranking' ? sel.order.indexOf(i) : -1;
     card.classList.toggle('selected', (sel?.kind === 'pick' && sel.index === i) || rankPos === 0);
     card.querySelector('.rank')!.textContent = rankPos >= 0 ? `rank ${rankPos + 1}` : '';
-    for (const b of card.querySelectorAll('vscode-button')) b.toggleAttribute('disabled', round.saved || streaming());
+    for (const b of card.querySelectorAll('vscode-button'))
+      b.toggleAttribute('disabled', round.saved || streaming());
   }
   editSection.hidden = sel?.kind !== 'edited';
   document.body.dataset.selection = sel?.kind ?? '';
@@ -115,7 +116,9 @@ function renderSelection(): void {
   const k = round.candidates.length;
   switch (sel?.kind) {
     case undefined:
-      return say(`Pick with 1–${k}, R rank all, T tie, B both bad, S skip, E write your own. Enter confirms.`);
+      return say(
+        `Pick with 1–${k}, R rank all, T tie, B both bad, S skip, E write your own. Enter confirms.`,
+      );
     case 'pick':
       return say(`Selected #${sel.index + 1}. Enter confirms, I inserts it.`);
     case 'ranking':
@@ -131,7 +134,9 @@ function renderSelection(): void {
     case 'skip':
       return say('Skip this prompt. Enter confirms.');
     case 'edited':
-      return say('Write your own answer; it is preferred over every candidate. Ctrl+Enter confirms, Esc leaves.');
+      return say(
+        'Write your own answer; it is preferred over every candidate. Ctrl+Enter confirms, Esc leaves.',
+      );
   }
 }
 
@@ -144,7 +149,8 @@ function select(selection: Selection): void {
   renderSelection();
   if (selection.kind === 'edited') {
     // Start from the selected candidate (or the first): editing is usually a small fix.
-    if (!editBox.value) editBox.value = round.candidates[previous?.kind === 'pick' ? previous.index : 0]?.text ?? '';
+    if (!editBox.value)
+      editBox.value = round.candidates[previous?.kind === 'pick' ? previous.index : 0]?.text ?? '';
     editBox.focus();
   }
 }
@@ -329,7 +335,9 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       break;
     }
     case 'saved':
-      say(`Saved: ${message.summary}. Comparison #${message.comparisonId}.${round?.chosen ? ' I inserts the chosen text.' : ''}`);
+      say(
+        `Saved: ${message.summary}. Comparison #${message.comparisonId}.${round?.chosen ? ' I inserts the chosen text.' : ''}`,
+      );
       status.dataset.saved = String(message.comparisonId);
       break;
     case 'inserted':

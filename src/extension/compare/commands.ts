@@ -15,7 +15,9 @@ export function registerCompareCommands(
     vscode.commands.registerCommand('prefer.compareCompletions', () => {
       const editor = vscode.window.activeTextEditor;
       if (!editor) {
-        void vscode.window.showWarningMessage('Prefer: open a file and place the cursor where code should go.');
+        void vscode.window.showWarningMessage(
+          'Prefer: open a file and place the cursor where code should go.',
+        );
         return undefined;
       }
       const source = sources.get();

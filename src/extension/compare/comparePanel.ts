@@ -2,7 +2,13 @@ import { randomInt } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { CandidateInput, JudgmentResult, Outcome, PromptInput } from '../../store/store.ts';
 import { COMPARE_BODY } from '../../../webview/compare/markup.ts';
-import { type HostMessage, type JudgedOutcome, type PanelMode, type WebviewMessage, parseWebviewMessage } from '../../../webview/protocol.ts';
+import {
+  type HostMessage,
+  type JudgedOutcome,
+  type PanelMode,
+  type WebviewMessage,
+  parseWebviewMessage,
+} from '../../../webview/protocol.ts';
 import type { StoreAccess } from '../storeAccess.ts';
 import { webviewHtml } from '../webviewHtml.ts';
 import type { CompletionRequest, CompletionSource } from './completionSource.ts';
@@ -74,7 +80,11 @@ export class ComparePanel {
   private readonly judged = new vscode.EventEmitter<JudgmentResult>();
   readonly onDidJudge = this.judged.event;
 
-  static show(context: vscode.ExtensionContext, store: StoreAccess, log: vscode.LogOutputChannel): ComparePanel {
+  static show(
+    context: vscode.ExtensionContext,
+    store: StoreAccess,
+    log: vscode.LogOutputChannel,
+  ): ComparePanel {
     if (ComparePanel.current) {
       ComparePanel.current.panel.reveal(vscode.ViewColumn.Beside, true);
       return ComparePanel.current;
@@ -170,14 +180,17 @@ export class ComparePanel {
       .then(
         (byStream) => {
           if (this.round !== round) return;
-          if (byStream.length !== n) throw new Error(`the sampler returned ${byStream.length} of ${n} candidates`);
+          if (byStream.length !== n)
+            throw new Error(`the sampler returned ${byStream.length} of ${n} candidates`);
           round.candidates = order.map((stream) => byStream[stream]!);
           round.texts = round.candidates.map((c) => c.text);
           round.streaming.fill(false);
           this.sendRound();
         },
         (e: unknown) => {
-          const message = cancel.token.isCancellationRequested ? 'generation cancelled' : (e as Error).message;
+          const message = cancel.token.isCancellationRequested
+            ? 'generation cancelled'
+            : (e as Error).message;
           this.log.error(`sampling failed: ${message}`);
           this.post({ type: 'error', roundId: round.id, message });
         },
@@ -218,7 +231,9 @@ export class ComparePanel {
     }
     const round = this.round;
     if (!round || round.id !== message.roundId) {
-      this.log.warn(`compare panel: dropped ${message.type} for round ${message.roundId}, which is not on screen`);
+      this.log.warn(
+        `compare panel: dropped ${message.type} for round ${message.roundId}, which is not on screen`,
+      );
       return undefined;
     }
     try {
@@ -241,14 +256,19 @@ export class ComparePanel {
     }
   }
 
-  private judge(round: Round, message: Extract<WebviewMessage, { type: 'judge' }>): JudgmentResult | undefined {
+  private judge(
+    round: Round,
+    message: Extract<WebviewMessage, { type: 'judge' }>,
+  ): JudgmentResult | undefined {
     const candidates = round.candidates;
     if (!candidates) throw new Error('wait for the candidates to finish before judging');
     if (round.judged) throw new Error('this prompt is already judged');
     const { outcome } = message;
     const k = candidates.length;
-    const indices = outcome.kind === 'pick' ? [outcome.index] : outcome.kind === 'ranking' ? outcome.order : [];
-    if (indices.some((i) => i >= k)) throw new Error(`no candidate ${Math.max(...indices) + 1} (there are ${k})`);
+    const indices =
+      outcome.kind === 'pick' ? [outcome.index] : outcome.kind === 'ranking' ? outcome.order : [];
+    if (indices.some((i) => i >= k))
+      throw new Error(`no candidate ${Math.max(...indices) + 1} (there are ${k})`);
     if (outcome.kind === 'ranking' && outcome.order.length !== k) throw new Error(`rank all ${k} candidates`);
     round.judged = true;
     const result = this.store.get().recordJudgment({

@@ -17,5 +17,9 @@ export interface CompletionStream {
 /** Where candidates come from (the engine's sampler in a worker thread; see engineSource.ts). */
 export interface CompletionSource {
   readonly label: string;
-  sample(request: CompletionRequest, stream: CompletionStream, token: vscode.CancellationToken): Promise<CandidateInput[]>;
+  sample(
+    request: CompletionRequest,
+    stream: CompletionStream,
+    token: vscode.CancellationToken,
+  ): Promise<CandidateInput[]>;
 }

@@ -7,6 +7,8 @@ import type { CompletionRequest, CompletionSource, CompletionStream } from './co
 
 export interface EngineSettings {
   modelDir: string;
+  /** The active adapter, merged into the base weights at load; undefined samples the base model. */
+  adapter: { id: number; version: number; dir: string } | undefined;
   device: Device;
   seed: number | undefined;
 }
@@ -24,14 +26,20 @@ export class EngineSource implements CompletionSource, vscode.Disposable {
   constructor(settings: EngineSettings, log: vscode.LogOutputChannel) {
     this.settings = settings;
     this.log = log;
-    this.label = path.basename(settings.modelDir);
+    this.label =
+      path.basename(settings.modelDir) + (settings.adapter ? ` + adapter v${settings.adapter.version}` : '');
   }
 
   private start(): Promise<EngineWorker> {
     this.worker ??= Promise.resolve(
       vscode.window.withProgress(
         { location: vscode.ProgressLocation.Window, title: `Prefer: loading ${this.label}` },
-        () => EngineWorker.start({ modelDir: this.settings.modelDir, device: this.settings.device }),
+        () =>
+          EngineWorker.start({
+            modelDir: this.settings.modelDir,
+            device: this.settings.device,
+            ...(this.settings.adapter ? { adapterDir: this.settings.adapter.dir } : {}),
+          }),
       ),
     ).then(
       (worker) => {
@@ -83,7 +91,8 @@ export class EngineSource implements CompletionSource, vscode.Disposable {
       );
       return result.candidates.map((c) => ({
         text: c.text,
-        modelId: this.label,
+        modelId: path.basename(this.settings.modelDir),
+        adapterId: this.settings.adapter?.id,
         tokenCount: c.tokens,
         logprob: c.logprob,
         seed,

@@ -8,7 +8,11 @@ export interface Slot {
 }
 
 /** The prompt for a slot in a document: the text before it (prefix) and after it (suffix). */
-export function promptAt(doc: vscode.TextDocument, start: vscode.Position, end: vscode.Position): { prompt: PromptInput; slot: Slot } {
+export function promptAt(
+  doc: vscode.TextDocument,
+  start: vscode.Position,
+  end: vscode.Position,
+): { prompt: PromptInput; slot: Slot } {
   const docEnd = doc.lineAt(doc.lineCount - 1).range.end;
   return {
     prompt: {
@@ -32,10 +36,13 @@ export async function insertAtSlot(slot: Slot, text: string): Promise<Slot> {
   const doc = await vscode.workspace.openTextDocument(slot.uri);
   const edit = new vscode.WorkspaceEdit();
   edit.replace(slot.uri, slot.range, text);
-  if (!(await vscode.workspace.applyEdit(edit))) throw new Error(`could not edit ${vscode.workspace.asRelativePath(slot.uri)}`);
+  if (!(await vscode.workspace.applyEdit(edit)))
+    throw new Error(`could not edit ${vscode.workspace.asRelativePath(slot.uri)}`);
   const start = slot.range.start;
   const end = doc.positionAt(doc.offsetAt(start) + text.length);
-  const editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === slot.uri.toString());
+  const editor = vscode.window.visibleTextEditors.find(
+    (e) => e.document.uri.toString() === slot.uri.toString(),
+  );
   if (editor) editor.selection = new vscode.Selection(end, end);
   return { uri: slot.uri, range: new vscode.Range(start, end) };
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { isDevice } from '../../engine/runtime/providers.ts';
+import type { StoreAccess } from '../storeAccess.ts';
 import { EngineSource, type EngineSettings } from './engineSource.ts';
 
 /** The folder of the model to sample from: `prefer.modelPath`, else the default model shipped in the extension. */
@@ -15,41 +16,66 @@ export function configuredModelDir(context: vscode.ExtensionContext): string | u
   return existsSync(path.join(bundled, 'config.json')) ? bundled : undefined;
 }
 
-function engineSettings(modelDir: string): EngineSettings {
+function engineSettings(modelDir: string, store: StoreAccess, base: boolean): EngineSettings {
+  const active = base ? undefined : store.get().activeAdapter();
   const config = vscode.workspace.getConfiguration('prefer');
   const device = config.get<string>('device', 'auto');
   const seed = config.get<number>('seed', -1);
   return {
     modelDir,
+    adapter: active && { id: active.id, version: active.version, dir: active.path },
     // 'auto' stays on the CPU until a GPU adapter has been measured to be faster for this model.
     device: isDevice(device) ? device : 'cpu',
     seed: Number.isInteger(seed) && seed >= 0 ? seed : undefined,
   };
 }
 
-/** One engine per (model, device, seed): reused across prompts, replaced when the settings change. */
+const sameSettings = (a: EngineSettings, b: EngineSettings) =>
+  a.modelDir === b.modelDir && a.device === b.device && a.seed === b.seed && a.adapter?.id === b.adapter?.id;
+
+/**
+ * One engine per (model, adapter, device, seed): reused across prompts, replaced when they change. Blind A/B
+ * keeps a second one for the base model beside the one with the active adapter.
+ */
 export class CompletionSources implements vscode.Disposable {
   private current: EngineSource | undefined;
+  private base: EngineSource | undefined;
   private readonly context: vscode.ExtensionContext;
   private readonly log: vscode.LogOutputChannel;
+  private readonly store: StoreAccess;
 
-  constructor(context: vscode.ExtensionContext, log: vscode.LogOutputChannel) {
+  constructor(context: vscode.ExtensionContext, store: StoreAccess, log: vscode.LogOutputChannel) {
     this.context = context;
+    this.store = store;
     this.log = log;
   }
 
-  /** The engine for the configured model, or undefined (with the reason shown) when there is none. */
+  /** The base model without any adapter (for blind A/B), or undefined when no model is configured. */
+  baseModel(): EngineSource | undefined {
+    const modelDir = configuredModelDir(this.context);
+    if (!modelDir) return undefined;
+    const wanted = engineSettings(modelDir, this.store, true);
+    if (!this.base || !sameSettings(this.base.settings, wanted)) {
+      this.base?.dispose();
+      this.base = new EngineSource(wanted, this.log);
+    }
+    return this.base;
+  }
+
+  /** The engine for the configured model and active adapter, or undefined (with the reason shown). */
   get(): EngineSource | undefined {
     const modelDir = configuredModelDir(this.context);
     if (!modelDir) {
       void vscode.window
-        .showWarningMessage('Prefer: no model configured. Choose a Hugging Face checkpoint folder.', 'Select Model')
+        .showWarningMessage(
+          'Prefer: no model configured. Choose a Hugging Face checkpoint folder.',
+          'Select Model',
+        )
         .then((a) => a && vscode.commands.executeCommand('prefer.selectModel'));
       return undefined;
     }
-    const wanted = engineSettings(modelDir);
-    const s = this.current?.settings;
-    if (!s || s.modelDir !== wanted.modelDir || s.device !== wanted.device || s.seed !== wanted.seed) {
+    const wanted = engineSettings(modelDir, this.store, false);
+    if (!this.current || !sameSettings(this.current.settings, wanted)) {
       this.current?.dispose();
       this.current = new EngineSource(wanted, this.log);
     }
@@ -58,6 +84,8 @@ export class CompletionSources implements vscode.Disposable {
 
   dispose(): void {
     this.current?.dispose();
+    this.base?.dispose();
     this.current = undefined;
+    this.base = undefined;
   }
 }

@@ -32,7 +32,10 @@ suite('Prefer in a real VS Code', () => {
     for (const step of steps) {
       const command = /\(command:([\w.]+)\)/.exec(step.description)?.[1];
       assert.ok(command && registered.has(command), `step links a registered command (${command})`);
-      const media = vscode.Uri.joinPath(vscode.extensions.getExtension('prefer-dev.prefer')!.extensionUri, step.media.markdown);
+      const media = vscode.Uri.joinPath(
+        vscode.extensions.getExtension('prefer-dev.prefer')!.extensionUri,
+        step.media.markdown,
+      );
       assert.ok((await vscode.workspace.fs.stat(media)).size > 0, `${step.media.markdown} exists`);
     }
   });
@@ -62,7 +65,9 @@ suite('Prefer in a real VS Code', () => {
 
   test('a pick in the panel stores a comparison and its pairs in the SQLite file', async () => {
     const editor = await openSampleAtEndOfLine(1);
-    const expectedPrefix = editor.document.getText(new vscode.Range(new vscode.Position(0, 0), editor.selection.active));
+    const expectedPrefix = editor.document.getText(
+      new vscode.Range(new vscode.Position(0, 0), editor.selection.active),
+    );
     const panel = await compareHere();
     const result = await judge(panel, { kind: 'pick', index: 2 }, 321);
     assert.equal(result.pairsAdded, 3);
@@ -77,7 +82,10 @@ suite('Prefer in a real VS Code', () => {
     assert.equal(row.prefix, expectedPrefix);
     assert.equal(row.language, 'typescript');
     assert.equal(row.file_path, join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, 'sample.ts'));
-    assert.equal(query('SELECT count(*) AS n FROM pair WHERE comparison_id = ?', result.comparisonId)[0]!.n, 3);
+    assert.equal(
+      query('SELECT count(*) AS n FROM pair WHERE comparison_id = ?', result.comparisonId)[0]!.n,
+      3,
+    );
 
     // The candidates come from the configured model, sampled in the engine's worker, with their provenance.
     const candidates = query(
@@ -100,10 +108,18 @@ suite('Prefer in a real VS Code', () => {
     const panel = await compareHere();
     const result = await judge(panel, { kind: 'ranking', order: [3, 1, 0, 2] });
     assert.equal(result.pairsAdded, 6);
-    const shown = JSON.parse(String(query('SELECT shown_order FROM comparison WHERE id = ?', result.comparisonId)[0]!.shown_order)) as number[];
-    const pairs = query('SELECT chosen_id, rejected_id FROM pair WHERE comparison_id = ? ORDER BY id', result.comparisonId);
+    const shown = JSON.parse(
+      String(query('SELECT shown_order FROM comparison WHERE id = ?', result.comparisonId)[0]!.shown_order),
+    ) as number[];
+    const pairs = query(
+      'SELECT chosen_id, rejected_id FROM pair WHERE comparison_id = ? ORDER BY id',
+      result.comparisonId,
+    );
     const rank = (id: unknown) => [3, 1, 0, 2].indexOf(shown.indexOf(Number(id)));
-    assert.ok(pairs.every((p) => rank(p.chosen_id) < rank(p.rejected_id)), 'every pair prefers the better-ranked one');
+    assert.ok(
+      pairs.every((p) => rank(p.chosen_id) < rank(p.rejected_id)),
+      'every pair prefers the better-ranked one',
+    );
   });
 
   test('tie, both bad and skip are stored as comparisons without pairs', async () => {
@@ -112,7 +128,10 @@ suite('Prefer in a real VS Code', () => {
       const panel = await compareHere();
       const result = await judge(panel, { kind });
       assert.equal(result.pairsAdded, 0);
-      assert.equal(query('SELECT outcome FROM comparison WHERE id = ?', result.comparisonId)[0]!.outcome, kind);
+      assert.equal(
+        query('SELECT outcome FROM comparison WHERE id = ?', result.comparisonId)[0]!.outcome,
+        kind,
+      );
     }
   });
 

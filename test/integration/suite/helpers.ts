@@ -47,8 +47,17 @@ export async function compareHere(): Promise<ComparePanel> {
   return panel;
 }
 
-export async function judge(panel: ComparePanel, outcome: JudgedOutcome, decisionMs = 100): Promise<JudgmentResult> {
-  const result = await panel.handleMessage({ type: 'judge', roundId: panel.currentRoundId, outcome, decisionMs });
+export async function judge(
+  panel: ComparePanel,
+  outcome: JudgedOutcome,
+  decisionMs = 100,
+): Promise<JudgmentResult> {
+  const result = await panel.handleMessage({
+    type: 'judge',
+    roundId: panel.currentRoundId,
+    outcome,
+    decisionMs,
+  });
   assert.ok(result && 'comparisonId' in result, `the ${outcome.kind} was stored`);
   return result;
 }

@@ -16,6 +16,7 @@ export async function run(): Promise<void> {
     await import('./extension.test.ts');
     await import('./labelers.test.ts');
     await import('./inline.test.ts');
+    await import('./train.test.ts');
   } else {
     await import('./untrusted.test.ts');
   }

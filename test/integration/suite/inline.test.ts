@@ -7,10 +7,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 suite('Inline mode', () => {
   suiteSetup(async () => {
     await activate();
-    await vscode.workspace.getConfiguration('prefer').update('inlineMode', true, vscode.ConfigurationTarget.Workspace);
+    await vscode.workspace
+      .getConfiguration('prefer')
+      .update('inlineMode', true, vscode.ConfigurationTarget.Workspace);
   });
   suiteTeardown(async () => {
-    await vscode.workspace.getConfiguration('prefer').update('inlineMode', undefined, vscode.ConfigurationTarget.Workspace);
+    await vscode.workspace
+      .getConfiguration('prefer')
+      .update('inlineMode', undefined, vscode.ConfigurationTarget.Workspace);
     await vscode.commands.executeCommand('workbench.action.files.revert');
   });
 
@@ -34,8 +38,15 @@ suite('Inline mode', () => {
       `SELECT pair.confidence, c.text AS chosen FROM pair JOIN candidate c ON c.id = pair.chosen_id
        WHERE pair.source = 'implicit' ORDER BY pair.id DESC`,
     );
-    assert.equal(implicit.length, implicitBefore + 1, 'one implicit pair: the accepted one over the one cycled past');
+    assert.equal(
+      implicit.length,
+      implicitBefore + 1,
+      'one implicit pair: the accepted one over the one cycled past',
+    );
     assert.equal(implicit[0]!.confidence, 0.5);
-    assert.ok(editor.document.getText().includes(String(implicit[0]!.chosen)), 'the stored choice is the text inserted');
+    assert.ok(
+      editor.document.getText().includes(String(implicit[0]!.chosen)),
+      'the stored choice is the text inserted',
+    );
   });
 });

@@ -21,16 +21,25 @@ suite('Prefer in an untrusted workspace (restricted mode)', () => {
     const script = `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`;
     for (const labeler of ['test', 'metric'] as const) {
       await assert.rejects(
-        Promise.resolve(vscode.commands.executeCommand('prefer.runLabelers', { labeler, command: [process.execPath, '-e', script] })),
+        Promise.resolve(
+          vscode.commands.executeCommand('prefer.runLabelers', {
+            labeler,
+            command: [process.execPath, '-e', script],
+          }),
+        ),
         /needs a trusted workspace/,
       );
     }
     assert.equal(existsSync(marker), false, 'the command never ran');
-    assert.deepEqual(query("SELECT count(*) AS n FROM labeler_run WHERE labeler IN ('test', 'metric')"), [{ n: 0 }]);
+    assert.deepEqual(query("SELECT count(*) AS n FROM labeler_run WHERE labeler IN ('test', 'metric')"), [
+      { n: 0 },
+    ]);
   });
 
   test('labelers that run nothing from the workspace are allowed', async () => {
-    const result = (await vscode.commands.executeCommand('prefer.runLabelers', { labeler: 'parse' })) as { candidatesScored: number };
+    const result = (await vscode.commands.executeCommand('prefer.runLabelers', { labeler: 'parse' })) as {
+      candidatesScored: number;
+    };
     assert.ok(result.candidatesScored >= 4);
   });
 });

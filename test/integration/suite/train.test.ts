@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { RoundResult } from '../../../src/dpo/round.ts';
+import type { RoundRequest } from '../../../src/extension/train/commands.ts';
+import { compareHere, judge, openSampleAtEndOfLine, query } from './helpers.ts';
+
+const tiny: RoundRequest = {
+  range: 'all',
+  loss: 'sigmoid',
+  beta: 0.1,
+  epochs: 2,
+  training: {
+    lora: { rank: 2, alpha: 4 },
+    maxLength: 64,
+    pairsPerStep: 4,
+    learningRate: 1e-3,
+    evalFraction: 0.2,
+    threads: 1,
+  },
+};
+
+suite('Train DPO Round from the palette', () => {
+  test('trains in the worker, records the run, activates the adapter, and sampling then uses it', async () => {
+    const pairs = Number(query('SELECT count(*) AS n FROM pair WHERE disagrees_with_human = 0')[0]!.n);
+    assert.ok(pairs >= 8, `earlier tests stored pairs to train on (${pairs})`);
+    const result = (await vscode.commands.executeCommand('prefer.trainDpoRound', tiny)) as RoundResult;
+    assert.ok(result, 'the round finished');
+    assert.equal(result.cancelled, false);
+    assert.ok(result.steps >= 2);
+    assert.ok(
+      existsSync(join(result.adapter, 'adapter_config.json')) &&
+        existsSync(join(result.adapter, 'adapter_model.safetensors')),
+    );
+
+    const run = query('SELECT id, status, adapter_id FROM training_run ORDER BY id DESC LIMIT 1')[0]!;
+    assert.equal(run.status, 'done');
+    assert.equal(run.adapter_id, result.adapterId);
+    const metrics = query(
+      "SELECT count(DISTINCT step) AS n FROM training_metric WHERE training_run_id = ? AND split = 'train'",
+      run.id,
+    )[0]!;
+    assert.equal(metrics.n, result.steps);
+    assert.deepEqual(query('SELECT id FROM adapter WHERE active = 1'), [{ id: result.adapterId }]);
+
+    // The next comparison samples with the new adapter merged in.
+    await openSampleAtEndOfLine(0);
+    const judged = await judge(await compareHere(), { kind: 'skip' });
+    const adapters = query(
+      'SELECT DISTINCT adapter_id FROM candidate WHERE id IN (SELECT value FROM json_each(?))',
+      JSON.stringify(judged.candidateIds),
+    );
+    assert.deepEqual(adapters, [{ adapter_id: result.adapterId }]);
+  });
+});

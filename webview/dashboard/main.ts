@@ -1,0 +1,132 @@
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import {
+  CategoryScale,
+  Chart,
+  Legend,
+  LineController,
+  LineElement,
+  LinearScale,
+  PointElement,
+  Tooltip,
+} from 'chart.js';
+import type { DashboardMessage, FromDashboard, TrainSplit } from '../dashboardProtocol.ts';
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip);
+
+declare function acquireVsCodeApi(): { postMessage(message: FromDashboard): void };
+const vscode = acquireVsCodeApi();
+const $ = (id: string) => document.getElementById(id)!;
+
+const css = (name: string, fallback: string) =>
+  getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
+const colors = {
+  train: css('--vscode-charts-blue', '#3794ff'),
+  eval: css('--vscode-charts-orange', '#d18616'),
+};
+Chart.defaults.color = css('--vscode-foreground', '#ccc');
+Chart.defaults.borderColor = css('--vscode-panel-border', '#8884');
+Chart.defaults.font.family = css('--vscode-font-family', 'sans-serif');
+
+const CHARTS = { loss: 'loss', accuracies: 'rewards/accuracies', margins: 'rewards/margins' } as const;
+const TABLE = [
+  'loss',
+  'rewards/accuracies',
+  'rewards/margins',
+  'rewards/chosen',
+  'rewards/rejected',
+  'logps/chosen',
+  'logps/rejected',
+  'grad_norm',
+  'learning_rate',
+];
+
+function makeChart(id: string): Chart<'line', { x: number; y: number }[]> {
+  const canvas = $(`chart-${id}`) as HTMLCanvasElement;
+  return new Chart(canvas, {
+    type: 'line',
+    data: {
+      datasets: (['train', 'eval'] as const).map((split) => ({
+        label: split === 'train' ? 'train' : 'held-out',
+        data: [],
+        borderColor: colors[split],
+        backgroundColor: colors[split],
+        pointRadius: split === 'eval' ? 4 : 0,
+        borderWidth: 2,
+        showLine: split === 'train',
+      })),
+    },
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      parsing: false,
+      scales: { x: { type: 'linear', title: { display: true, text: 'step' } }, y: { type: 'linear' } },
+      plugins: { legend: { position: 'bottom' } },
+    },
+  });
+}
+
+const charts = Object.fromEntries(Object.keys(CHARTS).map((id) => [id, makeChart(id)])) as Record<
+  keyof typeof CHARTS,
+  ReturnType<typeof makeChart>
+>;
+const latest: Record<TrainSplit, Record<string, number>> = { train: {}, eval: {} };
+let totalSteps: number | null = null;
+
+function renderTable(): void {
+  const rows = TABLE.filter((name) => name in latest.train || name in latest.eval).map((name) => {
+    const tr = document.createElement('tr');
+    for (const text of [name, format(latest.train[name]), format(latest.eval[name])]) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  });
+  $('latest')
+    .querySelector('tbody')!
+    .replaceChildren(...rows);
+}
+
+const format = (v: number | undefined) =>
+  v === undefined ? '' : Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(2) : v.toFixed(4);
+
+window.addEventListener('message', (event: MessageEvent<DashboardMessage>) => {
+  const m = event.data;
+  switch (m.type) {
+    case 'start':
+      $('title').textContent = m.title;
+      $('details').textContent = m.details;
+      totalSteps = m.totalSteps;
+      break;
+    case 'phase':
+      $('status').textContent = m.text;
+      break;
+    case 'metrics': {
+      latest[m.split] = m.metrics;
+      for (const [id, name] of Object.entries(CHARTS) as [keyof typeof CHARTS, string][]) {
+        const value = m.metrics[name];
+        if (value === undefined) continue;
+        const chart = charts[id];
+        chart.data.datasets[m.split === 'train' ? 0 : 1]!.data.push({ x: m.step, y: value });
+        chart.update('none');
+        chart.canvas.dataset.points = String(chart.data.datasets.reduce((n, d) => n + d.data.length, 0));
+      }
+      if (m.split === 'train')
+        $('status').textContent = `Training: step ${m.step}${totalSteps ? ` of ${totalSteps}` : ''}`;
+      renderTable();
+      break;
+    }
+    case 'done':
+    case 'error':
+      $('status').textContent = m.text;
+      document.body.dataset.finished = m.type;
+      $('cancel').setAttribute('disabled', '');
+      break;
+  }
+});
+
+$('cancel').addEventListener('click', () => {
+  vscode.postMessage({ type: 'cancel' });
+  $('status').textContent = 'Cancelling after the current step…';
+});
+vscode.postMessage({ type: 'ready' });
