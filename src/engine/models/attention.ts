@@ -79,8 +79,7 @@ export interface CachedContext {
 export function attention(q: Value, key: Value, value: Value, bias: Value, past: CachedContext | undefined, H: number, Hkv: number, D: number): Value {
   const G = H / Hkv;
   const rows = op.reshape(op.mul(q, 1 / Math.sqrt(D)), [0, Hkv, -1, D]); // [B, Hkv, G·T, D]
-  /** [B, T, S] → [B, 1, G·T, S]: the same bias for every head of a group */
-  const stacked = (b: Value) => op.unsqueeze(G === 1 ? b : op.concat(new Array<Value>(G).fill(b), 1), [1]);
+  const stacked = (b: Value) => stackedBias(b, G);
   const own = op.add(op.matmul(rows, op.transpose(key, [0, 1, 3, 2])), stacked(bias)); // [B, Hkv, G·T, T]
   if (!past) return mergeHeads(op.matmul(op.softmax(own, -1), value), H, D);
   const cached = op.add(op.matmul(rows, past.keysT), stacked(past.bias)); // [B, Hkv, G·T, S]
@@ -90,6 +89,15 @@ export function attention(q: Value, key: Value, value: Value, bias: Value, past:
   const normalizer = op.add(op.reduceSum(eCached, [-1]), op.reduceSum(eOwn, [-1]));
   const context = op.add(op.matmul(eCached, past.values), op.matmul(eOwn, value));
   return mergeHeads(op.div(context, normalizer), H, D);
+}
+
+const stackedBiases = new WeakMap<Value, Value>();
+
+/** [B, T, S] → [B, 1, G·T, S]: the same bias for every head of a group; built once and shared by all layers. */
+function stackedBias(bias: Value, G: number): Value {
+  let s = stackedBiases.get(bias);
+  if (!s) stackedBiases.set(bias, (s = op.unsqueeze(G === 1 ? bias : op.concat(new Array<Value>(G).fill(bias), 1), [1])));
+  return s;
 }
 
 /** [B, Hkv, G·T, D] → [B, T, H·D] */

@@ -23,7 +23,7 @@ import { writeModel } from '../graph/onnx.ts';
 import { inferenceGraph } from '../models/inference.ts';
 
 /** Bump when the emitted graphs change, so stale caches are not reused. */
-export const COMPILER_VERSION = 4;
+export const COMPILER_VERSION = 5;
 
 export interface CompileOptions {
   dtype: DType;
