@@ -173,4 +173,62 @@ describe('Prefer in code-server, through the browser', () => {
     for (let i = 0; i < 50 && readFileSync(file, 'utf8') !== expected; i++) await page.waitForTimeout(100);
     assert.equal(readFileSync(file, 'utf8'), expected, 'the inserted answer is saved in greet.ts');
   }
+
+  it('trains a round from the palette: the dashboard charts update while the editor and the extension stay responsive', () =>
+    screenshotOnFailure('train-failure', trainFromPalette));
+
+  async function pickInPalette(text: string): Promise<void> {
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+    await row.waitFor({ timeout: 15_000 });
+    await row.click();
+  }
+
+  async function trainFromPalette(): Promise<void> {
+    // Enough pairs that the round outlasts the checks below: imported through the palette (TRL JSONL).
+    const pairsFile = join(workspace, 'style-pairs.jsonl');
+    const lines = Array.from({ length: 300 }, (_, i) =>
+      JSON.stringify({ prompt: `const value${i} = `, chosen: `'single ${i}';`, rejected: `"double ${i}";` }),
+    );
+    writeFileSync(pairsFile, lines.join('\n') + '\n{"prompt": "broken"\n');
+    await runFromPalette('Prefer: Import Pairs');
+    const path = page.locator('.quick-input-widget input');
+    await path.waitFor();
+    await path.fill(pairsFile);
+    await page.keyboard.press('Enter');
+    await page.locator('.notification-toast', { hasText: /imported 300 pairs \(trl\), 0 already stored; 1 bad lines/ }).first().waitFor({ timeout: 30_000 });
+
+    await runFromPalette('Prefer: Train DPO Round');
+    await pickInPalette('Choose data, loss');
+    await pickInPalette('All pairs');
+    await pickInPalette('sigmoid');
+    await page.locator('.quick-input-widget', { hasText: 'Prefer: β' }).waitFor();
+    await page.keyboard.press('Enter'); // β 0.1
+    await pickInPalette('5');
+    const dashboard = page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame');
+    await dashboard.locator('canvas#chart-loss').waitFor({ timeout: 30_000 });
+
+    // While it trains: type in the editor, and run a command that needs the extension host.
+    await page.locator('.monaco-editor .view-line').nth(2).click();
+    await page.keyboard.press('End');
+    await page.keyboard.type(' // typed while training');
+    await runFromPalette('Prefer: Show Stats');
+    await page.locator('.notification-toast', { hasText: /Prefer: \d+ pairs/ }).first().waitFor({ timeout: 10_000 });
+    const finishedEarly = await dashboard.locator('body[data-finished]').count();
+    await page.locator('.monaco-editor .view-line', { hasText: '// typed while training' }).first().waitFor();
+
+    await dashboard.locator('body[data-finished="done"]').waitFor({ timeout: 240_000 });
+    const points = Number(await dashboard.locator('canvas#chart-loss').getAttribute('data-points'));
+    assert.ok(points >= 5, `the loss chart has its points (${points})`);
+    assert.match((await dashboard.locator('#status').textContent()) ?? '', /Done: adapter v1 after \d+ steps/);
+    assert.equal(finishedEarly, 0, 'the extension answered Show Stats while the round was still training');
+    await page.screenshot({ path: join(shots, 'training-dashboard.png') });
+
+    const db = new Database(database, { readonly: true });
+    try {
+      assert.deepEqual(db.prepare('SELECT version, active FROM adapter').all(), [{ version: 1, active: 1 }]);
+      assert.deepEqual(db.prepare("SELECT count(*) AS n FROM pair WHERE source = 'imported'").get(), { n: 300 });
+    } finally {
+      db.close();
+    }
+  }
 });
