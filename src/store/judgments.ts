@@ -25,6 +25,8 @@ export interface JudgmentInput {
   decisionMs?: number | undefined;
   /** 'human' for an explicit judgment, 'implicit' for one inferred from what the user kept. */
   source?: 'human' | 'implicit' | undefined;
+  /** 'blind-ab': candidates from the base model and an adapter, mixed without saying which is which. */
+  mode?: 'compare' | 'blind-ab' | undefined;
   confidence?: number | undefined;
 }
 
@@ -131,8 +133,8 @@ export function recordJudgment(db: Database.Database, input: JudgmentInput): Jud
     const comparisonId = Number(
       sql(
         db,
-        `INSERT INTO comparison (prompt_id, shown_order, outcome, chosen_id, ranking, rationale, decision_ms, source)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO comparison (prompt_id, shown_order, outcome, chosen_id, ranking, rationale, decision_ms, source, mode)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         prompt.id,
         JSON.stringify(candidateIds),
@@ -142,6 +144,7 @@ export function recordJudgment(db: Database.Database, input: JudgmentInput): Jud
         input.rationale ?? null,
         input.decisionMs === undefined ? null : Math.round(input.decisionMs),
         source,
+        input.mode ?? 'compare',
       ).lastInsertRowid,
     );
     const textOf = (i: number) =>

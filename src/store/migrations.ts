@@ -130,6 +130,13 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (training_run_id, split, step, name)
   );
   `,
+  // 3: blind A/B comparisons (base model vs the active adapter, sources hidden) are marked so the adapter's
+  // win-rate can be counted; deleted adapters keep their row (candidates and runs refer to it).
+  `
+  ALTER TABLE comparison ADD COLUMN mode TEXT NOT NULL DEFAULT 'compare' CHECK (mode IN ('compare', 'blind-ab'));
+  ALTER TABLE adapter ADD COLUMN deleted_at TEXT;
+  CREATE INDEX comparison_mode ON comparison(mode) WHERE mode <> 'compare';
+  `,
 ];
 
 /** The SQL functions migrations may call: the same content hashes the store computes in JavaScript. */

@@ -2,12 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  type AbRecord,
   type Adapter,
   type AdapterInput,
   activateAdapter,
   activeAdapter,
   adapters,
+  deleteAdapter,
   registerAdapter,
+  updateAbRecord,
 } from './adapters.ts';
 import type { CandidateInput } from './candidates.ts';
 import type { PromptInput } from './hashing.ts';
@@ -34,7 +37,7 @@ import {
   trainingSteps,
 } from './training.ts';
 
-export type { Adapter, AdapterInput } from './adapters.ts';
+export type { AbRecord, Adapter, AdapterInput } from './adapters.ts';
 export type { CandidateInput } from './candidates.ts';
 export { type PromptInput, promptHash } from './hashing.ts';
 export type { JudgmentInput, JudgmentResult, Outcome } from './judgments.ts';
@@ -167,6 +170,14 @@ export class Store {
 
   adapters(): Adapter[] {
     return adapters(this.db);
+  }
+
+  deleteAdapter(id: number): void {
+    deleteAdapter(this.db, id);
+  }
+
+  updateAbRecord(adapterId: number): AbRecord {
+    return updateAbRecord(this.db, adapterId);
   }
 
   stats(): StoreStats {
