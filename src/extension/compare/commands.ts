@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import type { StoreAccess } from '../storeAccess.ts';
 import { ComparePanel } from './comparePanel.ts';
+import type { PanelMode } from '../../../webview/protocol.ts';
+import { type CompletionSource, MixedSource } from './completionSource.ts';
 import { promptAtCursor } from './slot.ts';
 import type { CompletionSources } from './sources.ts';
 
@@ -11,29 +13,40 @@ export function registerCompareCommands(
   onJudged: () => void,
   sources: CompletionSources,
 ): void {
-  context.subscriptions.push(
-    vscode.commands.registerCommand('prefer.compareCompletions', () => {
-      const editor = vscode.window.activeTextEditor;
-      if (!editor) {
+  const compare = (mode: PanelMode) => {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showWarningMessage('Prefer: open a file and place the cursor where code should go.');
+      return undefined;
+    }
+    const tuned = sources.get();
+    if (!tuned) return undefined;
+    let source: CompletionSource = tuned;
+    if (mode === 'blind-ab') {
+      const base = sources.baseModel();
+      if (!base || !tuned.settings.adapter) {
         void vscode.window.showWarningMessage(
-          'Prefer: open a file and place the cursor where code should go.',
+          'Prefer: blind A/B compares the active adapter with the base model; train or activate an adapter first.',
         );
         return undefined;
       }
-      const source = sources.get();
-      if (!source) return undefined;
-      const { prompt, slot } = promptAtCursor(editor);
-      const config = vscode.workspace.getConfiguration('prefer');
-      const created = !ComparePanel.current;
-      const panel = ComparePanel.show(context, store, log);
-      if (created) panel.onDidJudge(onJudged);
-      const request = {
-        n: config.get<number>('numCandidates', 4),
-        temperature: config.get<number>('temperature', 0.9),
-        maxTokens: config.get<number>('maxTokens', 64),
-      };
-      void panel.startRound(prompt, slot, request, source);
-      return panel;
-    }),
+      source = new MixedSource(base, tuned);
+    }
+    const { prompt, slot } = promptAtCursor(editor);
+    const config = vscode.workspace.getConfiguration('prefer');
+    const created = !ComparePanel.current;
+    const panel = ComparePanel.show(context, store, log);
+    if (created) panel.onDidJudge(onJudged);
+    const request = {
+      n: config.get<number>('numCandidates', 4),
+      temperature: config.get<number>('temperature', 0.9),
+      maxTokens: config.get<number>('maxTokens', 64),
+    };
+    void panel.startRound(prompt, slot, request, source, mode);
+    return panel;
+  };
+  context.subscriptions.push(
+    vscode.commands.registerCommand('prefer.compareCompletions', () => compare('compare')),
+    vscode.commands.registerCommand('prefer.compareBlindAB', () => compare('blind-ab')),
   );
 }

@@ -271,20 +271,43 @@ export class ComparePanel {
       throw new Error(`no candidate ${Math.max(...indices) + 1} (there are ${k})`);
     if (outcome.kind === 'ranking' && outcome.order.length !== k) throw new Error(`rank all ${k} candidates`);
     round.judged = true;
-    const result = this.store.get().recordJudgment({
+    const store = this.store.get();
+    const result = store.recordJudgment({
       prompt: round.prompt,
       candidates,
       outcome: storeOutcome(outcome),
       rationale: message.rationale,
       decisionMs: message.decisionMs,
+      mode: round.mode,
     });
     this.log.info(`comparison ${result.comparisonId} (${outcome.kind}): ${result.pairsAdded} pairs stored`);
+    let text = summary(outcome, result.pairsAdded);
+    const adapterId = candidates.find((c) => c.adapterId !== undefined)?.adapterId;
+    if (round.mode === 'blind-ab' && adapterId !== undefined) {
+      // Revealed only after judging: which model wrote the winner, and the running win-rate.
+      const winner =
+        outcome.kind === 'pick'
+          ? candidates[outcome.index]
+          : outcome.kind === 'ranking'
+            ? candidates[outcome.order[0]!]
+            : undefined;
+      const ab = store.updateAbRecord(adapterId);
+      const rate =
+        ab.winRate === null
+          ? 'no decided comparisons yet'
+          : `${Math.round(ab.winRate * 100)}% (${ab.wins} of ${ab.wins + ab.losses})`;
+      const who = winner
+        ? `the ${winner.adapterId === undefined ? 'base model' : 'adapter'} wrote your choice; `
+        : '';
+      text += ` — ${who}adapter vs base: ${rate}`;
+      this.log.info(`blind A/B: adapter ${adapterId} wins ${ab.wins}, losses ${ab.losses}, ties ${ab.ties}`);
+    }
     this.post({
       type: 'saved',
       roundId: round.id,
       comparisonId: result.comparisonId,
       pairsAdded: result.pairsAdded,
-      summary: summary(outcome, result.pairsAdded),
+      summary: text,
     });
     this.judged.fire(result);
     return result;

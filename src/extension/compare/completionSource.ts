@@ -23,3 +23,34 @@ export interface CompletionSource {
     token: vscode.CancellationToken,
   ): Promise<CandidateInput[]>;
 }
+
+/**
+ * Blind A/B: the first ⌈n/2⌉ candidates from one source (the base model), the rest from the other (the
+ * active adapter). The panel shuffles them together, so the user cannot tell which is which.
+ */
+export class MixedSource implements CompletionSource {
+  readonly label: string;
+  private readonly a: CompletionSource;
+  private readonly b: CompletionSource;
+
+  constructor(a: CompletionSource, b: CompletionSource) {
+    this.a = a;
+    this.b = b;
+    this.label = `${a.label} vs ${b.label}`;
+  }
+
+  async sample(
+    request: CompletionRequest,
+    stream: CompletionStream,
+    token: vscode.CancellationToken,
+  ): Promise<CandidateInput[]> {
+    const first = Math.ceil(request.n / 2);
+    const fromA = await this.a.sample({ ...request, n: first }, stream, token);
+    const shifted: CompletionStream = {
+      onDelta: (i, text) => stream.onDelta(first + i, text),
+      onDone: (i) => stream.onDone(first + i),
+    };
+    const fromB = await this.b.sample({ ...request, n: request.n - first }, shifted, token);
+    return [...fromA, ...fromB];
+  }
+}

@@ -12,6 +12,7 @@ const commands = [
   'prefer.selectModel',
   'prefer.showStats',
   'prefer.runLabelers',
+  'prefer.compareBlindAB',
 ];
 
 suite('Prefer in a real VS Code', () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { RoundResult } from '../../../src/dpo/round.ts';
 import type { RoundRequest } from '../../../src/extension/train/commands.ts';
+import type { ComparePanel } from '../../../src/extension/compare/comparePanel.ts';
 import { compareHere, judge, openSampleAtEndOfLine, query } from './helpers.ts';
 
 const tiny: RoundRequest = {
@@ -52,5 +53,40 @@ suite('Train DPO Round from the palette', () => {
       JSON.stringify(judged.candidateIds),
     );
     assert.deepEqual(adapters, [{ adapter_id: result.adapterId }]);
+  });
+
+  test('blind A/B mixes base and adapter candidates, then stores the judgment and the win-rate', async () => {
+    const active = query('SELECT id FROM adapter WHERE active = 1')[0];
+    assert.ok(active, 'the round above activated an adapter');
+    await openSampleAtEndOfLine(2);
+    const panel = (await vscode.commands.executeCommand('prefer.compareBlindAB')) as ComparePanel;
+    await panel.whenSampled();
+    const roundId = panel.currentRoundId;
+    const result = await panel.handleMessage({
+      type: 'judge',
+      roundId,
+      outcome: { kind: 'pick', index: 0 },
+      decisionMs: 10,
+    });
+    assert.ok(result && 'comparisonId' in result);
+    const comparison = query(
+      'SELECT mode, shown_order FROM comparison WHERE id = ?',
+      result.comparisonId,
+    )[0]!;
+    assert.equal(comparison.mode, 'blind-ab');
+    const sources = query(
+      'SELECT adapter_id FROM candidate WHERE id IN (SELECT value FROM json_each(?)) ORDER BY adapter_id',
+      String(comparison.shown_order),
+    ).map((r) => r.adapter_id);
+    assert.deepEqual(
+      sources,
+      [null, null, active.id, active.id],
+      'two candidates from the base model, two from the adapter',
+    );
+    const metrics = JSON.parse(
+      String(query('SELECT metrics FROM adapter WHERE id = ?', active.id)[0]!.metrics),
+    ) as Record<string, number>;
+    assert.equal(metrics['ab/wins']! + metrics['ab/losses']!, 1);
+    assert.ok(metrics['ab/win_rate'] === 0 || metrics['ab/win_rate'] === 1);
   });
 });
