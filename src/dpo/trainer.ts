@@ -16,7 +16,7 @@ import { type PackedBatch, type PreferenceExample, bucketLength, packBatch } fro
 import { type DpoLossConfig, type DpoMetricName } from './losses.ts';
 import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
 import { type AdamWConfig, nextName, optimizerStateNames } from './optimizer.ts';
-import { dpoGraph, referenceGraph } from './trainingGraph.ts';
+import { type Accumulation, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
 import { checkpointExists, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 
 export interface TrainOptions {
@@ -38,6 +38,8 @@ export interface TrainOptions {
   headChunks?: number;
   device?: 'cpu' | 'webgpu';
   threads?: number;
+  /** Micro-batches whose averaged gradients make one optimizer step (1: none). */
+  gradientAccumulation?: number;
   /** Write LoRA + optimizer state to `dir` every `every` steps (and on cancel); `resume` continues from it. */
   checkpoint?: { dir: string; every: number; resume: boolean };
 }
@@ -186,13 +188,22 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     });
 
     const trainBatches = batchesOf(examples, trainIndices, options);
-    // the whole round's step order up front: resuming at step k replays the same seeded shuffles
-    const plan = Array.from({ length: options.epochs }, (_, epoch) => shuffled(trainBatches, rand).map((batch, index) => ({ epoch, index, batch }))).flat();
+    // the whole round's step order up front: resuming at step k replays the same seeded shuffles; each optimizer
+    // step takes `accumulation` micro-batches of one epoch (fewer at the epoch's end)
+    const accumulation = Math.max(1, options.gradientAccumulation ?? 1);
+    const plan = Array.from({ length: options.epochs }, (_, epoch) => {
+      const order = shuffled(trainBatches, rand);
+      return Array.from({ length: Math.ceil(order.length / accumulation) }, (_, g) => ({
+        epoch,
+        progress: Math.min((g + 1) * accumulation, order.length) / order.length,
+        batches: order.slice(g * accumulation, (g + 1) * accumulation),
+      }));
+    }).flat();
     const total = plan.length;
     const warmup = Math.ceil(total * options.warmupRatio);
     let layers: LoraLayer[] = [];
-    const stepGraph = (b: Batch) => {
-      const built = dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, options.optimizer);
+    const stepGraph = (b: Batch, mode?: Accumulation) => {
+      const built = dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, options.optimizer, mode);
       layers = built.adapter.layers;
       return built.graph;
     };
@@ -203,8 +214,10 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     const state = new Map<string, Float32Array>();
     for (const [name, d] of params) for (const s of Object.values(optimizerStateNames(name))) state.set(s, new Float32Array(d.length));
     const shapes = new Map(layers.flatMap((l) => [[l.a.name, l.a.shape as number[]] as const, [l.b.name, l.b.shape as number[]] as const]));
-    const tensorsOf = (values: Map<string, Float32Array>, shapeName: (n: string) => string) =>
-      Object.fromEntries([...values].map(([n, d]) => [n, new ort.Tensor('float32', d, shapes.get(shapeName(n))!)]));
+    // optimizer moments and gradient sums have their parameter's shape
+    const paramOf = (n: string) => n.replace(/\.(exp_avg|exp_avg_sq|grad_accum)$/, '');
+    const tensorsOf = (values: Map<string, Float32Array>) => Object.fromEntries([...values].map(([n, d]) => [n, new ort.Tensor('float32', d, shapes.get(paramOf(n))!)]));
+    const scalarFeed = (v: number) => new ort.Tensor('float32', Float32Array.of(v), []);
 
     const steps: StepMetrics[] = [];
     const saved = options.checkpoint;
@@ -212,7 +225,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     const save = () => {
       if (!saved) return;
       const tensors = new Map([...params, ...state]);
-      const stateShapes = new Map([...state.keys()].map((n) => [n, shapes.get(n.replace(/\.exp_avg(_sq)?$/, ''))!]));
+      const stateShapes = new Map([...state.keys()].map((n) => [n, shapes.get(paramOf(n))!]));
       writeCheckpoint(saved.dir, { step: steps.length, fingerprint: print, tensors, history: steps }, new Map([...shapes, ...stateShapes]));
     };
     if (saved?.resume && checkpointExists(saved.dir)) {
@@ -229,7 +242,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     hooks.onPhase?.('train', `${trainIndices.length} pairs, ${total} steps${steps.length > 0 ? `, resuming after step ${steps.length}` : ''}`);
     let cancelled = false;
     {
-      for (const { epoch, index, batch: b } of plan.slice(steps.length)) {
+      for (const { epoch, progress, batches } of plan.slice(steps.length)) {
         if (hooks.signal?.aborted) {
           cancelled = true;
           save();
@@ -237,20 +250,39 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
         }
         const k = steps.length;
         const learningRate = options.learningRate * linearSchedule(k, total, warmup);
-        const session = await sessions.get(`step:${b.indices.length}x${b.length}`, () => stepGraph(b));
-        const out = await session.run({
-          ...sessions.baseFeeds,
-          ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
-          ...referenceFeeds(b),
-          ...tensorsOf(params, (n) => n),
-          ...tensorsOf(state, (n) => n.replace(/\.exp_avg(_sq)?$/, '')),
-          learning_rate: new ort.Tensor('float32', Float32Array.of(learningRate), []),
-          step: new ort.Tensor('float32', Float32Array.of(k + 1), []),
-        });
+        const micro: Metrics[] = [];
+        let sums: Map<string, Float32Array> | null = batches.length > 1 ? new Map([...params].map(([n, d]) => [accumulatorName(n), new Float32Array(d.length)])) : null;
+        let out: ort.InferenceSession.ReturnType = {};
+        for (const [j, b] of batches.entries()) {
+          const data = {
+            ...sessions.baseFeeds,
+            ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
+            ...referenceFeeds(b),
+            ...tensorsOf(params),
+          };
+          const shapeKey = `${b.indices.length}x${b.length}`;
+          if (j < batches.length - 1) {
+            const session = await sessions.get(`accumulate:${shapeKey}`, () => stepGraph(b, 'accumulate'));
+            out = await session.run({ ...data, ...tensorsOf(sums!) });
+            sums = new Map([...sums!.keys()].map((n) => [n, out[nextName(n)]!.data as Float32Array]));
+          } else {
+            const mode: Accumulation | undefined = sums ? 'apply' : undefined;
+            const session = await sessions.get(`${mode ?? 'step'}:${shapeKey}`, () => stepGraph(b, mode));
+            out = await session.run({
+              ...data,
+              ...tensorsOf(state),
+              ...(sums ? { ...tensorsOf(sums), accumulated_batches: scalarFeed(batches.length) } : {}),
+              learning_rate: scalarFeed(learningRate),
+              step: scalarFeed(k + 1),
+            });
+          }
+          micro.push(Object.fromEntries(METRICS.map((m) => [m, scalar(out[m])])) as Metrics);
+        }
         for (const name of [...params.keys()]) params.set(name, out[nextName(name)]!.data as Float32Array);
         for (const name of [...state.keys()]) state.set(name, out[nextName(name)]!.data as Float32Array);
-        const metrics = Object.fromEntries(METRICS.map((m) => [m, scalar(out[m])])) as Metrics;
-        const record: StepMetrics = { step: k + 1, epoch: epoch + (index + 1) / trainBatches.length, ...metrics, grad_norm: scalar(out.grad_norm), learning_rate: learningRate };
+        // a step's metrics are the mean over its micro-batches, as TRL logs them
+        const metrics = Object.fromEntries(METRICS.map((m) => [m, micro.reduce((sum, x) => sum + x[m], 0) / micro.length])) as Metrics;
+        const record: StepMetrics = { step: k + 1, epoch: epoch + progress, ...metrics, grad_norm: scalar(out.grad_norm), learning_rate: learningRate };
         steps.push(record);
         if (saved && steps.length % saved.every === 0) save();
         hooks.onStep?.(record);
@@ -267,7 +299,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
           ...sessions.baseFeeds,
           ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
           ...referenceFeeds(b),
-          ...tensorsOf(params, (n) => n),
+          ...tensorsOf(params),
         });
         for (const m of METRICS) sums[m] += scalar(out[m]) * b.indices.length;
       }

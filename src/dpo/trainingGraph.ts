@@ -11,7 +11,10 @@
  *   completion_mask  float [rows, length]    1 where that target is a completion token
  *   reference_chosen_logps / reference_rejected_logps  float [pairs]  (step and eval)
  *   LoRA A/B by PEFT name; optimizer inputs (optimizer.ts) for the step graph
- * Outputs: sequence_logps (reference); loss and TRL's metric names (step, eval); next values (step).
+ *   with gradient accumulation: `p`.grad_accum (the sum of earlier micro-batches' gradients) and
+ *   accumulated_batches [] (how many micro-batches this optimizer step averages, this one included)
+ * Outputs: sequence_logps (reference); loss and TRL's metric names (step, eval); next values (step);
+ * `p`.grad_accum.next (accumulate).
  */
 import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
 import { type DType, Graph, type Value } from '../engine/graph/ir.ts';
@@ -21,7 +24,7 @@ import { type LinearHook, MASKED } from '../engine/models/family.ts';
 import { causalLM } from '../engine/models/index.ts';
 import { type DpoLossConfig, dpoLoss, sequenceLogps, usesAverageLogps } from './losses.ts';
 import { LoraAdapter, type LoraConfig } from './lora.ts';
-import { type AdamWConfig, adamwStep } from './optimizer.ts';
+import { type AdamWConfig, adamwStep, nextName } from './optimizer.ts';
 
 export interface BucketShape {
   /** Rows of the reference graph; pairs (= rows / 2) of the step and eval graphs. */
@@ -67,8 +70,27 @@ export interface DpoGraph {
   loss: Value;
 }
 
-/** The step graph when `optimizer` is given, else the eval graph. `shape.rows` counts both sides (2·pairs). */
-export function dpoGraph(config: ModelConfig, weights: WeightSource, shape: BucketShape, lora: LoraConfig, lossConfig: DpoLossConfig, optimizer: AdamWConfig | null): DpoGraph {
+/**
+ * Gradient accumulation: 'accumulate' adds this micro-batch's gradients to the running sums (no update);
+ * 'apply' averages the sums with this micro-batch's gradients and takes the optimizer step.
+ */
+export type Accumulation = 'accumulate' | 'apply';
+
+export const accumulatorName = (param: string) => `${param}.grad_accum`;
+
+/**
+ * The step graph when `optimizer` is given, else the eval graph; with `accumulation`, one of the two
+ * micro-batch graphs of gradient accumulation. `shape.rows` counts both sides (2·pairs).
+ */
+export function dpoGraph(
+  config: ModelConfig,
+  weights: WeightSource,
+  shape: BucketShape,
+  lora: LoraConfig,
+  lossConfig: DpoLossConfig,
+  optimizer: AdamWConfig | null,
+  accumulation?: Accumulation,
+): DpoGraph {
   if (shape.rows % 2 !== 0) throw new Error(`training: rows ${shape.rows} must hold chosen and rejected rows (an even number)`);
   const P = shape.rows / 2;
   const dtype: DType = shape.dtype ?? 'float32';
@@ -88,9 +110,18 @@ export function dpoGraph(config: ModelConfig, weights: WeightSource, shape: Buck
   );
   g.output(loss, 'loss');
   for (const [name, value] of Object.entries(metrics)) g.output(value, name);
-  if (optimizer) {
+  if (accumulation === 'accumulate') {
     const params = adapter.parameters();
-    adamwStep(g, params, gradients(g, loss, params), optimizer);
+    const grads = gradients(g, loss, params);
+    for (const p of params) g.output(op.add(g.input(accumulatorName(p.name), dtype, p.shape), grads.get(p)!), nextName(accumulatorName(p.name)));
+  } else if (optimizer) {
+    const params = adapter.parameters();
+    let grads = gradients(g, loss, params);
+    if (accumulation === 'apply') {
+      const batches = g.input('accumulated_batches', dtype, []);
+      grads = new Map(params.map((p) => [p, op.div(op.add(g.input(accumulatorName(p.name), dtype, p.shape), grads.get(p)!), batches)]));
+    }
+    adamwStep(g, params, grads, optimizer);
   }
   return { graph: g, adapter, loss };
 }

@@ -90,3 +90,22 @@ test('a round cancelled mid-way and resumed from its checkpoint ends exactly lik
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('gradient accumulation over two micro-batches of two pairs takes the same steps as batches of four', async () => {
+  // four pairs of one bucket length: one batch of four, or two micro-batches of two averaged into one step
+  const task = syntheticTask(4, 9).map((e) => ({ ...e, prompt: e.prompt.slice(0, 3) }));
+  const round = { ...options, epochs: 3, evalFraction: 0, warmupRatio: 0 };
+  const whole = await trainDpo(config, randomWeights(config, 5, 0.2), task, { ...round, pairsPerStep: 4 });
+  const accumulated = await trainDpo(config, randomWeights(config, 5, 0.2), task, { ...round, pairsPerStep: 2, gradientAccumulation: 2 });
+  assert.equal(accumulated.steps.length, 3);
+  accumulated.steps.forEach((m, i) => {
+    const w = whole.steps[i]!;
+    for (const name of ['loss', 'rewards/margins', 'grad_norm'] as const) {
+      assert.ok(Math.abs(m[name] - w[name]) <= 1e-5 * Math.max(1, Math.abs(w[name])), `step ${i + 1} ${name}: ${m[name]} vs ${w[name]}`);
+    }
+  });
+  for (const [name, w] of whole.weights) {
+    const a = accumulated.weights.get(name)!;
+    w.forEach((v, i) => assert.ok(Math.abs(a[i]! - v) < 1e-5, `${name}[${i}]: ${a[i]} vs ${v}`));
+  }
+});
