@@ -41,6 +41,7 @@ export function recipeFor(size: string, seed: number, steps?: number): PretrainR
     batch: s.batch,
     seq: s.seq,
     fimRate: 0.5,
+    lineFimRate: 0.75,
     seed,
     schedule: { peakLr: s.peakLr, minLr: s.peakLr / 10, warmupSteps: Math.min(200, Math.ceil(totalSteps / 20)), totalSteps },
     adamw: ADAMW_DEFAULTS,
@@ -58,7 +59,10 @@ export async function fimIdsOf(tokenizerDir: string): Promise<FimIds> {
     if (found === null) throw new Error(`${join(tokenizerDir, 'tokenizer.json')}: no ${text} token`);
     return found;
   };
-  return { prefix: id('<|fim_prefix|>'), suffix: id('<|fim_suffix|>'), middle: id('<|fim_middle|>'), endOfText: id('<|endoftext|>'), pad: id('<|fim_pad|>') };
+  const lineEnds = new Uint8Array(tokenizer.vocabSize);
+  // byte-level BPE spells '\n' as 'Ċ' (U+010A)
+  for (let t = 0; t < tokenizer.vocabSize; t++) if (!tokenizer.isSpecial(t) && tokenizer.tokenText(t)?.includes('\u010a')) lineEnds[t] = 1;
+  return { prefix: id('<|fim_prefix|>'), suffix: id('<|fim_suffix|>'), middle: id('<|fim_middle|>'), endOfText: id('<|endoftext|>'), pad: id('<|fim_pad|>'), lineEnds };
 }
 
 async function main(): Promise<void> {

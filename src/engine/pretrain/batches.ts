@@ -3,6 +3,9 @@
  * packed from random document chunks, and each chunk becomes a fill-in-the-middle example with probability
  * `fimRate`, in PSM order as Qwen2.5-Coder writes it:
  *   <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle <|endoftext|>
+ * A share `lineFimRate` of the FIM examples cut whole lines instead of two random points: the middle runs
+ * from just after a newline-carrying token to just after another, 1–8 lines later, which is what a completion
+ * at a statement boundary looks like (a few lines, then <|endoftext|>).
  * The draws of batch k depend only on (seed, k), so a resumed run sees exactly the batches it would have.
  */
 import { readFileSync } from 'node:fs';
@@ -14,6 +17,8 @@ export interface FimIds {
   endOfText: number;
   /** <|fim_pad|>: the config's pad token (never trained on) */
   pad: number;
+  /** by token id: 1 where the token's text contains a newline (needed for line-aligned FIM) */
+  lineEnds?: Uint8Array;
 }
 
 export interface TokenCorpus {
@@ -57,6 +62,8 @@ export interface BatchSettings {
   batch: number;
   seq: number;
   fimRate: number;
+  /** share of FIM examples whose middle is whole lines (default 0) */
+  lineFimRate?: number;
   seed: number;
 }
 
@@ -68,11 +75,23 @@ export interface Batch {
 }
 
 /** A FIM example of a chunk: prefix / middle / suffix cut at two uniform points, written PSM. */
-export function fimExample(chunk: ArrayLike<number>, random: () => number, ids: FimIds): number[] {
+export function fimExample(chunk: ArrayLike<number>, random: () => number, ids: FimIds, wholeLines = false): number[] {
   const n = chunk.length;
   let i = Math.floor(random() * (n + 1));
   let j = Math.floor(random() * (n + 1));
   if (i > j) [i, j] = [j, i];
+  if (wholeLines && ids.lineEnds) {
+    // cut points just after newline-carrying tokens (indentation included), and the chunk's end
+    const cuts: number[] = [0];
+    for (let k = 0; k < n; k++) if (ids.lineEnds[chunk[k]!] === 1) cuts.push(k + 1);
+    if (cuts[cuts.length - 1] !== n) cuts.push(n);
+    if (cuts.length >= 2) {
+      const a = Math.floor(random() * (cuts.length - 1));
+      const lines = 1 + Math.floor(random() * 8);
+      i = cuts[a]!;
+      j = cuts[Math.min(a + lines, cuts.length - 1)]!;
+    }
+  }
   const part = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => chunk[a + k]!);
   return [ids.prefix, ...part(0, i), ids.suffix, ...part(j, n), ids.middle, ...part(i, j), ids.endOfText];
 }
@@ -92,7 +111,7 @@ export function makeBatch(corpus: TokenCorpus, settings: BatchSettings, index: n
       const length = Math.min(end - start, T);
       const offset = start + Math.floor(random() * (end - start - length + 1));
       const chunk = corpus.tokens.subarray(offset, offset + length);
-      if (random() < fimRate) row.push(...fimExample(chunk, random, ids));
+      if (random() < fimRate) row.push(...fimExample(chunk, random, ids, random() < (settings.lineFimRate ?? 0)));
       else row.push(...chunk, ids.endOfText);
     }
     for (let t = 0; t < T; t++) {

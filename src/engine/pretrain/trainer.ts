@@ -19,6 +19,8 @@ export interface PretrainRecipe {
   seq: number;
   /** share of chunks written as FIM examples */
   fimRate: number;
+  /** share of FIM examples with whole-line middles */
+  lineFimRate?: number;
   seed: number;
   schedule: Schedule;
   adamw: AdamWSettings;
@@ -66,7 +68,7 @@ export interface PretrainOptions {
 
 /** The recipe fields that must match to resume a run. */
 function recipeKey(r: PretrainRecipe, initFrom?: string): Record<string, unknown> {
-  return { shape: r.shape, batch: r.batch, seq: r.seq, fimRate: r.fimRate, seed: r.seed, schedule: r.schedule, ...(initFrom ? { initFrom } : {}) };
+  return { shape: r.shape, batch: r.batch, seq: r.seq, fimRate: r.fimRate, ...(r.lineFimRate ? { lineFimRate: r.lineFimRate } : {}), seed: r.seed, schedule: r.schedule, ...(initFrom ? { initFrom } : {}) };
 }
 
 export class Pretrainer {
@@ -157,7 +159,7 @@ export class Pretrainer {
   }
 
   private settings() {
-    return { batch: this.recipe.batch, seq: this.recipe.seq, fimRate: this.recipe.fimRate, seed: this.recipe.seed };
+    return { batch: this.recipe.batch, seq: this.recipe.seq, fimRate: this.recipe.fimRate, lineFimRate: this.recipe.lineFimRate ?? 0, seed: this.recipe.seed };
   }
 
   /** One update; returns its log line. */

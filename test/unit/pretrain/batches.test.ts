@@ -63,3 +63,21 @@ test('evaluation windows are consecutive and fixed', () => {
   assert.deepEqual([...first!.inputIds.slice(8, 16)].map(Number), [...c.tokens.slice(9, 17)]);
   assert.equal(evaluationBatches(c, 2, 8, 1000).length, Math.floor(Math.floor(c.tokens.length / 9) / 2));
 });
+
+test('a whole-line FIM example cuts just after newline tokens, one to eight lines long', () => {
+  const NL = 50;
+  const lineEnds = new Uint8Array(128);
+  lineEnds[NL] = 1;
+  const chunk = [1, 2, NL, 3, 4, 5, NL, 6, NL, 7, 8, NL, 9, NL, 10, 11, 12];
+  for (let seed = 0; seed < 30; seed++) {
+    const example = fimExample(chunk, mulberry32(seed), { ...ids, lineEnds }, true);
+    const s = example.indexOf(ids.suffix);
+    const m = example.indexOf(ids.middle);
+    const prefix = example.slice(1, s);
+    const middle = example.slice(m + 1, -1);
+    assert.ok(prefix.length === 0 || prefix.at(-1) === NL, `prefix ends mid-line: ${prefix}`);
+    assert.ok(middle.length > 0 && (middle.at(-1) === NL || prefix.length + middle.length === chunk.length), `middle ${middle}`);
+    assert.ok(middle.filter((t) => t === NL).length <= 8);
+    assert.deepEqual([...prefix, ...middle, ...example.slice(s + 1, m)], chunk);
+  }
+});
