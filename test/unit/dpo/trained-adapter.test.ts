@@ -12,7 +12,7 @@ import { causalLM } from '../../../src/engine/models/index.ts';
 import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts';
 import { saveAdapter } from '../../../src/dpo/adapterFiles.ts';
 import { LoraAdapter, type LoraConfig, initialLoraWeights } from '../../../src/dpo/lora.ts';
-import { applyAdapter, loadAdapter } from '../../../src/dpo/mergeAdapter.ts';
+import { withAdapter } from '../../../src/engine/hf/adapter.ts';
 import { ADAMW_DEFAULTS } from '../../../src/dpo/optimizer.ts';
 import { trainDpo } from '../../../src/dpo/trainer.ts';
 import { uniform } from '../autodiff/gradcheck.ts';
@@ -60,7 +60,7 @@ for (const [label, config] of [
     const values = new Map([...initialLoraWeights(adapter.layers, 2)].map(([n, d]) => [n, n.includes('lora_B') ? Float32Array.from(uniform(d.length, d.length + 1, -0.4, 0.4)) : (d as Float32Array)]));
     const out = join(dir, label.split(' ')[0]!);
     saveAdapter(out, lora, adapter.layers, values, { baseModelHash: 'base', baseModelPath: 'mem', fanInFanOut: config.family === 'gpt2' });
-    const merged = applyAdapter(checkpointOf(config, weights), await loadAdapter(out));
+    const merged = await withAdapter(checkpointOf(config, weights), out);
     assert.notEqual(merged.hash, 'base');
     const sequences = [[3, 14, 15, 9, 2], [6, 5, 3, 5, 8]];
     const withLora = await lastLogits(config, weights, sequences, { config: lora, values });
@@ -91,7 +91,7 @@ test('after a DPO round on a synthetic preference, the merged adapter prefers th
   const result = await trainDpo(config, weights, train, options);
   const out = join(dir, 'trained');
   saveAdapter(out, lora, result.layers, result.weights, { baseModelHash: 'base', baseModelPath: 'mem', fanInFanOut: false });
-  const merged = applyAdapter(checkpointOf(config, weights), await loadAdapter(out));
+  const merged = await withAdapter(checkpointOf(config, weights), out);
   const contexts = heldOut.map((e) => [...e.prompt, ...e.chosen.slice(0, 2)]);
   const preference = (rows: Float32Array[]) => rows.map((logits) => logits[7]! - logits[9]!);
   const before = preference(await lastLogits(config, weights, contexts));
