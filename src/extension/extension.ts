@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { type AdaptersView, registerAdapterCommands } from './adapters.ts';
 import { registerCompareCommands } from './compare/commands.ts';
 import { CompletionSources } from './compare/sources.ts';
 import { registerDataCommands } from './data.ts';
@@ -10,14 +11,24 @@ import { PreferStatusBar } from './statusBar.ts';
 import { StoreAccess } from './storeAccess.ts';
 import { registerTrainCommands } from './train/commands.ts';
 
-export function activate(context: vscode.ExtensionContext): { store: StoreAccess } {
+/** What the extension offers other extensions (and its own tests). */
+export interface PreferApi {
+  store: StoreAccess;
+  adapters: AdaptersView;
+}
+
+export function activate(context: vscode.ExtensionContext): PreferApi {
   const log = vscode.window.createOutputChannel('Prefer', { log: true });
   const store = new StoreAccess(context);
   const statusBar = new PreferStatusBar(store, log);
   context.subscriptions.push(log, store, statusBar);
   const sources = new CompletionSources(context, store, log);
   context.subscriptions.push(sources);
-  const refresh = () => statusBar.refresh();
+  const adapters = registerAdapterCommands(context, store, log, () => statusBar.refresh());
+  const refresh = () => {
+    statusBar.refresh();
+    adapters.refresh();
+  };
   registerCompareCommands(context, store, log, refresh, sources);
   registerInlineMode(context, sources, store, log, refresh);
   registerStatsCommand(context, store);
@@ -26,7 +37,7 @@ export function activate(context: vscode.ExtensionContext): { store: StoreAccess
   registerModelCommands(context);
   registerTrainCommands(context, store, log, refresh);
   log.info(`Prefer activated; store at ${store.databasePath}`);
-  return { store };
+  return { store, adapters };
 }
 
 export function deactivate(): void {}

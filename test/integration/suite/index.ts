@@ -17,6 +17,7 @@ export async function run(): Promise<void> {
     await import('./labelers.test.ts');
     await import('./inline.test.ts');
     await import('./train.test.ts');
+    await import('./adapters.test.ts');
   } else {
     await import('./untrusted.test.ts');
   }

@@ -1,0 +1,172 @@
+import { cpSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Adapter } from '../store/store.ts';
+import type { StoreAccess } from './storeAccess.ts';
+
+/** A row of the Adapters view: the base model (no adapter) or one adapter version. */
+export class AdapterItem extends vscode.TreeItem {
+  readonly adapter: Adapter | undefined;
+
+  constructor(adapter: Adapter | undefined, active: boolean) {
+    super(adapter ? `v${adapter.version}` : 'Base model', vscode.TreeItemCollapsibleState.None);
+    this.adapter = adapter;
+    this.contextValue = adapter
+      ? active
+        ? 'prefer.adapter.active'
+        : 'prefer.adapter'
+      : active
+        ? 'prefer.base.active'
+        : 'prefer.base';
+    this.iconPath = new vscode.ThemeIcon(
+      active ? 'pass-filled' : adapter ? 'circle-outline' : 'circle-large-outline',
+    );
+    if (!adapter) {
+      this.description = active ? 'active' : 'no adapter';
+      return;
+    }
+    const m = adapter.metrics ?? {};
+    const num = (k: string) => (typeof m[k] === 'number' ? (m[k] as number) : undefined);
+    const accuracy = num('rewards/accuracies');
+    const winRate = num('ab/win_rate');
+    this.description = [
+      active ? 'active' : '',
+      accuracy !== undefined ? `held-out acc ${accuracy.toFixed(2)}` : '',
+      winRate !== undefined ? `A/B win ${Math.round(winRate * 100)}%` : '',
+      adapter.pairCount !== null ? `${adapter.pairCount} pairs` : '',
+    ]
+      .filter(Boolean)
+      .join(' · ');
+    const range =
+      adapter.dataFrom || adapter.dataTo
+        ? `\ndata: ${adapter.dataFrom ?? '…'} – ${adapter.dataTo ?? '…'}`
+        : '';
+    const metrics = Object.entries(m)
+      .map(([k, v]) => `${k}: ${typeof v === 'number' ? Number(v.toFixed(4)) : String(v)}`)
+      .join('\n');
+    this.tooltip = `adapter v${adapter.version}, trained ${adapter.createdAt}${range}\n${adapter.path}\n${metrics}`;
+  }
+}
+
+/** The Adapters view: versions with their metrics; activate, roll back, delete, export as PEFT. */
+export class AdaptersView implements vscode.TreeDataProvider<AdapterItem> {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly store: StoreAccess;
+
+  constructor(store: StoreAccess) {
+    this.store = store;
+  }
+
+  refresh(): void {
+    this.changed.fire();
+  }
+
+  getTreeItem(item: AdapterItem): AdapterItem {
+    return item;
+  }
+
+  getChildren(): AdapterItem[] {
+    const store = this.store.get();
+    const active = store.activeAdapter();
+    const versions = store.adapters().reverse();
+    return [
+      ...versions.map((a) => new AdapterItem(a, a.id === active?.id)),
+      new AdapterItem(undefined, !active),
+    ];
+  }
+}
+
+export function registerAdapterCommands(
+  context: vscode.ExtensionContext,
+  store: StoreAccess,
+  log: vscode.LogOutputChannel,
+  onChanged: () => void,
+): AdaptersView {
+  const view = new AdaptersView(store);
+  const changed = () => {
+    view.refresh();
+    onChanged();
+  };
+  const idOf = (item: AdapterItem | { id: number } | undefined) =>
+    item instanceof AdapterItem ? item.adapter?.id : item?.id;
+  context.subscriptions.push(
+    vscode.window.registerTreeDataProvider('prefer.adapters', view),
+    vscode.commands.registerCommand('prefer.adapters.refresh', () => view.refresh()),
+    vscode.commands.registerCommand('prefer.adapters.activate', (item?: AdapterItem | { id: number }) => {
+      const id = idOf(item);
+      store.get().activateAdapter(id);
+      log.info(id === undefined ? 'adapters: base model active' : `adapters: adapter ${id} active`);
+      changed();
+    }),
+    vscode.commands.registerCommand('prefer.adapters.rollBack', () => {
+      const s = store.get();
+      const active = s.activeAdapter();
+      if (!active)
+        return void vscode.window.showInformationMessage('Prefer: the base model is already active.');
+      const previous = s
+        .adapters()
+        .filter((a) => a.version < active.version)
+        .at(-1);
+      s.activateAdapter(previous?.id);
+      void vscode.window.showInformationMessage(
+        `Prefer: rolled back to ${previous ? `adapter v${previous.version}` : 'the base model'}.`,
+      );
+      changed();
+    }),
+    vscode.commands.registerCommand(
+      'prefer.adapters.delete',
+      async (item?: AdapterItem | { id: number; confirmed?: boolean }) => {
+        const id = idOf(item);
+        const adapter = store
+          .get()
+          .adapters()
+          .find((a) => a.id === id);
+        if (!adapter) return;
+        const confirmed =
+          (item && 'confirmed' in item && item.confirmed) ||
+          (await vscode.window.showWarningMessage(
+            `Delete adapter v${adapter.version} and its files?`,
+            { modal: true },
+            'Delete',
+          )) === 'Delete';
+        if (!confirmed) return;
+        store.get().deleteAdapter(adapter.id);
+        // Only folders Prefer created under its own storage are removed from disk.
+        if (path.resolve(adapter.path).startsWith(path.resolve(context.globalStorageUri.fsPath) + path.sep))
+          rmSync(adapter.path, { recursive: true, force: true });
+        log.info(`adapters: deleted v${adapter.version}`);
+        changed();
+      },
+    ),
+    vscode.commands.registerCommand(
+      'prefer.adapters.export',
+      async (item?: AdapterItem | { id: number; target?: string }) => {
+        const id = idOf(item);
+        const adapter =
+          store
+            .get()
+            .adapters()
+            .find((a) => a.id === id) ?? store.get().activeAdapter();
+        if (!adapter) return void vscode.window.showWarningMessage('Prefer: no adapter to export.');
+        let target = item && 'target' in item ? item.target : undefined;
+        if (!target) {
+          const picked = await vscode.window.showOpenDialog({
+            canSelectFolders: true,
+            canSelectFiles: false,
+            openLabel: 'Export here',
+            title: `Prefer: export adapter v${adapter.version} (PEFT format)`,
+          });
+          if (!picked?.[0]) return;
+          target = path.join(picked[0].fsPath, `prefer-adapter-v${adapter.version}`);
+        }
+        cpSync(adapter.path, target, { recursive: true, errorOnExist: true, force: false });
+        void vscode.window.showInformationMessage(
+          `Prefer: adapter v${adapter.version} exported to ${target} (PEFT: adapter_config.json + adapter_model.safetensors).`,
+        );
+        return target;
+      },
+    ),
+  );
+  return view;
+}
