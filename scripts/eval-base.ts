@@ -3,7 +3,9 @@
  *   - held-out loss (nats/token) over fixed windows of the held-out split's tokens;
  *   - parse rate: at random statement boundaries of held-out files (found with the TypeScript AST), the
  *     model completes up to 48 tokens through the sampler (FIM prompt: prefix before the boundary, suffix from
- *     it); a completion counts when it is not blank and the file with it inserted still parses.
+ *     it); a completion counts when it is not blank and the file with it inserted still parses. Reported
+ *     twice: the raw 48 tokens, and cut after their last complete line when the model did not stop by itself
+ *     (what an editor inserting whole lines would do).
  *
  *   npm run eval:base -- --model .cache/pretrain/tiny/best [--samples 100] [--temperature 0] [--out FILE]
  */
@@ -86,6 +88,11 @@ export interface ParseResult {
   parsed: number;
   blank: number;
   rate: number;
+  /** completions that ended with <|endoftext|> within the budget */
+  stopped: number;
+  /** cut after the last complete line (unless stopped): how many parse, and the rate */
+  parsedWholeLines: number;
+  rateWholeLines: number;
   examples: { file: string; completion: string; parses: boolean }[];
 }
 
@@ -93,20 +100,27 @@ export async function parseRate(modelDir: string, boundaries: readonly Boundary[
   const engine = await Engine.open({ modelDir, cacheDir });
   let parsed = 0;
   let blank = 0;
+  let stopped = 0;
+  let parsedWholeLines = 0;
   const examples: ParseResult['examples'] = [];
   try {
     for (const [i, b] of boundaries.entries()) {
       const result = await engine.complete({ prefix: b.prefix, suffix: b.suffix, n: 1, maxTokens: COMPLETION_TOKENS, temperature, seed: 1000 + i, budget: { maxTokens: PROMPT_TOKENS, suffixShare: 0.25 } });
-      const completion = result.candidates[0]!.text;
+      const candidate = result.candidates[0]!;
+      const completion = candidate.text;
       const ok = completion.trim().length > 0 && (await parses(b.language, b.prefix, b.suffix, completion));
       if (completion.trim().length === 0) blank++;
       if (ok) parsed++;
+      if (candidate.finish === 'stop') stopped++;
+      const lines = candidate.finish === 'stop' ? completion : completion.slice(0, completion.lastIndexOf('\n') + 1);
+      if (lines.trim().length > 0 && (await parses(b.language, b.prefix, b.suffix, lines))) parsedWholeLines++;
       if (examples.length < 12) examples.push({ file: b.file, completion, parses: ok });
     }
   } finally {
     await engine.close();
   }
-  return { samples: boundaries.length, parsed, blank, rate: parsed / boundaries.length, examples };
+  const n = boundaries.length;
+  return { samples: n, parsed, blank, rate: parsed / n, stopped, parsedWholeLines, rateWholeLines: parsedWholeLines / n, examples };
 }
 
 async function main(): Promise<void> {
