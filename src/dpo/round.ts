@@ -7,6 +7,7 @@ import { loadCheckpoint } from '../engine/hf/checkpoint.ts';
 import { CheckpointTokenizer } from '../engine/hf/tokenizer.ts';
 import { type PairFilter, openStore } from '../store/store.ts';
 import { saveAdapter } from './adapterFiles.ts';
+import { removeCheckpoint } from './checkpoint.ts';
 import { type PairText, type PreferenceExample, tokenizePair } from './examples.ts';
 import { ADAMW_DEFAULTS } from './optimizer.ts';
 import { type Metrics, type StepMetrics, type TrainHooks, type TrainOptions, trainDpo } from './trainer.ts';
@@ -90,6 +91,7 @@ export async function runRound(options: RoundOptions, hooks: TrainHooks = {}): P
       eval: result.eval,
       createdAt: new Date().toISOString(),
     });
+    if (!result.cancelled && training.checkpoint) removeCheckpoint(training.checkpoint.dir);
     let version: number | undefined;
     let adapterId: number | undefined;
     if (store && runId !== undefined) {

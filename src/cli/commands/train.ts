@@ -12,9 +12,11 @@ const USAGE = [
   'prefer train (--db DB | --pairs FILE.jsonl) --model DIR --out DIR',
   `             [--loss ${DPO_LOSS_TYPES.join('|')} --beta B --label-smoothing E --lr L --epochs E --batch P`,
   '              --lora-r R --lora-alpha A --rslora --target-modules q_proj,v_proj,… --max-length T',
-  '              --warmup-ratio F --eval-split F --seed S --device cpu|webgpu --threads N --head-chunks K] [--json]',
+  '              --warmup-ratio F --eval-split F --seed S --device cpu|webgpu --threads N --head-chunks K',
+  '              --checkpoint-every N --resume] [--json]',
   '',
   'Prints one line per step (TRL metric names), then {eval, adapter}. The adapter is saved in PEFT format.',
+  'State is checkpointed to OUT.checkpoint every N steps (default 10); --resume continues a killed or cancelled round.',
 ].join('\n');
 
 function number(args: ParsedArgs, flag: string, fallback: number, check: (n: number) => boolean, what: string): number {
@@ -72,6 +74,7 @@ export const train: Command = {
     threads: { type: 'string' },
     'head-chunks': { type: 'string' },
     resume: { type: 'boolean' },
+    'checkpoint-every': { type: 'string' },
   },
   async run(args, out) {
     const modelDir = requireString(args, 'model', 'train');
@@ -79,7 +82,6 @@ export const train: Command = {
     const db = args.values.db as string | undefined;
     const pairsFile = args.values.pairs as string | undefined;
     if ((db === undefined) === (pairsFile === undefined)) throw new UsageError('prefer train: give exactly one of --db DB or --pairs FILE.jsonl');
-    if (args.values.resume) throw new UsageError('prefer train: --resume is not supported yet (checkpoints are not written)');
     const lossType = (args.values.loss as string | undefined) ?? 'sigmoid';
     if (!DPO_LOSS_TYPES.includes(lossType as DpoLossType)) throw new UsageError(`prefer train: --loss must be one of ${DPO_LOSS_TYPES.join(', ')}`);
     const device = (args.values.device as string | undefined) ?? 'cpu';
@@ -102,6 +104,8 @@ export const train: Command = {
       headChunks: number(args, 'head-chunks', 8, positiveInt, 'a positive integer'),
       device,
       threads: number(args, 'threads', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
+      // beside the adapter folder; removed once the adapter is saved, kept after a kill or a cancel for --resume
+      checkpoint: { dir: `${outDir}.checkpoint`, every: number(args, 'checkpoint-every', 10, positiveInt, 'a positive integer'), resume: args.values.resume === true },
     };
 
     if (pairsFile === undefined && !existsSync(db!)) throw new UsageError(`prefer train: ${db}: no such database`);

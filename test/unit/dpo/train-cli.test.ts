@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { before, test } from 'node:test';
+import { readSafetensors } from '../../../src/engine/hf/safetensors.ts';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { TRL_METRIC_NAMES, trainingRun, trainingSteps } from '../../../src/store/training.ts';
 import { openStore } from '../../../src/store/store.ts';
@@ -9,6 +11,7 @@ import { importPairs } from '../../../src/io/importPairs.ts';
 import { readAdapterConfig } from '../../../src/dpo/adapterFiles.ts';
 import { prefer, tempDir } from '../cli/helpers.ts';
 
+const cli = join(import.meta.dirname, '../../../src/cli/cli.ts');
 const dir = tempDir('train');
 let model = '';
 before(async () => {
@@ -46,8 +49,6 @@ test('prefer train refuses bad input with one line naming the file and line', ()
   assert.ok(!existsSync(join(dir, 'never')));
   const noSource = prefer('train', '--model', model, '--out', join(dir, 'never'));
   assert.match(noSource.stderr, /give exactly one of --db DB or --pairs FILE.jsonl/);
-  const resume = prefer('train', '--pairs', bad, '--model', model, '--out', join(dir, 'never'), '--resume');
-  assert.match(resume.stderr, /--resume is not supported yet/);
 });
 
 test('prefer train --db trains on the stored pairs, records the run’s metrics and registers the adapter version', async () => {
@@ -73,4 +74,45 @@ test('prefer train --db trains on the stored pairs, records the run’s metrics 
   } finally {
     check.close();
   }
+});
+
+/** Runs prefer train in a child and SIGKILLs it once `steps` step lines have been printed. */
+function killAfterSteps(args: string[], steps: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'train', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = 0;
+    let buffer = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop()!;
+      seen += lines.filter((l) => l.includes('"step"')).length;
+      if (seen >= steps) child.kill('SIGKILL');
+    });
+    child.on('error', reject);
+    child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve(seen) : reject(new Error(`prefer train ended before the kill (${seen} steps)`))));
+  });
+}
+
+async function adapterTensors(out: string): Promise<Map<string, number[]>> {
+  const file = await readSafetensors(join(out, 'adapter_model.safetensors'));
+  return new Map([...file.tensors].map(([name, t]) => [name, Array.from(new Float32Array(file.bytes.slice(t.begin, t.end).buffer))]));
+}
+
+test('a round killed with SIGKILL mid-way and resumed with --resume ends with the adapter of an uninterrupted round', async () => {
+  const many = Array.from({ length: 16 }, (_, i) => ({ prompt: `let v${i} =`, chosen: ` ${i} + 1;`, rejected: ` ${i}+1` }));
+  const file = pairsFile(many);
+  const common = ['--pairs', file, '--model', model, '--lora-r', '2', '--batch', '1', '--epochs', '2', '--max-length', '32', '--eval-split', '0', '--lr', '1e-3', '--checkpoint-every', '1'];
+  const whole = join(dir, 'whole');
+  assert.equal(prefer('train', ...common, '--out', whole, '--json').code, 0);
+  assert.ok(!existsSync(`${whole}.checkpoint`), 'a finished round removes its checkpoint');
+
+  const killed = join(dir, 'killed');
+  const seen = await killAfterSteps([...common, '--out', killed], 5);
+  assert.ok(seen >= 5 && existsSync(`${killed}.checkpoint`) && !existsSync(killed));
+  const resumed = prefer('train', ...common, '--out', killed, '--resume', '--json');
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const firstResumed = JSON.parse(resumed.stdout.split('\n')[0]!) as { step: number };
+  assert.ok(firstResumed.step > 1, `the resumed round starts after the checkpoint, at step ${firstResumed.step}`);
+  assert.deepEqual(await adapterTensors(killed), await adapterTensors(whole));
 });
