@@ -5,6 +5,13 @@ import { FORMAT_NAMES, type FormatName } from '../io/formats.ts';
 import { importPairs } from '../io/importPairs.ts';
 import type { StoreAccess } from './storeAccess.ts';
 
+/** An AbortSignal that fires when the user cancels the progress notification. */
+export function abortOn(token: vscode.CancellationToken): AbortSignal {
+  const controller = new AbortController();
+  token.onCancellationRequested(() => controller.abort());
+  return controller.signal;
+}
+
 const FORMAT_LABELS: Record<FormatName, string> = {
   trl: 'TRL (prompt / chosen / rejected)',
   'trl-conversational': 'TRL conversational (role/content messages)',
@@ -84,16 +91,26 @@ export function registerDataCommands(
       });
       const file = picked?.[0];
       if (!file) return undefined;
-      const result = await vscode.window.withProgress(
-        {
-          location: vscode.ProgressLocation.Notification,
-          title: `Prefer: importing ${path.basename(file.fsPath)}`,
-        },
-        (progress) =>
-          importPairs(store.get(), file.fsPath, {
-            onProgress: (lines) => progress.report({ message: `${lines} lines read` }),
-          }),
-      );
+      const result = await vscode.window
+        .withProgress(
+          {
+            location: vscode.ProgressLocation.Notification,
+            title: `Prefer: importing ${path.basename(file.fsPath)}`,
+            cancellable: true,
+          },
+          (progress, token) =>
+            importPairs(store.get(), file.fsPath, {
+              onProgress: (lines) => progress.report({ message: `${lines} lines read` }),
+              signal: abortOn(token),
+            }),
+        )
+        .then(undefined, (e: unknown) => {
+          // Batches already committed stay; importing the file again completes it without duplicates.
+          onChanged();
+          void vscode.window.showWarningMessage(`Prefer: ${(e as Error).message}`);
+          return undefined;
+        });
+      if (!result) return undefined;
       onChanged();
       for (const e of result.errors) log.warn(`${file.fsPath}:${e.line}: ${e.message}`);
       const summary = `imported ${result.imported} pairs (${result.format ?? 'no format detected'}), ${result.skipped} already stored`;

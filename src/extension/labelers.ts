@@ -4,6 +4,7 @@ import { compileLabeler } from '../label/compile.ts';
 import type { Labeler } from '../label/labeler.ts';
 import { parseLabeler } from '../label/parse.ts';
 import { runLabeler } from '../label/runLabeler.ts';
+import { abortOn } from './data.ts';
 import type { StoreAccess } from './storeAccess.ts';
 
 /** Splits a typed command line into program and arguments (quotes group); it is never given to a shell. */
@@ -88,10 +89,15 @@ export function registerLabelerCommands(
           labeler = choice.kind_ === 'test' ? testCommandLabeler(options) : metricCommandLabeler(options);
         }
         const result = await vscode.window.withProgress(
-          { location: vscode.ProgressLocation.Notification, title: `Prefer: labeling (${labeler.name})` },
-          (progress) =>
+          {
+            location: vscode.ProgressLocation.Notification,
+            title: `Prefer: labeling (${labeler.name})`,
+            cancellable: true,
+          },
+          (progress, token) =>
             runLabeler(store.get(), labeler, {
               onProgress: (done, total) => progress.report({ message: `${done} / ${total} prompts` }),
+              signal: abortOn(token),
             }),
         );
         onChanged();
