@@ -35,6 +35,12 @@ export interface ForwardInputs {
   /** Cached keys/values of earlier tokens; absent for a full-sequence pass. */
   past?: PastContext;
   linearHook?: LinearHook;
+  /**
+   * Inference only: run linears that read the same input (q/k/v, gate/up) as one MatMul over side-by-side
+   * weights (measured ~10% faster decode at one sequence). Off by default, so training graphs keep one
+   * initializer and one hook site per HF weight.
+   */
+  groupProjections?: boolean;
 }
 
 /** One layer's cache as the graph reads it: keys transposed [batch, kvHeads, headDim, slots], values [batch, kvHeads, slots, headDim]. */

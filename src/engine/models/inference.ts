@@ -31,7 +31,7 @@ export function inferenceGraph(config: ModelConfig, weights: WeightSource, dtype
     keysT: g.input(`past_key_${i}`, dtype, [BATCH, config.numKvHeads, config.headDim, SLOTS]),
     values: g.input(`past_value_${i}`, dtype, [BATCH, config.numKvHeads, SLOTS, config.headDim]),
   }));
-  const { hidden, newKv } = lm.forward({ inputIds, positions, attentionBias, past: { layers, bias: pastBias } });
+  const { hidden, newKv } = lm.forward({ inputIds, positions, attentionBias, past: { layers, bias: pastBias }, groupProjections: true });
   // only the last position's logits are needed to sample: the LM head runs on one row per sequence
   const last = op.squeeze(op.slice(hidden, [-1], [Number.MAX_SAFE_INTEGER], [1]), [1]);
   g.output(lm.lmHead(last), 'logits');

@@ -22,14 +22,25 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
     return hook ? hook({ name, layer, inFeatures: inF, outFeatures: outF }, x, y) : y;
   }
 
+  /** Linears reading the same input: each its own MatMul, or with `grouped` one MatMul over side-by-side weights, then split. */
+  function linears(x: Value, names: string[], layer: number, inF: number, outs: number[], bias: boolean, hook: LinearHook | undefined, grouped: boolean): Value[] {
+    if (hook || !grouped) return names.map((name, n) => linear(x, name, layer, inF, outs[n]!, bias, hook));
+    const group = w.linearGroup(names, inF, outs, bias);
+    let y = op.matmul(x, group.weight);
+    if (group.bias) y = op.add(y, group.bias);
+    let offset = 0;
+    return outs.map((out) => op.slice(y, [offset], [(offset += out)], [-1]));
+  }
+
   /** [B, T, heads·D] → [B, heads, T, D] */
   const splitHeads = (x: Value, heads: number) => op.transpose(op.reshape(x, [0, 0, heads, D]), [0, 2, 1, 3]);
 
-  function selfAttention(x: Value, i: number, cos: Value, sin: Value, bias: Value, past: PastContext | undefined, hook?: LinearHook) {
+  function selfAttention(x: Value, i: number, cos: Value, sin: Value, bias: Value, past: PastContext | undefined, hook: LinearHook | undefined, grouped: boolean) {
     const p = `model.layers.${i}.self_attn`;
-    let q = splitHeads(linear(x, `${p}.q_proj`, i, C, H * D, config.attentionBias, hook), H);
-    let k = splitHeads(linear(x, `${p}.k_proj`, i, C, Hkv * D, config.attentionBias, hook), Hkv);
-    const vNew = splitHeads(linear(x, `${p}.v_proj`, i, C, Hkv * D, config.attentionBias, hook), Hkv);
+    const [qFlat, kFlat, vFlat] = linears(x, [`${p}.q_proj`, `${p}.k_proj`, `${p}.v_proj`], i, C, [H * D, Hkv * D, Hkv * D], config.attentionBias, hook, grouped);
+    let q = splitHeads(qFlat!, H);
+    let k = splitHeads(kFlat!, Hkv);
+    const vNew = splitHeads(vFlat!, Hkv);
     if (config.qkNorm) {
       q = op.rmsNorm(q, w.tensor(`${p}.q_norm.weight`, [D]), eps);
       k = op.rmsNorm(k, w.tensor(`${p}.k_norm.weight`, [D]), eps);
@@ -41,15 +52,14 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
     return { out: linear(context, `${p}.o_proj`, i, H * D, C, false, hook), kv: { key: k, value: vNew } };
   }
 
-  function mlp(x: Value, i: number, hook?: LinearHook): Value {
+  function mlp(x: Value, i: number, hook: LinearHook | undefined, grouped: boolean): Value {
     const p = `model.layers.${i}.mlp`;
-    const gate = linear(x, `${p}.gate_proj`, i, C, F, false, hook);
-    const up = linear(x, `${p}.up_proj`, i, C, F, false, hook);
-    const silu = op.mul(gate, op.sigmoid(gate));
-    return linear(op.mul(silu, up), `${p}.down_proj`, i, F, C, false, hook);
+    const [gate, up] = linears(x, [`${p}.gate_proj`, `${p}.up_proj`], i, C, [F, F], false, hook, grouped);
+    const silu = op.mul(gate!, op.sigmoid(gate!));
+    return linear(op.mul(silu, up!), `${p}.down_proj`, i, F, C, false, hook);
   }
 
-  function forward({ inputIds, positions, attentionBias, past, linearHook }: ForwardInputs): ForwardResult {
+  function forward({ inputIds, positions, attentionBias, past, linearHook, groupProjections = false }: ForwardInputs): ForwardResult {
     // rotary angles of each token's own position: [B, 1, T, D/2], shared by all heads and layers
     const cos = op.unsqueeze(op.gather(cosTable, positions), [1]);
     const sin = op.unsqueeze(op.gather(sinTable, positions), [1]);
@@ -57,9 +67,9 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
     const newKv: LayerKv[] = [];
     for (let i = 0; i < config.numLayers; i++) {
       const p = `model.layers.${i}`;
-      const attn = selfAttention(op.rmsNorm(x, w.tensor(`${p}.input_layernorm.weight`, [C]), eps), i, cos, sin, attentionBias, past, linearHook);
+      const attn = selfAttention(op.rmsNorm(x, w.tensor(`${p}.input_layernorm.weight`, [C]), eps), i, cos, sin, attentionBias, past, linearHook, groupProjections);
       x = op.add(x, attn.out);
-      x = op.add(x, mlp(op.rmsNorm(x, w.tensor(`${p}.post_attention_layernorm.weight`, [C]), eps), i, linearHook));
+      x = op.add(x, mlp(op.rmsNorm(x, w.tensor(`${p}.post_attention_layernorm.weight`, [C]), eps), i, linearHook, groupProjections));
       newKv.push(attn.kv);
     }
     return { hidden: op.rmsNorm(x, w.tensor('model.norm.weight', [C]), eps), newKv };

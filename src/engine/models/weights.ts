@@ -46,6 +46,41 @@ export class GraphWeights {
     });
   }
 
+  /**
+   * Several nn.Linear weights reading the same input, side by side as one [in, Σ out] matrix, and their
+   * biases as one vector: one MatMul per group instead of one per linear.
+   */
+  linearGroup(names: string[], inFeatures: number, outs: number[], withBias: boolean): { weight: Value; bias: Value | null } {
+    const total = outs.reduce((a, b) => a + b, 0);
+    const key = names.join('+');
+    const weight = this.memo(`${key}^T`, () => {
+      const t = this.dtype === 'float64' ? new Float64Array(inFeatures * total) : new Float32Array(inFeatures * total);
+      let offset = 0;
+      names.forEach((name, n) => {
+        const w = this.source.get(`${name}.weight`);
+        const out = outs[n]!;
+        this.checkShape(`${name}.weight`, w.shape, [out, inFeatures]);
+        for (let o = 0; o < out; o++) for (let i = 0; i < inFeatures; i++) t[i * total + offset + o] = w.data[o * inFeatures + i]!;
+        offset += out;
+      });
+      return this.g.initializer(`${key}.weight`, { dtype: this.dtype, shape: [inFeatures, total], data: t }, { weight: true });
+    });
+    const bias = !withBias
+      ? null
+      : this.memo(`${key}.bias`, () => {
+          const b = this.dtype === 'float64' ? new Float64Array(total) : new Float32Array(total);
+          let offset = 0;
+          names.forEach((name, n) => {
+            const v = this.source.get(`${name}.bias`);
+            this.checkShape(`${name}.bias`, v.shape, [outs[n]!]);
+            b.set(v.data, offset);
+            offset += outs[n]!;
+          });
+          return this.g.initializer(`${key}.bias`, { dtype: this.dtype, shape: [total], data: b }, { weight: true });
+        });
+    return { weight, bias };
+  }
+
   private memo(key: string, make: () => Value): Value {
     let v = this.cache.get(key);
     if (!v) this.cache.set(key, (v = make()));

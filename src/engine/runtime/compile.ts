@@ -23,7 +23,7 @@ import { writeModel } from '../graph/onnx.ts';
 import { inferenceGraph } from '../models/inference.ts';
 
 /** Bump when the emitted graphs change, so stale caches are not reused. */
-export const COMPILER_VERSION = 5;
+export const COMPILER_VERSION = 6;
 
 export interface CompileOptions {
   dtype: DType;
