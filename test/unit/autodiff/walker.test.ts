@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { gradients } from '../../../src/engine/graph/autodiff.ts';
 import { gradientRules } from '../../../src/engine/graph/gradients.ts';
@@ -82,3 +84,12 @@ test('a comparison of a trainable value carries no gradient: Where(x < 0, x, x²
     wrt: ['x'],
     build: ({ x }) => op.where(less(x!, 0), x!, op.mul(x!, x!)),
   }).then((r) => assert.ok(r.maxRelError <= 1e-6, `${r.maxRelError} at ${r.worst}`)));
+
+test('every op that ops.ts lists for the model families has a gradient rule', () => {
+  const header = readFileSync(join(import.meta.dirname, '../../../src/engine/graph/ops.ts'), 'utf8').split('*/')[0]!;
+  const standard = [...header.matchAll(/^ \*\s+(?:elementwise|linear|reductions|softmax|layout)\s+(.*)$/gm)].flatMap((m) => m[1]!.replace(/\(.*?\)/g, '').split(/[\s,]+/));
+  const composites = [...header.matchAll(/^ \*\s+([A-Z]\w+)\(/gm)].map((m) => m[1]!);
+  const listed = [...standard, ...composites].filter((name) => /^[A-Z]\w+$/.test(name));
+  assert.ok(listed.length >= 35, `read ${listed.length} ops from the header: ${listed.join(' ')}`);
+  assert.deepEqual(listed.filter((name) => !(name in gradientRules)), []);
+});
