@@ -18,6 +18,8 @@
  *   HeadTokenLogProbs(hidden, head, targets; chunks)
  *                                          TokenLogProbs(hidden·headᵀ, targets), `chunks` row blocks at a time:
  *                                          training never holds all [rows, vocab] logits at once
+ * Lowering with { fused: true } (float32 CPU inference graphs only, never differentiated) also emits
+ * SimplifiedLayerNormalization, LayerNormalization, Gelu and com.microsoft RotaryEmbedding.
  */
 import { type DType, type Dim, type Shape, type Value, PREFER_DOMAIN, attr, isFloat } from './ir.ts';
 
