@@ -15,6 +15,7 @@ import * as op from '../graph/ops.ts';
 import { gradients } from '../graph/autodiff.ts';
 import { MASKED } from '../models/family.ts';
 import { causalLM } from '../models/index.ts';
+import { expectedWeights } from '../models/random.ts';
 
 export interface LossGraphOptions {
   batch: number;
@@ -64,8 +65,11 @@ export function lossGraph(config: ModelConfig, source: WeightSource, options: Lo
   g.output(loss, 'loss');
 
   const weights: TrainableWeight[] = [];
+  const hfNames = expectedWeights(config);
   for (const [value, init] of g.initializers) {
     if (!init.weight) continue;
+    // checkpoints are saved under these names: a fused or renamed weight would not load as an HF checkpoint
+    if (!hfNames.has(value.name)) throw new Error(`pretraining: graph weight ${value.name} is not an HF tensor of this config (fused projections?)`);
     if (init.tensor.dtype !== 'float32') throw new Error(`pretraining: weight ${value.name} is ${init.tensor.dtype}, float32 expected`);
     weights.push({ name: value.name, shape: init.tensor.shape, transposed: isLinearWeight(value.name), initial: init.tensor.data as Float32Array });
   }
