@@ -186,16 +186,20 @@ describe('Prefer in code-server, through the browser', () => {
   async function trainFromPalette(): Promise<void> {
     // Enough pairs that the round outlasts the checks below: imported through the palette (TRL JSONL).
     const pairsFile = join(workspace, 'style-pairs.jsonl');
-    const lines = Array.from({ length: 300 }, (_, i) =>
+    const lines = Array.from({ length: 1200 }, (_, i) =>
       JSON.stringify({ prompt: `const value${i} = `, chosen: `'single ${i}';`, rejected: `"double ${i}";` }),
     );
     writeFileSync(pairsFile, lines.join('\n') + '\n{"prompt": "broken"\n');
     await runFromPalette('Prefer: Import Pairs');
+    // The simple file dialog fills in the workspace folder itself once ready: type the path after that.
     const path = page.locator('.quick-input-widget input');
     await path.waitFor();
+    await page.waitForFunction(() => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.startsWith('/'));
     await path.fill(pairsFile);
+    await page.waitForTimeout(300);
+    assert.equal(await path.inputValue(), pairsFile);
     await page.keyboard.press('Enter');
-    await page.locator('.notification-toast', { hasText: /imported 300 pairs \(trl\), 0 already stored; 1 bad lines/ }).first().waitFor({ timeout: 30_000 });
+    await page.locator('.notification-toast', { hasText: /imported 1200 pairs \(trl\), 0 already stored; 1 bad lines/ }).first().waitFor({ timeout: 30_000 });
 
     await runFromPalette('Prefer: Train DPO Round');
     await pickInPalette('Choose data, loss');
@@ -216,7 +220,7 @@ describe('Prefer in code-server, through the browser', () => {
     const finishedEarly = await dashboard.locator('body[data-finished]').count();
     await page.locator('.monaco-editor .view-line', { hasText: '// typed while training' }).first().waitFor();
 
-    await dashboard.locator('body[data-finished="done"]').waitFor({ timeout: 240_000 });
+    await dashboard.locator('body[data-finished="done"]').waitFor({ timeout: 400_000 });
     const points = Number(await dashboard.locator('canvas#chart-loss').getAttribute('data-points'));
     assert.ok(points >= 5, `the loss chart has its points (${points})`);
     assert.match((await dashboard.locator('#status').textContent()) ?? '', /Done: adapter v1 after \d+ steps/);
@@ -226,7 +230,7 @@ describe('Prefer in code-server, through the browser', () => {
     const db = new Database(database, { readonly: true });
     try {
       assert.deepEqual(db.prepare('SELECT version, active FROM adapter').all(), [{ version: 1, active: 1 }]);
-      assert.deepEqual(db.prepare("SELECT count(*) AS n FROM pair WHERE source = 'imported'").get(), { n: 300 });
+      assert.deepEqual(db.prepare("SELECT count(*) AS n FROM pair WHERE source = 'imported'").get(), { n: 1200 });
     } finally {
       db.close();
     }

@@ -47,7 +47,7 @@ async function round(texts: string[], language = 'typescript', roundId = 1): Pro
     mode: 'compare',
     candidates: texts.map((text) => ({ text, streaming: false })),
   });
-  await page.locator('.candidate').first().waitFor();
+  await page.locator(`body[data-round="${roundId}"] .candidate`).first().waitFor();
 }
 
 const posted = () => page.evaluate(() => (window as unknown as { posted: unknown[] }).posted);
@@ -150,8 +150,8 @@ describe('compare panel page in Chromium', () => {
   });
 
   it('T, B and S record tie, both bad and skip', async () => {
-    for (const [key, kind] of [['t', 'tie'], ['b', 'both_bad'], ['s', 'skip']] as const) {
-      await round(['x', 'y'], 'typescript', 7);
+    for (const [i, [key, kind]] of ([['t', 'tie'], ['b', 'both_bad'], ['s', 'skip']] as const).entries()) {
+      await round(['x', 'y'], 'typescript', 7 + i);
       await page.keyboard.press(key);
       await page.keyboard.press('Enter');
       assert.deepEqual((await lastPosted()).outcome, { kind });
@@ -185,15 +185,18 @@ describe('compare panel page in Chromium', () => {
         { text: '', streaming: true },
       ],
     });
+    await page.locator('body[data-round="3"] .candidate.streaming').first().waitFor();
     await send({ type: 'delta', roundId: 3, index: 0, text: 'const <b>' });
     await send({ type: 'delta', roundId: 3, index: 0, text: 'x</b> = 1;' });
     await send({ type: 'delta', roundId: 99, index: 1, text: 'stale round' });
+    await page.locator('.candidate[data-index="0"] pre', { hasText: 'x</b> = 1;' }).waitFor();
     await page.keyboard.press('1');
     await page.keyboard.press('Enter');
     assert.equal((await lastPosted()).type, 'ready', 'no judgment while generating');
     await send({ type: 'delta', roundId: 3, index: 1, text: 'let y = 2;' });
     await send({ type: 'done', roundId: 3, index: 0 });
     await send({ type: 'done', roundId: 3, index: 1 });
+    await page.locator('.candidate.streaming').first().waitFor({ state: 'detached' });
     assert.equal(await page.locator('.candidate[data-index="0"] pre').textContent(), 'const <b>x</b> = 1;');
     assert.equal(await page.locator('.candidate[data-index="1"] pre').textContent(), 'let y = 2;');
     await page.keyboard.press('1');

@@ -311,6 +311,7 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
         chosen: undefined,
       };
       title.textContent = message.title;
+      document.body.dataset.round = String(message.roundId);
       modeLabel.textContent = message.mode === 'blind-ab' ? 'Blind A/B: base and adapter, order hidden' : '';
       rationale.value = '';
       editBox.value = '';
