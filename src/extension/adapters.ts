@@ -2,6 +2,7 @@ import { cpSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Adapter } from '../store/store.ts';
+import type { Services } from './services.ts';
 import type { StoreAccess } from './storeAccess.ts';
 
 /** A row of the Adapters view: the base model (no adapter) or one adapter version. */
@@ -77,17 +78,9 @@ export class AdaptersView implements vscode.TreeDataProvider<AdapterItem> {
   }
 }
 
-export function registerAdapterCommands(
-  context: vscode.ExtensionContext,
-  store: StoreAccess,
-  log: vscode.LogOutputChannel,
-  onChanged: () => void,
-): AdaptersView {
+/** The view refreshes with every other change through `onChanged`. */
+export function registerAdapterCommands({ context, store, log, onChanged: changed }: Services): AdaptersView {
   const view = new AdaptersView(store);
-  const changed = () => {
-    view.refresh();
-    onChanged();
-  };
   const idOf = (item: AdapterItem | { id: number } | undefined) =>
     item instanceof AdapterItem ? item.adapter?.id : item?.id;
   context.subscriptions.push(

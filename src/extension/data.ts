@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { exportPairs, tiesFileFor } from '../io/exportPairs.ts';
 import { FORMAT_NAMES, type FormatName } from '../io/formats.ts';
 import { importPairs } from '../io/importPairs.ts';
-import type { StoreAccess } from './storeAccess.ts';
+import type { Services } from './services.ts';
 
 /** An AbortSignal that fires when the user cancels the progress notification. */
 export function abortOn(token: vscode.CancellationToken): AbortSignal {
@@ -19,12 +19,7 @@ const FORMAT_LABELS: Record<FormatName, string> = {
 };
 
 /** Prefer: Export Pairs / Import Pairs — file pickers and progress around src/io. */
-export function registerDataCommands(
-  context: vscode.ExtensionContext,
-  store: StoreAccess,
-  log: vscode.LogOutputChannel,
-  onChanged: () => void,
-): void {
+export function registerDataCommands({ context, store, log, onChanged }: Services): void {
   context.subscriptions.push(
     vscode.commands.registerCommand('prefer.exportPairs', async () => {
       const format = await vscode.window.showQuickPick(

@@ -8,6 +8,7 @@ import { registerLabelerCommands } from './labelers.ts';
 import { registerModelCommands } from './model.ts';
 import { registerStatsCommand } from './stats.ts';
 import { PreferStatusBar } from './statusBar.ts';
+import type { Services } from './services.ts';
 import { StoreAccess } from './storeAccess.ts';
 import { registerTrainCommands } from './train/commands.ts';
 
@@ -21,21 +22,25 @@ export function activate(context: vscode.ExtensionContext): PreferApi {
   const log = vscode.window.createOutputChannel('Prefer', { log: true });
   const store = new StoreAccess(context);
   const statusBar = new PreferStatusBar(store, log);
-  context.subscriptions.push(log, store, statusBar);
   const sources = new CompletionSources(context, store, log);
-  context.subscriptions.push(sources);
-  const adapters = registerAdapterCommands(context, store, log, () => statusBar.refresh());
-  const refresh = () => {
-    statusBar.refresh();
-    adapters.refresh();
+  context.subscriptions.push(log, store, statusBar, sources);
+  const services: Services = {
+    context,
+    store,
+    log,
+    onChanged: () => {
+      statusBar.refresh();
+      adapters.refresh();
+    },
   };
-  registerCompareCommands(context, store, log, refresh, sources);
-  registerInlineMode(context, sources, store, log, refresh);
+  const adapters = registerAdapterCommands(services);
+  registerCompareCommands(services, sources);
+  registerInlineMode(services, sources);
   registerStatsCommand(context, store);
-  registerDataCommands(context, store, log, refresh);
-  registerLabelerCommands(context, store, log, refresh);
+  registerDataCommands(services);
+  registerLabelerCommands(services);
+  registerTrainCommands(services);
   registerModelCommands(context);
-  registerTrainCommands(context, store, log, refresh);
   log.info(`Prefer activated; store at ${store.databasePath}`);
   return { store, adapters };
 }

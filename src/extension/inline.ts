@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import type { CandidateInput, PromptInput } from '../store/store.ts';
 import { promptAt } from './compare/slot.ts';
 import type { CompletionSources } from './compare/sources.ts';
-import type { StoreAccess } from './storeAccess.ts';
+import type { Services } from './services.ts';
 
 /** Confidence of a judgment inferred from what the user accepted, below an explicit pick's 1.0. */
 export const IMPLICIT_CONFIDENCE = 0.5;
@@ -19,11 +19,8 @@ interface Offer {
  * before it (VS Code does not report which ghost texts were seen, and cycling starts at the first).
  */
 export function registerInlineMode(
-  context: vscode.ExtensionContext,
+  { context, store, log, onChanged }: Services,
   sources: CompletionSources,
-  store: StoreAccess,
-  log: vscode.LogOutputChannel,
-  onChanged: () => void,
 ): void {
   let registration: vscode.Disposable | undefined;
   const provider: vscode.InlineCompletionItemProvider = {

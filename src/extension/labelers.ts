@@ -5,7 +5,7 @@ import type { Labeler } from '../label/labeler.ts';
 import { parseLabeler } from '../label/parse.ts';
 import { runLabeler } from '../label/runLabeler.ts';
 import { abortOn } from './data.ts';
-import type { StoreAccess } from './storeAccess.ts';
+import type { Services } from './services.ts';
 
 /** Splits a typed command line into program and arguments (quotes group); it is never given to a shell. */
 export function splitCommandLine(line: string): string[] {
@@ -20,12 +20,7 @@ interface LabelerChoice extends vscode.QuickPickItem {
 }
 
 /** Prefer: Run Labelers. Labelers that run workspace commands need a trusted workspace. */
-export function registerLabelerCommands(
-  context: vscode.ExtensionContext,
-  store: StoreAccess,
-  log: vscode.LogOutputChannel,
-  onChanged: () => void,
-): void {
+export function registerLabelerCommands({ context, store, log, onChanged }: Services): void {
   context.subscriptions.push(
     vscode.commands.registerCommand(
       'prefer.runLabelers',

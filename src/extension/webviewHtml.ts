@@ -38,3 +38,27 @@ ${page.body}
 </body>
 </html>`;
 }
+
+/** A Prefer panel beside the editor: scripts on, state kept while hidden, only the extension's own files. */
+export function createPreferPanel(
+  context: vscode.ExtensionContext,
+  viewType: string,
+  title: string,
+  preserveFocus: boolean,
+): vscode.WebviewPanel {
+  const panel = vscode.window.createWebviewPanel(
+    viewType,
+    title,
+    { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+    {
+      enableScripts: true,
+      retainContextWhenHidden: true,
+      localResourceRoots: [
+        vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
+        vscode.Uri.joinPath(context.extensionUri, 'media'),
+      ],
+    },
+  );
+  panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
+  return panel;
+}

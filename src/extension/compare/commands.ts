@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { StoreAccess } from '../storeAccess.ts';
+import type { Services } from '../services.ts';
 import { ComparePanel } from './comparePanel.ts';
 import type { PanelMode } from '../../../webview/protocol.ts';
 import { type CompletionSource, MixedSource } from './completionSource.ts';
@@ -7,10 +7,7 @@ import { promptAtCursor } from './slot.ts';
 import type { CompletionSources } from './sources.ts';
 
 export function registerCompareCommands(
-  context: vscode.ExtensionContext,
-  store: StoreAccess,
-  log: vscode.LogOutputChannel,
-  onJudged: () => void,
+  { context, store, log, onChanged: onJudged }: Services,
   sources: CompletionSources,
 ): void {
   const compare = (mode: PanelMode) => {

@@ -10,7 +10,7 @@ import {
   parseWebviewMessage,
 } from '../../../webview/protocol.ts';
 import type { StoreAccess } from '../storeAccess.ts';
-import { webviewHtml } from '../webviewHtml.ts';
+import { createPreferPanel, webviewHtml } from '../webviewHtml.ts';
 import type { CompletionRequest, CompletionSource } from './completionSource.ts';
 import { type Slot, insertAtSlot } from './slot.ts';
 
@@ -89,20 +89,7 @@ export class ComparePanel {
       ComparePanel.current.panel.reveal(vscode.ViewColumn.Beside, true);
       return ComparePanel.current;
     }
-    const panel = vscode.window.createWebviewPanel(
-      ComparePanel.viewType,
-      'Prefer: Compare',
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false },
-      {
-        enableScripts: true,
-        retainContextWhenHidden: true,
-        localResourceRoots: [
-          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
-          vscode.Uri.joinPath(context.extensionUri, 'media'),
-        ],
-      },
-    );
-    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
+    const panel = createPreferPanel(context, ComparePanel.viewType, 'Prefer: Compare', false);
     ComparePanel.current = new ComparePanel(panel, context, store, log);
     return ComparePanel.current;
   }

@@ -5,6 +5,7 @@ import { type RoundResult, defaultTraining } from '../../dpo/round.ts';
 import { runRoundInWorker } from '../../dpo/trainWorkerClient.ts';
 import type { PairFilter } from '../../store/store.ts';
 import { configuredModelDir } from '../compare/sources.ts';
+import type { Services } from '../services.ts';
 import type { StoreAccess } from '../storeAccess.ts';
 import { DashboardPanel } from './dashboardPanel.ts';
 
@@ -80,12 +81,7 @@ async function askRequest(store: StoreAccess): Promise<RoundRequest | undefined>
   return { range: range.range, loss: loss.label as DpoLossType, beta: Number(beta), epochs: Number(epochs) };
 }
 
-export function registerTrainCommands(
-  context: vscode.ExtensionContext,
-  store: StoreAccess,
-  log: vscode.LogOutputChannel,
-  onChanged: () => void,
-): void {
+export function registerTrainCommands({ context, store, log, onChanged }: Services): void {
   context.subscriptions.push(
     vscode.commands.registerCommand(
       'prefer.trainDpoRound',

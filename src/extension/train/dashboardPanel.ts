@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { DASHBOARD_BODY } from '../../../webview/dashboard/markup.ts';
 import { type DashboardMessage, parseDashboardMessage } from '../../../webview/dashboardProtocol.ts';
-import { webviewHtml } from '../webviewHtml.ts';
+import { createPreferPanel, webviewHtml } from '../webviewHtml.ts';
 
 /** The live training dashboard: charts of the round's metrics, and a cancel button. */
 export class DashboardPanel {
@@ -15,20 +15,7 @@ export class DashboardPanel {
   readonly sent: DashboardMessage[] = [];
 
   constructor(context: vscode.ExtensionContext, log: vscode.LogOutputChannel) {
-    this.panel = vscode.window.createWebviewPanel(
-      DashboardPanel.viewType,
-      'Prefer: Training',
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-      {
-        enableScripts: true,
-        retainContextWhenHidden: true,
-        localResourceRoots: [
-          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
-          vscode.Uri.joinPath(context.extensionUri, 'media'),
-        ],
-      },
-    );
-    this.panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
+    this.panel = createPreferPanel(context, DashboardPanel.viewType, 'Prefer: Training', true);
     this.panel.webview.html = webviewHtml(this.panel.webview, context.extensionUri, {
       title: 'Prefer: Training',
       script: 'dashboard.js',

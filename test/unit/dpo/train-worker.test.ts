@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { readAdapterConfig } from '../../../src/dpo/adapterFiles.ts';
-import { ADAMW_DEFAULTS } from '../../../src/dpo/optimizer.ts';
-import type { RoundOptions } from '../../../src/dpo/round.ts';
+import { defaultTraining } from '../../../src/dpo/round.ts';
 import type { StepMetrics } from '../../../src/dpo/trainer.ts';
 import { runRoundInWorker } from '../../../src/dpo/trainWorkerClient.ts';
 
@@ -25,20 +24,17 @@ const pairs = Array.from({ length: 8 }, (_, i) => ({
   chosen: ' x + 1;\n}',
   rejected: ' x+1\n}',
 }));
-const training: RoundOptions['training'] = {
-  loss: { type: 'sigmoid', beta: 0.1 },
+const training = defaultTraining({
   lora: { rank: 2, alpha: 4 },
-  optimizer: ADAMW_DEFAULTS,
   learningRate: 1e-3,
   warmupRatio: 0,
   epochs: 3,
   pairsPerStep: 2,
-  lengthStep: 32,
   maxLength: 64,
   evalFraction: 0.25,
   seed: 1,
   threads: 1,
-};
+});
 
 test('a round in the worker thread streams step metrics and saves the adapter, while the event loop stays free', async () => {
   const steps: StepMetrics[] = [];
