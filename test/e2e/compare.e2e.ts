@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import type { BrowserContext, FrameLocator, Page } from 'playwright-core';
+import type { BrowserContext, Frame, FrameLocator, Page } from 'playwright-core';
 import { makeCheckpoint } from '../../scripts/fixtures/make-checkpoints.ts';
 import { launchBrowser } from '../harness/browser.ts';
 import { type CodeServer, assertBrowserTierCanRun, installVsix, repoRoot, startCodeServer } from '../harness/codeServer.ts';
@@ -44,6 +44,16 @@ async function screenshotOnFailure(name: string, fn: () => Promise<void>): Promi
   } catch (e) {
     await page?.screenshot({ path: join(shots, `${name}.png`) }).catch(() => undefined);
     throw e;
+  }
+}
+
+/** The frame of whichever webview shows `selector` (several panels may be open, some hidden). */
+async function webviewFrame(selector: string, timeout = 30_000): Promise<Frame> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    for (const frame of page.frames()) if ((await frame.locator(selector).count().catch(() => 0)) > 0) return frame;
+    if (Date.now() > deadline) throw new Error(`no webview shows ${selector}`);
+    await page.waitForTimeout(200);
   }
 }
 
@@ -208,23 +218,34 @@ describe('Prefer in code-server, through the browser', () => {
     await page.locator('.quick-input-widget', { hasText: 'Prefer: β' }).waitFor();
     await page.keyboard.press('Enter'); // β 0.1
     await pickInPalette('5');
-    const dashboard = page.frameLocator('iframe.webview.ready').last().frameLocator('iframe#active-frame');
-    await dashboard.locator('canvas#chart-loss').waitFor({ timeout: 30_000 });
+    const dashboard = await webviewFrame('canvas#chart-loss');
+    await dashboard.locator('canvas#chart-loss:not([data-points="0"])').waitFor({ timeout: 60_000 });
 
-    // While it trains: type in the editor, and run a command that needs the extension host.
+    // While it trains: type in the editor, and sample a comparison (extension host + engine worker).
+    const compare = await webviewFrame('#candidates');
+    const roundBefore = Number(await compare.locator('body').getAttribute('data-round'));
     await page.locator('.monaco-editor .view-line').nth(2).click();
     await page.keyboard.press('End');
     await page.keyboard.type(' // typed while training');
-    await runFromPalette('Prefer: Show Stats');
-    await page.locator('.notification-toast', { hasText: /Prefer: \d+ pairs/ }).first().waitFor({ timeout: 10_000 });
-    const finishedEarly = await dashboard.locator('body[data-finished]').count();
+    await runFromPalette('Prefer: Compare Completions');
+    await compare.locator(`body[data-round="${roundBefore + 1}"] vscode-button.pick:not([disabled])`).first().waitFor({ timeout: 30_000 });
+    const status = () => {
+      const db = new Database(database, { readonly: true });
+      try {
+        return (db.prepare('SELECT status FROM training_run ORDER BY id DESC LIMIT 1').get() as { status: string }).status;
+      } finally {
+        db.close();
+      }
+    };
+    assert.equal(status(), 'running', 'new candidates were sampled while the round was still training');
     await page.locator('.monaco-editor .view-line', { hasText: '// typed while training' }).first().waitFor();
 
+    await page.locator('.tab', { hasText: 'Prefer: Training' }).click();
     await dashboard.locator('body[data-finished="done"]').waitFor({ timeout: 400_000 });
     const points = Number(await dashboard.locator('canvas#chart-loss').getAttribute('data-points'));
     assert.ok(points >= 5, `the loss chart has its points (${points})`);
     assert.match((await dashboard.locator('#status').textContent()) ?? '', /Done: adapter v1 after \d+ steps/);
-    assert.equal(finishedEarly, 0, 'the extension answered Show Stats while the round was still training');
+    assert.equal(status(), 'done');
     await page.screenshot({ path: join(shots, 'training-dashboard.png') });
 
     const db = new Database(database, { readonly: true });
