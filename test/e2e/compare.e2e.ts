@@ -204,9 +204,10 @@ describe('Prefer in code-server, through the browser', () => {
     // The simple file dialog fills in the workspace folder itself once ready: type the path after that.
     const path = page.locator('.quick-input-widget input');
     await path.waitFor();
-    await page.waitForFunction(() => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.startsWith('/'));
-    await path.fill(pairsFile);
-    await page.waitForTimeout(300);
+    for (let attempt = 0; attempt < 20 && (await path.inputValue()) !== pairsFile; attempt++) {
+      await path.fill(pairsFile);
+      await page.waitForTimeout(500);
+    }
     assert.equal(await path.inputValue(), pairsFile);
     await page.keyboard.press('Enter');
     await page.locator('.notification-toast', { hasText: /imported 1200 pairs \(trl\), 0 already stored; 1 bad lines/ }).first().waitFor({ timeout: 30_000 });
