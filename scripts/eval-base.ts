@@ -9,7 +9,8 @@
  *
  *   npm run eval:base -- --model .cache/pretrain/tiny/best [--samples 100] [--temperature 0] [--out FILE]
  */
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import ts from 'typescript';
@@ -96,8 +97,11 @@ export interface ParseResult {
   examples: { file: string; completion: string; parses: boolean }[];
 }
 
-export async function parseRate(modelDir: string, boundaries: readonly Boundary[], temperature: number, cacheDir: string): Promise<ParseResult> {
-  const engine = await Engine.open({ modelDir, cacheDir });
+export async function parseRate(modelDir: string, boundaries: readonly Boundary[], temperature: number, cacheRoot: string): Promise<ParseResult> {
+  // the compiled-model cache is keyed by config and safetensors headers, not weight values: two checkpoints of one
+  // architecture would share an entry, so each set of weights gets its own cache folder
+  const weightsHash = createHash('sha256').update(readFileSync(join(modelDir, 'model.safetensors'))).digest('hex').slice(0, 16);
+  const engine = await Engine.open({ modelDir, cacheDir: join(cacheRoot, weightsHash) });
   let parsed = 0;
   let blank = 0;
   let stopped = 0;
