@@ -55,7 +55,14 @@ function withGpt2Prefix(weights: WeightSource): WeightSource {
   };
 }
 
-/** sha256 over config.json, each safetensors file's name, size and header, and tokenizer.json. */
+/** Bytes hashed per MiB of weights: enough that retrained weights of the same shapes change the hash. */
+const SAMPLE_BYTES = 4096;
+const SAMPLE_STRIDE = 1 << 20;
+
+/**
+ * sha256 over config.json, each safetensors file's name, size, header and a sample of its data (4 KiB of every
+ * MiB: a checkpoint retrained in the same shapes must not reuse a stale compiled graph), and tokenizer.json.
+ */
 async function checkpointHash(dir: string, weights: LoadedWeights): Promise<string> {
   const hash = createHash('sha256');
   const part = (label: string, bytes: Uint8Array): void => {
@@ -66,6 +73,9 @@ async function checkpointHash(dir: string, weights: LoadedWeights): Promise<stri
   for (const file of weights.files) {
     hash.update(`${basename(file.path)}\0${file.bytes.byteLength}\0`);
     part('header', file.headerBytes);
+    for (let at = 8 + file.headerBytes.byteLength; at < file.bytes.byteLength; at += SAMPLE_STRIDE) {
+      hash.update(file.bytes.subarray(at, Math.min(at + SAMPLE_BYTES, file.bytes.byteLength)));
+    }
   }
   part('tokenizer.json', await readFile(join(dir, 'tokenizer.json')));
   return hash.digest('hex');

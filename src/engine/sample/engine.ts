@@ -94,8 +94,11 @@ export class Engine {
   }
 
   async complete(request: CompletionRequest, callbacks: SampleCallbacks = {}): Promise<SampleResult> {
-    const prompt = buildPrompt(this.tokenizer, request.prefix, request.suffix ?? '', request.budget ?? DEFAULT_BUDGET);
     const options = this.resolveOptions(request);
+    // The prompt and the completion must fit the model's positions.
+    const budget = request.budget ?? DEFAULT_BUDGET;
+    const room = Math.max(1, this.config.maxPositions - options.maxTokens);
+    const prompt = buildPrompt(this.tokenizer, request.prefix, request.suffix ?? '', { ...budget, maxTokens: Math.min(budget.maxTokens, room) });
     const stop = new Set(options.stopTokens);
     if (this.tokenizer.fim?.end) stop.add(this.tokenizer.fim.end.id);
     return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, stopTokens: [...stop] }, callbacks);

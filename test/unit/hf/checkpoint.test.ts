@@ -55,7 +55,7 @@ test('GPT-2 weights saved without the transformer. prefix are offered under it',
   assert.deepEqual(weight.data, original.weights.get('transformer.h.1.ln_2.bias').data);
 });
 
-test('the hash is stable for the same files and changes with config, weights layout or tokenizer', async () => {
+test('the hash is stable for the same files and changes with config, weight values, weights layout or tokenizer', async () => {
   const a = await makeCheckpoint('qwen2', join(root, 'hash-a'));
   const b = await makeCheckpoint('qwen2', join(root, 'hash-b'));
   const hashA = (await loadCheckpoint(a)).hash;
@@ -70,6 +70,17 @@ test('the hash is stable for the same files and changes with config, weights lay
 
   const sharded = await makeCheckpoint('qwen2', join(root, 'hash-sharded'), { sharded: true });
   assert.notEqual((await loadCheckpoint(sharded)).hash, hashA, 'weights layout change');
+
+  // Retrained weights in the same shapes (one weight value changed) must not share the compiled graph.
+  const weightsPath = join(b, 'model.safetensors');
+  const original = await readFile(weightsPath);
+  const retrained = Buffer.from(original);
+  const dataStart = 8 + Number(retrained.readBigUInt64LE(0));
+  retrained[dataStart + 1] = retrained[dataStart + 1]! ^ 0x40;
+  await writeFile(weightsPath, retrained);
+  assert.notEqual((await loadCheckpoint(b)).hash, hashA, 'weight values change');
+  await writeFile(weightsPath, original);
+  assert.equal((await loadCheckpoint(b)).hash, hashA);
 
   const tokenizerPath = join(b, 'tokenizer.json');
   const tokenizer = JSON.parse(await readFile(tokenizerPath, 'utf8'));

@@ -37,3 +37,18 @@ test('a new request while the previous one is being cancelled waits its turn and
     await worker.close();
   }
 });
+
+test('a prompt longer than the model has positions is cut to fit with the completion', async () => {
+  const { Engine } = await import('../../../src/engine/sample/engine.ts');
+  const engine = await Engine.open({ modelDir, cacheDir: join(dir, 'cache'), threads: 1 });
+  try {
+    const maxTokens = 24;
+    const prefix = 'function add(a, b) {\n  return a + b;\n}\n'.repeat(200);
+    const result = await engine.complete({ prefix, n: 2, maxTokens, temperature: 1, seed: 5, stopTokens: [] });
+    assert.ok(result.promptTokens <= engine.config.maxPositions - maxTokens, `prompt ${result.promptTokens} tokens`);
+    assert.ok(result.promptTokens > engine.config.maxPositions / 2, 'most of the room is used');
+    assert.equal(result.candidates.length, 2);
+  } finally {
+    await engine.close();
+  }
+});
