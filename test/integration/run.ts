@@ -27,9 +27,10 @@ async function runSession(
   const model = await makeCheckpoint('llama', join(home, 'model'));
   writeFileSync(
     join(workspace, '.vscode', 'settings.json'),
+    // The untrusted session configures no model: Prefer falls back to the default model it ships.
     JSON.stringify({
       'prefer.databasePath': database,
-      'prefer.modelPath': model,
+      ...(name === 'trusted' ? { 'prefer.modelPath': model } : {}),
       'prefer.seed': 1234,
       'prefer.maxTokens': 12,
     }),
