@@ -21,7 +21,9 @@ function help(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  const json = rest.includes('--json');
+  // Flags after `--` belong to the command a labeler runs, not to prefer.
+  const end = rest.indexOf('--');
+  const json = (end === -1 ? rest : rest.slice(0, end)).includes('--json');
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(help() + '\n');
     return name === undefined ? 2 : 0;

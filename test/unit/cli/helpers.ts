@@ -23,7 +23,9 @@ export function preferJson(...args: string[]): {
   value: Record<string, unknown>;
   stderr: string;
 } {
-  const r = prefer(...args, '--json');
+  // --json goes before a `--`: what follows it is the labeler's command.
+  const end = args.indexOf('--');
+  const r = end === -1 ? prefer(...args, '--json') : prefer(...args.slice(0, end), '--json', ...args.slice(end));
   const lines = r.stdout.trimEnd().split('\n');
   if (lines.length !== 1) throw new Error(`expected one JSON line, got: ${r.stdout}\n${r.stderr}`);
   return { code: r.code, value: JSON.parse(lines[0]!) as Record<string, unknown>, stderr: r.stderr };

@@ -86,3 +86,10 @@ describe('prefer label', () => {
     assert.match(prefer('label', '--db', db, '--labeler', 'parse', '--', 'ls').stderr, /takes no command/);
   });
 });
+
+it('a --json after -- belongs to the labeler command, not to prefer', () => {
+  const r = prefer('label', '--db', join(tempDir('json-after-dashes'), 'missing.sqlite'), '--labeler', 'test', '--', 'node', '--json');
+  assert.notEqual(r.code, 0);
+  assert.equal(r.stdout, '', 'no JSON error object on stdout');
+  assert.match(r.stderr, /prefer label/);
+});
