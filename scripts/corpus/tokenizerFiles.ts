@@ -2,7 +2,7 @@
  * The default model's tokenizer files: tokenizer.json (ByteLevel pre-tokenizer and decoder, BPE model) and
  * tokenizer_config.json with Qwen2.5-Coder's special tokens, so the sampler finds the FIM template.
  */
-import { tokenizerJson } from '../fixtures/bpe.ts';
+import { tokenizerConfigJson, tokenizerJson } from '../fixtures/bpe.ts';
 import type { TrainedBpe } from './bpeTrainer.ts';
 
 /** Appended after the learned vocabulary, in this order. */
@@ -14,22 +14,6 @@ export function specialTokenId(bpe: TrainedBpe, token: SpecialToken): number {
 }
 
 export function tokenizerFiles(bpe: TrainedBpe): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } {
-  const addedTokensDecoder: Record<string, unknown> = {};
-  SPECIAL_TOKENS.forEach((content, i) => {
-    addedTokensDecoder[String(bpe.vocab.length + i)] = { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true };
-  });
-  const config = {
-    add_bos_token: false,
-    add_prefix_space: false,
-    added_tokens_decoder: addedTokensDecoder,
-    additional_special_tokens: SPECIAL_TOKENS.slice(1),
-    bos_token: null,
-    clean_up_tokenization_spaces: false,
-    eos_token: '<|endoftext|>',
-    model_max_length: 32768,
-    pad_token: '<|fim_pad|>',
-    tokenizer_class: 'Qwen2Tokenizer',
-    unk_token: null,
-  };
+  const config = tokenizerConfigJson(bpe.vocab.length, SPECIAL_TOKENS, '<|fim_pad|>');
   return { tokenizer: tokenizerJson(bpe, SPECIAL_TOKENS), config };
 }

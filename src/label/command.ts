@@ -128,6 +128,13 @@ async function inTemporaryCopy<T>(
   }
 }
 
+/** A command labeler's provenance, as its labeler runs record it. */
+const commandConfig = (options: CommandLabelerOptions) => ({
+  command: options.command,
+  workspaceRoot: options.workspaceRoot ?? null,
+  timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+});
+
 const lastLine = (s: string) => s.trim().split('\n').at(-1)?.slice(0, 300);
 
 /** Tests pass > fail: the user's command runs in a temporary copy with the completion applied; exit 0 passes. */
@@ -136,11 +143,7 @@ export function testCommandLabeler(options: CommandLabelerOptions): Labeler {
   return {
     name: 'test',
     confidence: 0.9,
-    config: {
-      command: options.command,
-      workspaceRoot: options.workspaceRoot ?? null,
-      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    },
+    config: commandConfig(options),
     supports: () => true,
     score: (target, completion) =>
       inTemporaryCopy(target, completion, options, (o): Verdict => {
@@ -162,11 +165,7 @@ export function metricCommandLabeler(options: CommandLabelerOptions): Labeler {
   return {
     name: 'metric',
     confidence: 0.6,
-    config: {
-      command: options.command,
-      workspaceRoot: options.workspaceRoot ?? null,
-      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    },
+    config: commandConfig(options),
     supports: () => true,
     score: (target, completion) =>
       inTemporaryCopy(target, completion, options, (o): Verdict | undefined => {
