@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { openStore, type Store } from '../store/store.ts';
+import { configuredPath } from './settingsPath.ts';
 
 /** The one open store of this window, reopened when `prefer.databasePath` changes. */
 export class StoreAccess implements vscode.Disposable {
@@ -16,12 +17,7 @@ export class StoreAccess implements vscode.Disposable {
   }
 
   get databasePath(): string {
-    const configured = vscode.workspace.getConfiguration('prefer').get<string>('databasePath', '').trim();
-    if (configured) {
-      const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-      return path.isAbsolute(configured) || !folder ? configured : path.join(folder, configured);
-    }
-    return path.join(this.context.globalStorageUri.fsPath, 'prefer.sqlite');
+    return configuredPath('databasePath') ?? path.join(this.context.globalStorageUri.fsPath, 'prefer.sqlite');
   }
 
   get(): Store {

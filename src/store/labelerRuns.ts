@@ -39,16 +39,15 @@ export function recordLabelScore(
   ).run(runId, candidateId, score, detail ?? null);
 }
 
-export function finishLabelerRun(
-  db: Database.Database,
-  runId: number,
-  result: {
-    status: 'done' | 'failed';
-    candidatesScored: number;
-    pairsAdded: number;
-    error?: string | undefined;
-  },
-): void {
+/** How a labeler run ended. */
+export interface LabelerRunResult {
+  status: 'done' | 'failed';
+  candidatesScored: number;
+  pairsAdded: number;
+  error?: string | undefined;
+}
+
+export function finishLabelerRun(db: Database.Database, runId: number, result: LabelerRunResult): void {
   sql(
     db,
     `UPDATE labeler_run SET status = ?, candidates_scored = ?, pairs_added = ?, error = ?,

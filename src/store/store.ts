@@ -18,6 +18,7 @@ import { type JudgmentInput, type JudgmentResult, recordJudgment } from './judgm
 import {
   finishLabelerRun,
   type LabelerRun,
+  type LabelerRunResult,
   labelerRun,
   recordLabelScore,
   startLabelerRun,
@@ -41,7 +42,7 @@ export type { AbRecord, Adapter, AdapterInput } from './adapters.ts';
 export type { CandidateInput } from './candidates.ts';
 export { type PromptInput, promptHash } from './hashing.ts';
 export type { JudgmentInput, JudgmentResult, Outcome } from './judgments.ts';
-export type { LabelerRun } from './labelerRuns.ts';
+export type { LabelerRun, LabelerRunResult } from './labelerRuns.ts';
 export type { PairFilter, StoredPair } from './pairs.ts';
 export type { StoreStats } from './stats.ts';
 export { TRL_METRIC_NAMES, type TrainingMetrics, type TrlMetricName } from './training.ts';
@@ -120,15 +121,7 @@ export class Store {
     recordLabelScore(this.db, runId, candidateId, score, detail);
   }
 
-  finishLabelerRun(
-    runId: number,
-    result: {
-      status: 'done' | 'failed';
-      candidatesScored: number;
-      pairsAdded: number;
-      error?: string | undefined;
-    },
-  ): void {
+  finishLabelerRun(runId: number, result: LabelerRunResult): void {
     finishLabelerRun(this.db, runId, result);
   }
 

@@ -2,16 +2,14 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { isDevice } from '../../engine/runtime/providers.ts';
+import { configuredPath } from '../settingsPath.ts';
 import type { StoreAccess } from '../storeAccess.ts';
 import { EngineSource, type EngineSettings } from './engineSource.ts';
 
 /** The folder of the model to sample from: `prefer.modelPath`, else the default model shipped in the extension. */
 export function configuredModelDir(context: vscode.ExtensionContext): string | undefined {
-  const configured = vscode.workspace.getConfiguration('prefer').get<string>('modelPath', '').trim();
-  if (configured) {
-    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-    return path.isAbsolute(configured) || !folder ? configured : path.join(folder, configured);
-  }
+  const configured = configuredPath('modelPath');
+  if (configured) return configured;
   const bundled = path.join(context.extensionPath, 'models', 'default');
   return existsSync(path.join(bundled, 'config.json')) ? bundled : undefined;
 }
