@@ -87,6 +87,9 @@ async function main(): Promise<void> {
       seq: { type: 'string' },
       batch: { type: 'string' },
       sizes: { type: 'string' },
+      'fim-rate': { type: 'string' },
+      'line-fim-rate': { type: 'string' },
+      'fim-max-lines': { type: 'string' },
     },
   });
   const size = values.size!;
@@ -120,6 +123,9 @@ async function main(): Promise<void> {
   if (values['warmup-steps'] !== undefined) recipe.schedule = { ...recipe.schedule, warmupSteps: Number(values['warmup-steps']) };
   if (values.seq !== undefined) recipe.seq = Number(values.seq);
   if (values.batch !== undefined) recipe.batch = Number(values.batch);
+  if (values['fim-rate'] !== undefined) recipe.fimRate = Number(values['fim-rate']);
+  if (values['line-fim-rate'] !== undefined) recipe.lineFimRate = Number(values['line-fim-rate']);
+  if (values['fim-max-lines'] !== undefined) recipe.fimMaxLines = Number(values['fim-max-lines']);
   const initFrom = values['init-from'] === undefined ? undefined : resolve(values['init-from']);
   const outDir = resolve(values.out ?? join(repoRoot, '.cache/pretrain', size));
   mkdirSync(outDir, { recursive: true });

@@ -4,7 +4,7 @@
  * `fimRate`, in PSM order as Qwen2.5-Coder writes it:
  *   <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle <|endoftext|>
  * A share `lineFimRate` of the FIM examples cut whole lines instead of two random points: the middle runs
- * from just after a newline-carrying token to just after another, 1–8 lines later, which is what a completion
+ * from just after a newline-carrying token to just after another, 1 to `fimMaxLines` (default 8) lines later, which is what a completion
  * at a statement boundary looks like (a few lines, then <|endoftext|>).
  * The draws of batch k depend only on (seed, k), so a resumed run sees exactly the batches it would have.
  */
@@ -64,6 +64,8 @@ export interface BatchSettings {
   fimRate: number;
   /** share of FIM examples whose middle is whole lines (default 0) */
   lineFimRate?: number;
+  /** longest whole-line middle, in lines (default 8) */
+  fimMaxLines?: number;
   seed: number;
 }
 
@@ -75,7 +77,7 @@ export interface Batch {
 }
 
 /** A FIM example of a chunk: prefix / middle / suffix cut at two uniform points, written PSM. */
-export function fimExample(chunk: ArrayLike<number>, random: () => number, ids: FimIds, wholeLines = false): number[] {
+export function fimExample(chunk: ArrayLike<number>, random: () => number, ids: FimIds, wholeLines = false, maxLines = 8): number[] {
   const n = chunk.length;
   let i = Math.floor(random() * (n + 1));
   let j = Math.floor(random() * (n + 1));
@@ -87,7 +89,7 @@ export function fimExample(chunk: ArrayLike<number>, random: () => number, ids: 
     if (cuts[cuts.length - 1] !== n) cuts.push(n);
     if (cuts.length >= 2) {
       const a = Math.floor(random() * (cuts.length - 1));
-      const lines = 1 + Math.floor(random() * 8);
+      const lines = 1 + Math.floor(random() * maxLines);
       i = cuts[a]!;
       j = cuts[Math.min(a + lines, cuts.length - 1)]!;
     }
@@ -111,7 +113,7 @@ export function makeBatch(corpus: TokenCorpus, settings: BatchSettings, index: n
       const length = Math.min(end - start, T);
       const offset = start + Math.floor(random() * (end - start - length + 1));
       const chunk = corpus.tokens.subarray(offset, offset + length);
-      if (random() < fimRate) row.push(...fimExample(chunk, random, ids, random() < (settings.lineFimRate ?? 0)));
+      if (random() < fimRate) row.push(...fimExample(chunk, random, ids, random() < (settings.lineFimRate ?? 0), settings.fimMaxLines));
       else row.push(...chunk, ids.endOfText);
     }
     for (let t = 0; t < T; t++) {

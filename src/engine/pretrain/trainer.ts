@@ -21,6 +21,8 @@ export interface PretrainRecipe {
   fimRate: number;
   /** share of FIM examples with whole-line middles */
   lineFimRate?: number;
+  /** longest whole-line middle, in lines (default 8) */
+  fimMaxLines?: number;
   seed: number;
   schedule: Schedule;
   adamw: AdamWSettings;
@@ -68,7 +70,7 @@ export interface PretrainOptions {
 
 /** The recipe fields that must match to resume a run. */
 function recipeKey(r: PretrainRecipe, initFrom?: string): Record<string, unknown> {
-  return { shape: r.shape, batch: r.batch, seq: r.seq, fimRate: r.fimRate, ...(r.lineFimRate ? { lineFimRate: r.lineFimRate } : {}), seed: r.seed, schedule: r.schedule, ...(initFrom ? { initFrom } : {}) };
+  return { shape: r.shape, batch: r.batch, seq: r.seq, fimRate: r.fimRate, ...(r.lineFimRate ? { lineFimRate: r.lineFimRate } : {}), ...(r.fimMaxLines ? { fimMaxLines: r.fimMaxLines } : {}), seed: r.seed, schedule: r.schedule, ...(initFrom ? { initFrom } : {}) };
 }
 
 export class Pretrainer {
@@ -159,7 +161,7 @@ export class Pretrainer {
   }
 
   private settings() {
-    return { batch: this.recipe.batch, seq: this.recipe.seq, fimRate: this.recipe.fimRate, lineFimRate: this.recipe.lineFimRate ?? 0, seed: this.recipe.seed };
+    return { batch: this.recipe.batch, seq: this.recipe.seq, fimRate: this.recipe.fimRate, lineFimRate: this.recipe.lineFimRate ?? 0, ...(this.recipe.fimMaxLines ? { fimMaxLines: this.recipe.fimMaxLines } : {}), seed: this.recipe.seed };
   }
 
   /** One update; returns its log line. */

@@ -81,3 +81,22 @@ test('a whole-line FIM example cuts just after newline tokens, one to eight line
     assert.deepEqual([...prefix, ...middle, ...example.slice(s + 1, m)], chunk);
   }
 });
+
+test('fimMaxLines caps a whole-line middle at that many lines', () => {
+  const NL = 50;
+  const lineEnds = new Uint8Array(128);
+  lineEnds[NL] = 1;
+  const chunk = [1, NL, 2, NL, 3, NL, 4, NL, 5, NL, 6, NL, 7, NL, 8, NL, 9];
+  const longest = (maxLines: number) => {
+    let most = 0;
+    for (let seed = 0; seed < 60; seed++) {
+      const example = fimExample(chunk, mulberry32(seed), { ...ids, lineEnds }, true, maxLines);
+      const middle = example.slice(example.indexOf(ids.middle) + 1, -1);
+      most = Math.max(most, middle.filter((t) => t === NL).length);
+    }
+    return most;
+  };
+  assert.equal(longest(1), 1);
+  assert.equal(longest(2), 2);
+  assert.ok(longest(8) > 2);
+});
