@@ -3,7 +3,8 @@
  * log-probs computed once per pair (adapter off), then AdamW steps with the update inside the graph, a linear
  * warmup/decay schedule, TRL-named metrics per step, and an evaluation on the held-out pairs at the end.
  * Base weights are fed to every session from one set of tensors (placement 'inputs'): nothing is copied per
- * bucket. Runs wherever it is called; the caller puts it in a worker thread.
+ * bucket. On WebGPU those tensors, the LoRA weights and the optimizer state stay on the GPU between steps
+ * (deviceState.ts). Runs wherever it is called; the caller puts it in a worker thread.
  */
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
@@ -15,9 +16,10 @@ import { uniformStream } from '../engine/models/random.ts';
 import { type PackedBatch, type PreferenceExample, bucketLength, packBatch } from './examples.ts';
 import { type DpoLossConfig, type DpoMetricName } from './losses.ts';
 import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
-import { type AdamWConfig, nextName, optimizerStateNames } from './optimizer.ts';
+import { type AdamWConfig, optimizerStateNames } from './optimizer.ts';
 import { type Accumulation, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
 import { checkpointExists, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import { DeviceState, type HostTraffic } from './deviceState.ts';
 
 export interface TrainOptions {
   loss: DpoLossConfig;
@@ -37,6 +39,8 @@ export interface TrainOptions {
   padId: number;
   headChunks?: number;
   device?: 'cpu' | 'webgpu';
+  /** On WebGPU: keep base weights, LoRA weights and optimizer state on the GPU between steps (default true). */
+  deviceResident?: boolean;
   threads?: number;
   /** Micro-batches whose averaged gradients make one optimizer step (1: none). */
   gradientAccumulation?: number;
@@ -66,6 +70,10 @@ export interface TrainResult {
 export interface TrainHooks {
   onStep?(metrics: StepMetrics): void;
   onPhase?(phase: 'compile' | 'reference' | 'train' | 'eval', detail: string): void;
+  /** Bytes fed from and returned to host memory by one optimizer step's runs (checkpoint read-backs included). */
+  onHostTraffic?(step: number, traffic: HostTraffic): void;
+  /** A line for the log, such as a fallback from GPU residency; console.warn when not given. */
+  onNotice?(message: string): void;
   signal?: AbortSignal;
 }
 
@@ -106,15 +114,14 @@ function batchesOf(examples: readonly PreferenceExample[], indices: readonly num
   return batches;
 }
 
-/** Sessions per (graph kind, pairs, length), all fed the same base weight tensors. */
+/** Sessions per (graph kind, pairs, length), all fed the same base weight tensors (device.baseFeeds). */
 class SessionCache {
   private readonly sessions = new Map<string, ort.InferenceSession>();
-  readonly baseFeeds: Record<string, ort.Tensor> = {};
-  private readonly options: TrainOptions;
+  private readonly device: DeviceState;
   private readonly hooks: TrainHooks;
 
-  constructor(options: TrainOptions, hooks: TrainHooks) {
-    this.options = options;
+  constructor(device: DeviceState, hooks: TrainHooks) {
+    this.device = device;
     this.hooks = hooks;
   }
 
@@ -122,16 +129,10 @@ class SessionCache {
     const found = this.sessions.get(key);
     if (found) return found;
     this.hooks.onPhase?.('compile', key);
-    const device = this.options.device ?? 'cpu';
-    const { model, fedWeights } = serialize(lower(build(), device), 'inputs');
-    for (const [name, t] of fedWeights) {
-      this.baseFeeds[name] ??= new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape);
-    }
-    const session = await ort.InferenceSession.create(model, {
-      executionProviders: [device],
-      intraOpNumThreads: this.options.threads ?? 0,
-      ...(device === 'webgpu' ? { extra: { session: { disable_cpu_ep_fallback: '1' } } } : {}),
-    });
+    const graph = lower(build(), this.device.device);
+    const { model, fedWeights } = serialize(graph, 'inputs');
+    await this.device.addBaseWeights(fedWeights);
+    const session = await ort.InferenceSession.create(model, this.device.sessionOptions(graph.outputs.map((v) => v.name)));
     this.sessions.set(key, session);
     return session;
   }
@@ -155,7 +156,7 @@ const scalar = (t: ort.Tensor | undefined) => Number((t!.data as Float32Array)[0
 
 /** What a checkpoint must agree on to be resumed: the options that shape the round, and the data. */
 function fingerprint(options: TrainOptions, examples: readonly PreferenceExample[]): string {
-  const { checkpoint: _c, threads: _t, device: _d, ...shaping } = options;
+  const { checkpoint: _c, threads: _t, device: _d, deviceResident: _r, ...shaping } = options;
   return createHash('sha256').update(JSON.stringify(shaping)).update(JSON.stringify(examples)).digest('hex');
 }
 
@@ -166,7 +167,16 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
   const evalCount = options.evalFraction > 0 && examples.length >= 2 ? Math.max(1, Math.round(examples.length * options.evalFraction)) : 0;
   const evalIndices = order.slice(0, evalCount);
   const trainIndices = order.slice(evalCount);
-  const sessions = new SessionCache(options, hooks);
+  const device = await DeviceState.open(options.device ?? 'cpu', {
+    resident: options.deviceResident ?? true,
+    threads: options.threads ?? 0,
+    notice: hooks.onNotice ?? ((message) => console.warn(message)),
+  });
+  const sessions = new SessionCache(device, hooks);
+  // LoRA weights, AdamW moments and gradient sums, as fed to the next run (GPU buffers when resident)
+  const params = new Map<string, ort.Tensor>();
+  const state = new Map<string, ort.Tensor>();
+  let sums = new Map<string, ort.Tensor>();
   const shapeOf = (b: Batch) => ({ rows: 2 * b.indices.length, length: b.length, headChunks: Math.min(options.headChunks ?? 1, 2 * b.indices.length * b.length) });
 
   try {
@@ -175,7 +185,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     const reference = new Float32Array(2 * examples.length);
     for (const b of batchesOf(examples, order, options)) {
       const session = await sessions.get(`reference:${b.indices.length}x${b.length}`, () => referenceGraph(config, weights, shapeOf(b), options.loss));
-      const out = await session.run({ ...sessions.baseFeeds, ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)) });
+      const out = await device.run(session, { ...device.baseFeeds, ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)) });
       const logps = out.sequence_logps!.data as Float32Array;
       b.indices.forEach((i, k) => {
         reference[2 * i] = logps[k]!;
@@ -210,21 +220,25 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     // the adapter's names and shapes do not depend on the bucket: build one graph to learn them
     if (trainBatches.length > 0) await sessions.get(`step:${trainBatches[0]!.indices.length}x${trainBatches[0]!.length}`, () => stepGraph(trainBatches[0]!));
     else layers = dpoGraph(config, weights, { rows: 2, length: options.lengthStep }, options.lora, options.loss, null).adapter.layers;
-    const params = new Map<string, Float32Array>([...initialLoraWeights(layers, options.seed)].map(([n, d]) => [n, d as Float32Array]));
-    const state = new Map<string, Float32Array>();
-    for (const [name, d] of params) for (const s of Object.values(optimizerStateNames(name))) state.set(s, new Float32Array(d.length));
     const shapes = new Map(layers.flatMap((l) => [[l.a.name, l.a.shape as number[]] as const, [l.b.name, l.b.shape as number[]] as const]));
     // optimizer moments and gradient sums have their parameter's shape
     const paramOf = (n: string) => n.replace(/\.(exp_avg|exp_avg_sq|grad_accum)$/, '');
-    const tensorsOf = (values: Map<string, Float32Array>) => Object.fromEntries([...values].map(([n, d]) => [n, new ort.Tensor('float32', d, shapes.get(paramOf(n))!)]));
+    const hostTensor = (name: string, d: Float32Array) => new ort.Tensor('float32', d, shapes.get(paramOf(name))!);
+    for (const [name, d] of initialLoraWeights(layers, options.seed)) {
+      params.set(name, hostTensor(name, d as Float32Array));
+      for (const s of Object.values(optimizerStateNames(name))) state.set(s, hostTensor(s, new Float32Array(d.length)));
+    }
+    // every optimizer step's gradient sums start from these zeros (uploaded once when resident)
+    const zeroSums =
+      accumulation > 1 ? await device.uploadPinned(Object.fromEntries([...params].map(([n, t]) => [accumulatorName(n), hostTensor(n, new Float32Array(t.size))]))) : {};
     const scalarFeed = (v: number) => new ort.Tensor('float32', Float32Array.of(v), []);
 
     const steps: StepMetrics[] = [];
     const saved = options.checkpoint;
     const print = fingerprint(options, examples);
-    const save = () => {
+    const save = async () => {
       if (!saved) return;
-      const tensors = new Map([...params, ...state]);
+      const tensors = new Map([...(await device.read(params)), ...(await device.read(state))]);
       const stateShapes = new Map([...state.keys()].map((n) => [n, shapes.get(paramOf(n))!]));
       writeCheckpoint(saved.dir, { step: steps.length, fingerprint: print, tensors, history: steps }, new Map([...shapes, ...stateShapes]));
     };
@@ -234,59 +248,61 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       for (const name of [...params.keys(), ...state.keys()]) {
         const t = c.tensors.get(name);
         if (!t) throw new Error(`${saved.dir}: checkpoint lacks ${name}`);
-        (params.has(name) ? params : state).set(name, t);
+        (params.has(name) ? params : state).set(name, hostTensor(name, t));
       }
       steps.push(...(c.history as StepMetrics[]));
     }
 
     hooks.onPhase?.('train', `${trainIndices.length} pairs, ${total} steps${steps.length > 0 ? `, resuming after step ${steps.length}` : ''}`);
     let cancelled = false;
-    {
-      for (const { epoch, progress, batches } of plan.slice(steps.length)) {
-        if (hooks.signal?.aborted) {
-          cancelled = true;
-          save();
-          break;
-        }
-        const k = steps.length;
-        const learningRate = options.learningRate * linearSchedule(k, total, warmup);
-        const micro: Metrics[] = [];
-        let sums: Map<string, Float32Array> | null = batches.length > 1 ? new Map([...params].map(([n, d]) => [accumulatorName(n), new Float32Array(d.length)])) : null;
-        let out: ort.InferenceSession.ReturnType = {};
-        for (const [j, b] of batches.entries()) {
-          const data = {
-            ...sessions.baseFeeds,
-            ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
-            ...referenceFeeds(b),
-            ...tensorsOf(params),
-          };
-          const shapeKey = `${b.indices.length}x${b.length}`;
-          if (j < batches.length - 1) {
-            const session = await sessions.get(`accumulate:${shapeKey}`, () => stepGraph(b, 'accumulate'));
-            out = await session.run({ ...data, ...tensorsOf(sums!) });
-            sums = new Map([...sums!.keys()].map((n) => [n, out[nextName(n)]!.data as Float32Array]));
-          } else {
-            const mode: Accumulation | undefined = sums ? 'apply' : undefined;
-            const session = await sessions.get(`${mode ?? 'step'}:${shapeKey}`, () => stepGraph(b, mode));
-            out = await session.run({
-              ...data,
-              ...tensorsOf(state),
-              ...(sums ? { ...tensorsOf(sums), accumulated_batches: scalarFeed(batches.length) } : {}),
-              learning_rate: scalarFeed(learningRate),
-              step: scalarFeed(k + 1),
-            });
-          }
-          micro.push(Object.fromEntries(METRICS.map((m) => [m, scalar(out[m])])) as Metrics);
-        }
-        for (const name of [...params.keys()]) params.set(name, out[nextName(name)]!.data as Float32Array);
-        for (const name of [...state.keys()]) state.set(name, out[nextName(name)]!.data as Float32Array);
-        // a step's metrics are the mean over its micro-batches, as TRL logs them
-        const metrics = Object.fromEntries(METRICS.map((m) => [m, micro.reduce((sum, x) => sum + x[m], 0) / micro.length])) as Metrics;
-        const record: StepMetrics = { step: k + 1, epoch: epoch + progress, ...metrics, grad_norm: scalar(out.grad_norm), learning_rate: learningRate };
-        steps.push(record);
-        if (saved && steps.length % saved.every === 0) save();
-        hooks.onStep?.(record);
+    for (const { epoch, progress, batches } of plan.slice(steps.length)) {
+      if (hooks.signal?.aborted) {
+        cancelled = true;
+        await save();
+        break;
       }
+      const k = steps.length;
+      const before = { ...device.traffic };
+      const learningRate = options.learningRate * linearSchedule(k, total, warmup);
+      const micro: Metrics[] = [];
+      sums = new Map(batches.length > 1 ? Object.entries(zeroSums) : []);
+      let out: ort.InferenceSession.ReturnType = {};
+      for (const [j, b] of batches.entries()) {
+        const data = {
+          ...device.baseFeeds,
+          ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
+          ...referenceFeeds(b),
+          ...Object.fromEntries(params),
+        };
+        const shapeKey = `${b.indices.length}x${b.length}`;
+        if (j < batches.length - 1) {
+          const session = await sessions.get(`accumulate:${shapeKey}`, () => stepGraph(b, 'accumulate'));
+          out = await device.run(session, { ...data, ...Object.fromEntries(sums) });
+          device.advance(sums, out);
+        } else {
+          const mode: Accumulation | undefined = sums.size > 0 ? 'apply' : undefined;
+          const session = await sessions.get(`${mode ?? 'step'}:${shapeKey}`, () => stepGraph(b, mode));
+          out = await device.run(session, {
+            ...data,
+            ...Object.fromEntries(state),
+            ...(mode ? { ...Object.fromEntries(sums), accumulated_batches: scalarFeed(batches.length) } : {}),
+            learning_rate: scalarFeed(learningRate),
+            step: scalarFeed(k + 1),
+          });
+        }
+        micro.push(Object.fromEntries(METRICS.map((m) => [m, scalar(out[m])])) as Metrics);
+      }
+      device.dispose(sums.values());
+      sums.clear();
+      device.advance(params, out);
+      device.advance(state, out);
+      // a step's metrics are the mean over its micro-batches, as TRL logs them
+      const metrics = Object.fromEntries(METRICS.map((m) => [m, micro.reduce((sum, x) => sum + x[m], 0) / micro.length])) as Metrics;
+      const record: StepMetrics = { step: k + 1, epoch: epoch + progress, ...metrics, grad_norm: scalar(out.grad_norm), learning_rate: learningRate };
+      steps.push(record);
+      if (saved && steps.length % saved.every === 0) await save();
+      hooks.onHostTraffic?.(k + 1, { fedBytes: device.traffic.fedBytes - before.fedBytes, returnedBytes: device.traffic.returnedBytes - before.returnedBytes });
+      hooks.onStep?.(record);
     }
 
     let evalMetrics: Metrics | null = null;
@@ -295,18 +311,21 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       const sums = Object.fromEntries(METRICS.map((m) => [m, 0])) as Metrics;
       for (const b of batchesOf(examples, evalIndices, options)) {
         const session = await sessions.get(`eval:${b.indices.length}x${b.length}`, () => dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, null).graph);
-        const out = await session.run({
-          ...sessions.baseFeeds,
+        const out = await device.run(session, {
+          ...device.baseFeeds,
           ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
           ...referenceFeeds(b),
-          ...tensorsOf(params),
+          ...Object.fromEntries(params),
         });
         for (const m of METRICS) sums[m] += scalar(out[m]) * b.indices.length;
       }
       evalMetrics = Object.fromEntries(METRICS.map((m) => [m, sums[m] / evalIndices.length])) as Metrics;
     }
-    return { steps, eval: evalMetrics, layers, weights: params, cancelled, trainPairs: trainIndices.length, evalPairs: evalIndices.length };
+    return { steps, eval: evalMetrics, layers, weights: await device.read(params), cancelled, trainPairs: trainIndices.length, evalPairs: evalIndices.length };
   } finally {
+    // GPU buffers go before the sessions that allocated them
+    device.dispose([...params.values(), ...state.values(), ...sums.values()]);
+    await device.release();
     await sessions.release();
   }
 }
