@@ -137,6 +137,27 @@ export const migrations: readonly string[] = [
   ALTER TABLE adapter ADD COLUMN deleted_at TEXT;
   CREATE INDEX comparison_mode ON comparison(mode) WHERE mode <> 'compare';
   `,
+  // 4: a training run whose process died is marked 'interrupted' (it can be resumed from its checkpoint), and a
+  // run records the host and process training it, so another window can tell a live run from an orphan. SQLite
+  // cannot change a CHECK in place: the table is rebuilt (migrate() turns foreign keys off around it).
+  `
+  CREATE TABLE training_run_next (
+    id               INTEGER PRIMARY KEY,
+    base_model_hash  TEXT NOT NULL,
+    config           TEXT NOT NULL DEFAULT '{}',
+    status           TEXT NOT NULL DEFAULT 'running'
+                     CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'interrupted')),
+    adapter_id       INTEGER REFERENCES adapter(id),
+    started_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at      TEXT,
+    owner_host       TEXT,
+    owner_pid        INTEGER
+  );
+  INSERT INTO training_run_next (id, base_model_hash, config, status, adapter_id, started_at, finished_at)
+    SELECT id, base_model_hash, config, status, adapter_id, started_at, finished_at FROM training_run;
+  DROP TABLE training_run;
+  ALTER TABLE training_run_next RENAME TO training_run;
+  `,
 ];
 
 /** The SQL functions migrations may call: the same content hashes the store computes in JavaScript. */
@@ -168,9 +189,19 @@ export function migrate(db: Database.Database, target = migrations.length): numb
     const version = versionOf();
     if (version >= target) return false;
     db.exec(migrations[version]!);
+    const broken = db.pragma('foreign_key_check') as unknown[];
+    if (broken.length > 0) throw new Error(`migration ${version + 1} left ${broken.length} broken references`);
     db.pragma(`user_version = ${version + 1}`);
     return true;
   });
-  while (step.immediate());
+  // A migration that rebuilds a referenced table needs foreign keys off (the pragma is ignored inside a
+  // transaction); the check above keeps every migration honest instead.
+  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
+  if (current < target) db.pragma('foreign_keys = OFF');
+  try {
+    while (step.immediate());
+  } finally {
+    db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`);
+  }
   return Math.max(versionOf(), current);
 }

@@ -29,11 +29,15 @@ import { upsertPrompt } from './prompts.ts';
 import { type StoreStats, storeStats } from './stats.ts';
 import {
   finishTrainingRun,
+  interruptOrphanedTrainingRuns,
+  interruptTrainingRun,
   type MetricSplit,
   recordTrainingStep,
+  resumeTrainingRun,
   startTrainingRun,
   type TrainingMetrics,
   type TrainingRun,
+  type TrainingRunOwner,
   trainingRun,
   trainingSteps,
 } from './training.ts';
@@ -45,7 +49,14 @@ export type { JudgmentInput, JudgmentResult, Outcome } from './judgments.ts';
 export type { LabelerRun, LabelerRunResult } from './labelerRuns.ts';
 export type { PairFilter, StoredPair } from './pairs.ts';
 export type { StoreStats } from './stats.ts';
-export { TRL_METRIC_NAMES, type TrainingMetrics, type TrlMetricName } from './training.ts';
+export {
+  TRL_METRIC_NAMES,
+  type TrainingMetrics,
+  type TrainingRun,
+  type TrainingRunOwner,
+  type TrainingRunStatus,
+  type TrlMetricName,
+} from './training.ts';
 
 /** One pick: the user chose `candidates[chosenIndex]` out of `candidates`, shown in that order. */
 export interface PickInput {
@@ -129,15 +140,31 @@ export class Store {
     return labelerRun(this.db, runId);
   }
 
-  startTrainingRun(run: { baseModelHash: string; config?: Record<string, unknown> | undefined }): number {
+  startTrainingRun(run: {
+    baseModelHash: string;
+    config?: Record<string, unknown> | undefined;
+    owner?: TrainingRunOwner | undefined;
+  }): number {
     return startTrainingRun(this.db, run);
+  }
+
+  resumeTrainingRun(runId: number, step: number, owner?: TrainingRunOwner): void {
+    resumeTrainingRun(this.db, runId, step, owner);
+  }
+
+  interruptTrainingRun(runId: number): boolean {
+    return interruptTrainingRun(this.db, runId);
+  }
+
+  interruptOrphanedTrainingRuns(alive: (owner: TrainingRunOwner) => boolean): number[] {
+    return interruptOrphanedTrainingRuns(this.db, alive);
   }
 
   recordTrainingStep(runId: number, split: MetricSplit, step: number, metrics: TrainingMetrics): void {
     recordTrainingStep(this.db, runId, split, step, metrics);
   }
 
-  finishTrainingRun(runId: number, status: 'done' | 'failed' | 'cancelled', adapterId?: number): void {
+  finishTrainingRun(runId: number, status: 'done' | 'failed' | 'cancelled' | 'interrupted', adapterId?: number): void {
     finishTrainingRun(this.db, runId, status, adapterId);
   }
 
