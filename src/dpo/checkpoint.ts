@@ -2,9 +2,10 @@
  * Training checkpoints: the LoRA matrices, the AdamW moments, the step reached and the metrics so far, in one
  * safetensors file written to a temporary name and renamed over the previous one, so a kill at any moment
  * leaves either the old or the new checkpoint whole. A checkpoint carries a fingerprint of the round's
- * options and data; resuming with anything else is refused.
+ * options and data; resuming with anything else is refused. Beside it, the round's record (round.json) says
+ * what the round was — store run, model, pairs, options — so a process that did not start it can resume it.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSafetensors } from '../engine/hf/safetensors-write.ts';
 import { readSafetensors } from '../engine/hf/safetensors.ts';
@@ -25,17 +26,22 @@ export function checkpointExists(dir: string): boolean {
   return existsSync(join(dir, FILE));
 }
 
-export function writeCheckpoint(dir: string, c: TrainingCheckpoint, shapes: ReadonlyMap<string, number[]>): void {
+/** Writes `bytes` to `dir/name` through a temporary file and a rename: readers see the old file or the new. */
+function writeAtomically(dir: string, name: string, bytes: Uint8Array | string): void {
   mkdirSync(dir, { recursive: true });
+  const staging = join(dir, `${name}.${process.pid}.tmp`);
+  writeFileSync(staging, bytes);
+  renameSync(staging, join(dir, name));
+}
+
+export function writeCheckpoint(dir: string, c: TrainingCheckpoint, shapes: ReadonlyMap<string, number[]>): void {
   const tensors = [...c.tensors].map(([name, data]) => {
     const shape = shapes.get(name);
     if (!shape) throw new Error(`checkpoint: no shape for ${name}`);
     return { name, shape, data };
   });
   const bytes = encodeSafetensors(tensors, { metadata: { step: String(c.step), fingerprint: c.fingerprint, history: JSON.stringify(c.history) } });
-  const staging = join(dir, `${FILE}.${process.pid}.tmp`);
-  writeFileSync(staging, bytes);
-  renameSync(staging, join(dir, FILE));
+  writeAtomically(dir, FILE, bytes);
 }
 
 export async function readCheckpoint(dir: string): Promise<TrainingCheckpoint> {
@@ -53,4 +59,57 @@ export async function readCheckpoint(dir: string): Promise<TrainingCheckpoint> {
 
 export function removeCheckpoint(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** What a round was, kept with its checkpoint: enough to resume it with nothing else but the store. */
+export interface RoundRecord {
+  /** The store's training run (store-backed rounds). */
+  runId: number | null;
+  database: string | null;
+  /** The store's pair ids the round trains on, in order: pairs stored later are not part of it. */
+  pairIds: number[] | null;
+  modelDir: string;
+  baseModelHash: string;
+  outDir: string;
+  /** The round's options as given (without the checkpoint settings, which belong to whoever resumes). */
+  training: Record<string, unknown>;
+  /** Optimizer steps of the whole round, once the trainer has planned them. */
+  totalSteps: number | null;
+  startedAt: string;
+}
+
+const RECORD = 'round.json';
+
+export function writeRoundRecord(dir: string, record: RoundRecord): void {
+  writeAtomically(dir, RECORD, `${JSON.stringify(record, null, 1)}\n`);
+}
+
+/** The round's record, or undefined when the folder has none; a damaged record is a one-line error. */
+export function readRoundRecord(dir: string): RoundRecord | undefined {
+  const path = join(dir, RECORD);
+  if (!existsSync(path)) return undefined;
+  let value: Partial<RoundRecord>;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8')) as Partial<RoundRecord>;
+  } catch (e) {
+    throw new Error(`${path}: not a round record (${(e as Error).message.split('\n')[0]})`);
+  }
+  const ids = value.pairIds;
+  if (
+    typeof value.modelDir !== 'string' ||
+    typeof value.baseModelHash !== 'string' ||
+    typeof value.outDir !== 'string' ||
+    typeof value.training !== 'object' ||
+    value.training === null ||
+    !(value.runId === null || Number.isInteger(value.runId)) ||
+    !(ids === null || (Array.isArray(ids) && ids.every((id) => Number.isInteger(id))))
+  ) {
+    throw new Error(`${path}: not a round record (a field is missing or of the wrong type)`);
+  }
+  return value as RoundRecord;
+}
+
+/** The step a folder's checkpoint reached, or undefined when it has none yet. */
+export async function checkpointStep(dir: string): Promise<number | undefined> {
+  return checkpointExists(dir) ? (await readCheckpoint(dir)).step : undefined;
 }

@@ -1,19 +1,28 @@
 /**
  * One DPO round end to end, the same for the CLI and the extension's worker thread: pairs (from the store or
  * given), tokenized for the base model; LoRA-DPO training with metrics recorded in the store; the adapter
- * saved in PEFT format and registered as the next version.
+ * saved in PEFT format and registered as the next version. With a checkpoint folder, the round's record is
+ * kept there beside the trainer's state, and a resumed round continues the same store run on the same pairs.
  */
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { loadCheckpoint } from '../engine/hf/checkpoint.ts';
 import { CheckpointTokenizer } from '../engine/hf/tokenizer.ts';
-import { type PairFilter, openStore } from '../store/store.ts';
+import { type PairFilter, type Store, type TrainingRunOwner, openStore } from '../store/store.ts';
 import { saveAdapter } from './adapterFiles.ts';
-import { removeCheckpoint } from './checkpoint.ts';
+import { type RoundRecord, checkpointStep, readRoundRecord, removeCheckpoint, writeRoundRecord } from './checkpoint.ts';
 import { type PairText, type PreferenceExample, tokenizePair } from './examples.ts';
 import { ADAMW_DEFAULTS } from './optimizer.ts';
 import { type Metrics, type StepMetrics, type TrainHooks, type TrainOptions, trainDpo } from './trainer.ts';
 
 /** A problem with the round's inputs (no pairs, a pair that does not fit): the caller's to fix. */
-export class RoundInputError extends Error {}
+export class RoundInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    // the worker thread tells input errors from failures by name
+    this.name = 'RoundInputError';
+  }
+}
 
 export interface RoundOptions {
   modelDir: string;
@@ -23,8 +32,16 @@ export interface RoundOptions {
   filter?: PairFilter | undefined;
   /** …or on these pairs. */
   pairs?: readonly PairText[] | undefined;
-  /** Everything but padId, which comes from the model's tokenizer. */
+  /**
+   * Everything but padId, which comes from the model's tokenizer. `checkpoint.resume` with a folder holding a
+   * round record continues that round: its store run and its pairs (the filter is not asked again).
+   */
   training: Omit<TrainOptions, 'padId'>;
+}
+
+export interface RoundHooks extends TrainHooks {
+  /** The store run the round records into, as soon as it is started (or reopened, when resuming). */
+  onRun?(runId: number): void;
 }
 
 export interface RoundResult {
@@ -33,22 +50,80 @@ export interface RoundResult {
   /** The adapter's version and id in the store (store-backed rounds). */
   version?: number | undefined;
   adapterId?: number | undefined;
+  runId?: number | undefined;
   cancelled: boolean;
   steps: number;
+  /** The step a resumed round started after (0 for a fresh round). */
+  resumedAfter: number;
   trainPairs: number;
   evalPairs: number;
 }
 
-export async function runRound(options: RoundOptions, hooks: TrainHooks = {}): Promise<RoundResult> {
+/** This process, as the owner of the store runs it trains. */
+export function thisProcess(): TrainingRunOwner {
+  return { host: hostname(), pid: process.pid };
+}
+
+/** Whether a run's owner may still be training: a process on another host cannot be checked, so it may. */
+export function processAlive(owner: TrainingRunOwner): boolean {
+  if (owner.host !== hostname()) return true;
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The number of optimizer steps the trainer planned, from its 'train' phase line ("…, 12 steps…"). */
+export function plannedSteps(trainPhaseDetail: string): number | undefined {
+  const m = / (\d+) steps/.exec(trainPhaseDetail);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The recorded pairs, in the recorded order; pairs gone from the store make the round impossible to resume. */
+function pairsById(store: Store, ids: readonly number[], dir: string): PairText[] {
+  const wanted = new Set(ids);
+  const found = new Map<number, PairText>();
+  for (const p of store.iteratePairs({ includeDisagreements: true })) if (wanted.has(p.id)) found.set(p.id, p);
+  const missing = ids.filter((id) => !found.has(id));
+  if (missing.length > 0) {
+    throw new RoundInputError(`${dir}: ${missing.length} of the round's ${ids.length} pairs are no longer in the store`);
+  }
+  return ids.map((id) => found.get(id)!);
+}
+
+const samePath = (a: string | null | undefined, b: string | null | undefined) =>
+  (a == null ? null : resolve(a)) === (b == null ? null : resolve(b));
+
+export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): Promise<RoundResult> {
   const { modelDir, outDir, training } = options;
+  const saved = training.checkpoint;
+  const record = saved?.resume ? readRoundRecord(saved.dir) : undefined;
+  // a fresh round never picks up what an earlier round left in its folder
+  if (saved && !saved.resume) removeCheckpoint(saved.dir);
+  if (record && !samePath(record.database, options.database)) {
+    throw new RoundInputError(`${saved!.dir}: the round was trained on ${record.database ?? 'given pairs'}, not ${options.database ?? 'given pairs'}`);
+  }
   const store = options.database === undefined ? null : openStore(options.database);
   try {
-    const texts: PairText[] = options.pairs
-      ? [...options.pairs]
-      : [...store!.iteratePairs(options.filter ?? {})];
+    let pairIds: number[] | null = null;
+    let texts: PairText[];
+    if (options.pairs) texts = [...options.pairs];
+    else if (record?.pairIds) {
+      pairIds = record.pairIds;
+      texts = pairsById(store!, pairIds, saved!.dir);
+    } else {
+      const stored = [...store!.iteratePairs(options.filter ?? {})];
+      pairIds = stored.map((p) => p.id);
+      texts = stored;
+    }
     const source = options.database ?? 'the given pairs';
     if (texts.length === 0) throw new RoundInputError(`${source}: no preference pairs to train on`);
     const checkpoint = await loadCheckpoint(modelDir);
+    if (record && record.baseModelHash !== checkpoint.hash) {
+      throw new RoundInputError(`${saved!.dir}: the round was trained on the model in ${record.modelDir}, and ${modelDir} holds other weights`);
+    }
     const tokenizer = await CheckpointTokenizer.fromDir(modelDir);
     const trainOptions: TrainOptions = {
       ...training,
@@ -62,17 +137,55 @@ export async function runRound(options: RoundOptions, hooks: TrainHooks = {}): P
         throw new RoundInputError(`pair ${i + 1}: ${(e as Error).message}`);
       }
     });
-    const runId = store?.startTrainingRun({
-      baseModelHash: checkpoint.hash,
-      config: { ...trainOptions, model: modelDir },
-    });
+    const resumedAfter = saved?.resume ? ((await checkpointStep(saved.dir)) ?? 0) : 0;
+    let runId: number | undefined;
+    if (store) {
+      if (record?.runId != null && store.trainingRun(record.runId)) {
+        runId = record.runId;
+        store.resumeTrainingRun(runId, resumedAfter, thisProcess());
+      } else {
+        runId = store.startTrainingRun({
+          baseModelHash: checkpoint.hash,
+          config: { ...trainOptions, model: modelDir },
+          owner: thisProcess(),
+        });
+      }
+      hooks.onRun?.(runId);
+    }
+    let kept: RoundRecord | undefined;
+    if (saved) {
+      const { checkpoint: _c, ...roundTraining } = training;
+      kept = record ?? {
+        runId: runId ?? null,
+        database: options.database ?? null,
+        pairIds,
+        modelDir,
+        baseModelHash: checkpoint.hash,
+        outDir,
+        training: roundTraining,
+        totalSteps: null,
+        startedAt: new Date().toISOString(),
+      };
+      kept = { ...kept, runId: runId ?? null };
+      writeRoundRecord(saved.dir, kept);
+    }
+    const reported = new Set<number>();
     let result;
     try {
       result = await trainDpo(checkpoint.config, checkpoint.weights, examples, trainOptions, {
         ...hooks,
+        onPhase: (phase, detail) => {
+          const total = phase === 'train' ? plannedSteps(detail) : undefined;
+          if (saved && kept && total !== undefined && kept.totalSteps !== total) {
+            kept = { ...kept, totalSteps: total };
+            writeRoundRecord(saved.dir, kept);
+          }
+          hooks.onPhase?.(phase, detail);
+        },
         onStep: (m: StepMetrics) => {
           const { step, epoch: _epoch, ...metrics } = m;
           if (runId !== undefined) store!.recordTrainingStep(runId, 'train', step, metrics);
+          reported.add(step);
           hooks.onStep?.(m);
         },
       });
@@ -91,10 +204,13 @@ export async function runRound(options: RoundOptions, hooks: TrainHooks = {}): P
       eval: result.eval,
       createdAt: new Date().toISOString(),
     });
-    if (!result.cancelled && training.checkpoint) removeCheckpoint(training.checkpoint.dir);
     let version: number | undefined;
     let adapterId: number | undefined;
     if (store && runId !== undefined) {
+      // steps that came from the checkpoint (or were saved just before a crash) are recorded here, once
+      for (const { step, epoch: _epoch, ...metrics } of result.steps) {
+        if (!reported.has(step)) store.recordTrainingStep(runId, 'train', step, metrics);
+      }
       if (result.eval) store.recordTrainingStep(runId, 'eval', result.steps.length, result.eval);
       const adapter = store.registerAdapter({
         path: outDir,
@@ -106,13 +222,17 @@ export async function runRound(options: RoundOptions, hooks: TrainHooks = {}): P
       adapterId = adapter.id;
       store.finishTrainingRun(runId, result.cancelled ? 'cancelled' : 'done', adapter.id);
     }
+    // only once the run is finished: a crash before this leaves a checkpoint that can still be resumed
+    if (!result.cancelled && saved) removeCheckpoint(saved.dir);
     return {
       eval: result.eval,
       adapter: outDir,
       version,
       adapterId,
+      runId,
       cancelled: result.cancelled,
       steps: result.steps.length,
+      resumedAfter,
       trainPairs: result.trainPairs,
       evalPairs: result.evalPairs,
     };

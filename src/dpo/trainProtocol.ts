@@ -4,9 +4,11 @@ import type { StepMetrics } from './trainer.ts';
 
 export type TrainPhase = 'compile' | 'reference' | 'train' | 'eval';
 
-export type ToTrainWorker = { type: 'start'; options: RoundOptions } | { type: 'cancel' };
+/** 'crash' (tests): the worker exits at its next step boundary without another word, as a killed process would. */
+export type ToTrainWorker = { type: 'start'; options: RoundOptions } | { type: 'cancel' } | { type: 'crash' };
 
 export type FromTrainWorker =
+  | { type: 'run'; runId: number }
   | { type: 'phase'; phase: TrainPhase; detail: string }
   | { type: 'step'; metrics: StepMetrics }
   | { type: 'done'; result: RoundResult }

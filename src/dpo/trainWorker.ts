@@ -11,13 +11,20 @@ const port = parentPort;
 if (!port) throw new Error('training worker: must run in a worker thread');
 const send = (m: FromTrainWorker) => port.postMessage(m);
 const controller = new AbortController();
+let crashRequested = false;
 
 port.on('message', (m: ToTrainWorker) => {
   if (m.type === 'cancel') controller.abort();
+  else if (m.type === 'crash') crashRequested = true;
   else if (m.type === 'start') {
     runRound(m.options, {
       signal: controller.signal,
-      onStep: (metrics) => send({ type: 'step', metrics }),
+      onRun: (runId) => send({ type: 'run', runId }),
+      onStep: (metrics) => {
+        send({ type: 'step', metrics });
+        // between steps no ONNX Runtime call is in flight: the thread can end without taking the process along
+        if (crashRequested) process.exit(1);
+      },
       onPhase: (phase, detail) => send({ type: 'phase', phase, detail }),
     }).then(
       (result) => send({ type: 'done', result }),

@@ -19,9 +19,18 @@ export function defaultTrainWorkerScript(): string {
 }
 
 export interface RoundCallbacks {
+  /** The store run the round records into. */
+  onRun?(runId: number): void;
   onStep?(metrics: StepMetrics): void;
   onPhase?(phase: TrainPhase, detail: string): void;
+  /** Cancels politely: the round stops between steps, checkpoints, and saves what it trained. */
   signal?: AbortSignal;
+  /**
+   * Tests only: the worker dies at its next step boundary — no cancel, no final checkpoint, the store run left
+   * 'running' — as a killed process would. (Terminating the thread mid-step aborts the whole process: ONNX
+   * Runtime calls back into the torn-down thread.)
+   */
+  crash?: AbortSignal;
 }
 
 export async function runRoundInWorker(
@@ -32,10 +41,12 @@ export async function runRoundInWorker(
   if (!existsSync(script)) throw new Error(`training worker script not found: ${script}`);
   const worker = new Worker(script);
   const cancel = () => worker.postMessage({ type: 'cancel' } satisfies ToTrainWorker);
+  const crash = () => worker.postMessage({ type: 'crash' } satisfies ToTrainWorker);
   try {
     return await new Promise<RoundResult>((resolvePromise, reject) => {
       worker.on('message', (m: FromTrainWorker) => {
-        if (m.type === 'step') callbacks.onStep?.(m.metrics);
+        if (m.type === 'run') callbacks.onRun?.(m.runId);
+        else if (m.type === 'step') callbacks.onStep?.(m.metrics);
         else if (m.type === 'phase') callbacks.onPhase?.(m.phase, m.detail);
         else if (m.type === 'done') resolvePromise(m.result);
         else reject(new Error(m.message));
@@ -44,10 +55,12 @@ export async function runRoundInWorker(
       worker.once('exit', (code) => reject(new Error(`training worker exited (${code}) before finishing`)));
       if (callbacks.signal?.aborted) cancel();
       callbacks.signal?.addEventListener('abort', cancel, { once: true });
+      callbacks.crash?.addEventListener('abort', crash, { once: true });
       worker.postMessage({ type: 'start', options } satisfies ToTrainWorker);
     });
   } finally {
     callbacks.signal?.removeEventListener('abort', cancel);
+    callbacks.crash?.removeEventListener('abort', crash);
     await worker.terminate();
   }
 }
