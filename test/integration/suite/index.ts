@@ -18,6 +18,7 @@ export async function run(): Promise<void> {
     await import('./inline.test.ts');
     await import('./train.test.ts');
     await import('./adapters.test.ts');
+    await import('./resume.test.ts');
   } else {
     await import('./untrusted.test.ts');
   }
