@@ -114,11 +114,7 @@ export const gradientRules: GradientRules = {
   Cast: (g, [x]) => [() => op.cast(g, x.dtype)],
   Where: (g, [c]) => [null, () => op.where(c, g, g.graph.scalar(0, g.dtype)), () => op.where(c, g.graph.scalar(0, g.dtype), g)],
 
-  MatMul: (g, [a, b]) => [
-    () => op.matmul(g, swapLast(b)),
-    // a 2-D weight under batched activations: fold the batch into rows instead of summing per-batch products
-    () => (a.rank > 2 && b.rank === 2 ? op.matmul(swapLast(op.reshape(a, [-1, a.shape[a.rank - 1] as number])), op.reshape(g, [-1, g.shape[g.rank - 1] as number])) : op.matmul(swapLast(a), g)),
-  ],
+  MatMul: (g, [a, b]) => [() => op.matmul(g, swapLast(b)), () => (b.rank === 2 ? weightGradient(a, g) : op.matmul(swapLast(a), g))],
   Gemm: (g, [a, b], _y, node) => {
     if (intAttr(node, 'transB', 0) !== 1 || intAttr(node, 'transA', 0) !== 0 || node.inputs.length > 2) {
       throw new Error(`Gemm ${node.name}: gradient covers only a × bᵀ (transB=1, no C)`);
@@ -230,6 +226,18 @@ export const gradientRules: GradientRules = {
     ];
   },
 };
+
+/**
+ * dW of y = a·W for a 2-D W [K, N]: aᵀ·g with a's batch dims folded into rows (not summed per-batch products).
+ * With N < K (a LoRA down-projection, N = rank) it is computed as (gᵀ·a)ᵀ: transposing the narrow operand and
+ * the small result instead of the wide activations (measured ~2× faster on CPU for K = 1536, N = 16).
+ */
+function weightGradient(a: Value, g: Value): Value {
+  const K = a.shape[a.rank - 1] as number;
+  const N = g.shape[g.rank - 1] as number;
+  const rows = (v: Value, d: number) => (v.rank === 2 ? v : op.reshape(v, [-1, d]));
+  return N < K ? swapLast(op.matmul(swapLast(rows(g, N)), rows(a, K))) : op.matmul(swapLast(rows(a, K)), rows(g, N));
+}
 
 /** d log p(target) / d logits, times g: g · (onehot(target) − softmax(logits)), the one-hot part scattered in. */
 function logitsGradient(logits: Value, targets: Value, g: Value): Value {
