@@ -20,6 +20,7 @@ import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
 import { type DType, Graph, type Value } from '../engine/graph/ir.ts';
 import * as op from '../engine/graph/ops.ts';
 import { gradients } from '../engine/graph/autodiff.ts';
+import { gradientRules } from '../engine/graph/gradients.ts';
 import { type LinearHook, MASKED } from '../engine/models/family.ts';
 import { causalLM } from '../engine/models/index.ts';
 import { type DpoLossConfig, dpoLoss, sequenceLogps, usesAverageLogps } from './losses.ts';
@@ -33,10 +34,20 @@ export interface BucketShape {
   dtype?: 'float32' | 'float64';
   /** LM-head row blocks: how many [rows·length / headChunks, vocab] logits are alive at once. */
   headChunks?: number;
+  /**
+   * Recompute each decoder layer's forward in the backward pass instead of keeping its activations
+   * (default on): the step holds one layer's activations at a time, not every layer's.
+   */
+  recompute?: boolean;
+}
+
+interface PolicyLogps {
+  sequences: Value;
+  layerBoundaries: Value[];
 }
 
 /** Sequence log-probs of the rows, adapter on when `hook` is given. */
-function policySequenceLogps(g: Graph, config: ModelConfig, weights: WeightSource, shape: BucketShape, average: boolean, hook?: LinearHook): Value {
+function policySequenceLogps(g: Graph, config: ModelConfig, weights: WeightSource, shape: BucketShape, average: boolean, hook?: LinearHook): PolicyLogps {
   const { rows: R, length: T } = shape;
   const dtype: DType = shape.dtype ?? 'float32';
   if (T > config.maxPositions) throw new Error(`training: length ${T} exceeds max_position_embeddings ${config.maxPositions}`);
@@ -48,19 +59,19 @@ function policySequenceLogps(g: Graph, config: ModelConfig, weights: WeightSourc
   const causalData = dtype === 'float64' ? new Float64Array(T * T) : new Float32Array(T * T);
   for (let i = 0; i < T * T; i++) causalData[i] = i % T > Math.floor(i / T) ? MASKED : 0;
   const causal = g.constant({ dtype, shape: [1, T, T], data: causalData }, 'causal_bias');
-  const { hidden } = lm.forward({ inputIds, positions, attentionBias: op.expand(causal, [R, T, T]), linearHook: hook });
+  const { hidden, layerBoundaries } = lm.forward({ inputIds, positions, attentionBias: op.expand(causal, [R, T, T]), linearHook: hook, linearsAsStored: true });
   const flat = op.reshape(hidden, [R * T, config.hiddenSize]);
   // a tied head is the embedding table, already in the graph; an untied one is reachable only through lmHead
   const tiedHead = config.tieWordEmbeddings ? g.find('model.embed_tokens.weight') : undefined;
   const tokenLogps = tiedHead
     ? op.headTokenLogProbs(flat, tiedHead, targets, shape.headChunks ?? 1)
     : op.tokenLogProbs(lm.lmHead(flat), targets);
-  return sequenceLogps(op.reshape(tokenLogps, [R, T]), completionMask, average);
+  return { sequences: sequenceLogps(op.reshape(tokenLogps, [R, T]), completionMask, average), layerBoundaries };
 }
 
 export function referenceGraph(config: ModelConfig, weights: WeightSource, shape: BucketShape, loss: DpoLossConfig): Graph {
   const g = new Graph('dpo_reference');
-  g.output(policySequenceLogps(g, config, weights, shape, usesAverageLogps(loss.type)), 'sequence_logps');
+  g.output(policySequenceLogps(g, config, weights, shape, usesAverageLogps(loss.type)).sequences, 'sequence_logps');
   return g;
 }
 
@@ -96,7 +107,7 @@ export function dpoGraph(
   const dtype: DType = shape.dtype ?? 'float32';
   const g = new Graph(optimizer ? 'dpo_step' : 'dpo_eval');
   const adapter = new LoraAdapter(g, lora, dtype);
-  const sequences = policySequenceLogps(g, config, weights, shape, usesAverageLogps(lossConfig.type), adapter.hook);
+  const { sequences, layerBoundaries } = policySequenceLogps(g, config, weights, shape, usesAverageLogps(lossConfig.type), adapter.hook);
   adapter.assertTargetsMatched();
   const side = (from: number) => op.slice(sequences, [from], [from + P], [0]);
   const { loss, metrics } = dpoLoss(
@@ -110,13 +121,14 @@ export function dpoGraph(
   );
   g.output(loss, 'loss');
   for (const [name, value] of Object.entries(metrics)) g.output(value, name);
+  const gradientOptions = { recompute: shape.recompute === false ? undefined : layerBoundaries };
   if (accumulation === 'accumulate') {
     const params = adapter.parameters();
-    const grads = gradients(g, loss, params);
+    const grads = gradients(g, loss, params, gradientRules, gradientOptions);
     for (const p of params) g.output(op.add(g.input(accumulatorName(p.name), dtype, p.shape), grads.get(p)!), nextName(accumulatorName(p.name)));
   } else if (optimizer) {
     const params = adapter.parameters();
-    let grads = gradients(g, loss, params);
+    let grads = gradients(g, loss, params, gradientRules, gradientOptions);
     if (accumulation === 'apply') {
       const batches = g.input('accumulated_batches', dtype, []);
       grads = new Map(params.map((p) => [p, op.div(op.add(g.input(accumulatorName(p.name), dtype, p.shape), grads.get(p)!), batches)]));

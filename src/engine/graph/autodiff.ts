@@ -7,6 +7,15 @@
 import { type Graph, type Node, type Value, isFloat } from './ir.ts';
 import * as op from './ops.ts';
 import { type GradientRules, type Inputs, gradientRules } from './gradients.ts';
+import { recomputeSegments } from './recompute.ts';
+
+export interface GradientOptions {
+  /**
+   * Boundaries of forward segments to recompute in the backward pass instead of keeping their activations
+   * (recompute.ts): for a decoder, the residual stream entering each layer and leaving the last.
+   */
+  recompute?: readonly Value[];
+}
 
 /** Sums a gradient over the axes its operand was broadcast along (explicit axes, then Reshape back). */
 function sumToShape(grad: Value, x: Value, node: Node): Value {
@@ -26,7 +35,7 @@ function sumToShape(grad: Value, x: Value, node: Node): Value {
   return out;
 }
 
-export function gradients(graph: Graph, loss: Value, wrt: readonly Value[], rules: GradientRules = gradientRules): Map<Value, Value> {
+export function gradients(graph: Graph, loss: Value, wrt: readonly Value[], rules: GradientRules = gradientRules, options: GradientOptions = {}): Map<Value, Value> {
   if (loss.graph !== graph || wrt.some((v) => v.graph !== graph)) throw new Error('autodiff: loss and wrt must belong to the graph');
   if (!isFloat(loss.dtype) || loss.shape.some((d) => d !== 1)) throw new Error(`autodiff: loss ${loss} must be a float scalar`);
   const end = loss.producer ? graph.nodes.indexOf(loss.producer) : -1;
@@ -40,6 +49,7 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[], rule
   const unreached = wrt.filter((v) => !onPath.has(loss) || (v !== loss && !reaches(forward, v, loss)));
   if (unreached.length > 0) throw new Error(`autodiff: the loss does not depend on ${unreached.map((v) => v.name).join(', ')}`);
 
+  const backwardStart = graph.nodes.length;
   const one = graph.scalar(1, loss.dtype);
   const grads = new Map<Value, Value>([[loss, loss.rank === 0 ? one : op.expand(one, loss.shape as number[])]]);
   for (const node of forward.reverse()) {
@@ -58,6 +68,7 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[], rule
       grads.set(x, previous ? op.add(previous, grad) : grad);
     });
   }
+  if (options.recompute) recomputeSegments(graph, backwardStart, options.recompute, grads);
   return new Map(wrt.map((v) => [v, grads.get(v)!]));
 }
 

@@ -41,6 +41,13 @@ export interface ForwardInputs {
    * initializer and one hook site per HF weight.
    */
   groupProjections?: boolean;
+  /**
+   * Graphs that keep the base weights frozen (LoRA training): each nn.Linear weight is read as the checkpoint
+   * stores it, [out, in], through a transposed product, so the graph shares the checkpoint's tensors instead
+   * of transposed copies and the backward's dX = dY·W needs no transpose either. Graphs that train the base
+   * weights (pretraining) keep the default [in, out] layout their optimizer state is in.
+   */
+  linearsAsStored?: boolean;
 }
 
 /** One layer's cache as the graph reads it: keys transposed [batch, kvHeads, headDim, slots], values [batch, kvHeads, slots, headDim]. */
@@ -61,6 +68,11 @@ export interface ForwardResult {
   hidden: Value;
   /** Keys/values of these tokens only, per layer (the caller appends them to its cache). */
   newKv: LayerKv[];
+  /**
+   * The residual stream entering each decoder layer, then leaving the last (numLayers + 1 values): where
+   * training graphs cut the forward pass to recompute it layer by layer in the backward pass.
+   */
+  layerBoundaries: Value[];
 }
 
 export interface CausalLM {

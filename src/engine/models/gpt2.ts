@@ -8,7 +8,7 @@ import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
 import { attention } from './attention.ts';
 import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook, PastContext } from './family.ts';
-import { headMatmul } from './llama.ts';
+import { timesTransposed } from './llama.ts';
 import { GraphWeights } from './weights.ts';
 
 export function gpt2(g: Graph, config: ModelConfig, source: WeightSource, dtype: DType): CausalLM {
@@ -44,16 +44,19 @@ export function gpt2(g: Graph, config: ModelConfig, source: WeightSource, dtype:
     const wte = w.tensor(`${prefix}wte.weight`, [config.vocabSize, C]);
     let x = op.add(op.gather(wte, inputIds), op.gather(w.tensor(`${prefix}wpe.weight`, [config.maxPositions, C]), positions));
     const newKv: LayerKv[] = [];
+    const layerBoundaries: Value[] = [];
     for (let i = 0; i < config.numLayers; i++) {
+      layerBoundaries.push(x);
       const attn = selfAttention(layerNorm(x, `h.${i}.ln_1`), i, attentionBias, past, linearHook);
       x = op.add(x, attn.out);
       x = op.add(x, mlp(layerNorm(x, `h.${i}.ln_2`), i, linearHook));
       newKv.push(attn.kv);
     }
-    return { hidden: layerNorm(x, 'ln_f'), newKv };
+    layerBoundaries.push(x);
+    return { hidden: layerNorm(x, 'ln_f'), newKv, layerBoundaries };
   }
 
-  const lmHead = (hidden: Value) => headMatmul(hidden, w.tensor(`${prefix}wte.weight`, [config.vocabSize, C]));
+  const lmHead = (hidden: Value) => timesTransposed(hidden, w.tensor(`${prefix}wte.weight`, [config.vocabSize, C]));
 
   return { config, dtype, forward, lmHead };
 }

@@ -16,8 +16,11 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
   if (H % Hkv !== 0) throw new Error(`config.json: num_attention_heads ${H} is not a multiple of num_key_value_heads ${Hkv}`);
   const { cos: cosTable, sin: sinTable } = rotaryTables(g, config.maxPositions, D, config.ropeTheta, dtype, config.ropeScaling);
 
+  // set per forward pass: whether linears read their weights as stored ([out, in]) or transposed ([in, out])
+  let asStored = false;
+
   function linear(x: Value, name: string, layer: number, inF: number, outF: number, bias: boolean, hook?: LinearHook): Value {
-    let y = op.matmul(x, w.linear(`${name}.weight`, inF, outF));
+    let y = asStored ? timesTransposed(x, w.tensor(`${name}.weight`, [outF, inF])) : op.matmul(x, w.linear(`${name}.weight`, inF, outF));
     if (bias) y = op.add(y, w.tensor(`${name}.bias`, [outF]));
     return hook ? hook({ name, layer, inFeatures: inF, outFeatures: outF }, x, y) : y;
   }
@@ -59,20 +62,24 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
     return linear(op.mul(silu, up!), `${p}.down_proj`, i, F, C, false, hook);
   }
 
-  function forward({ inputIds, positions, attentionBias, past, linearHook, groupProjections = false }: ForwardInputs): ForwardResult {
+  function forward({ inputIds, positions, attentionBias, past, linearHook, groupProjections = false, linearsAsStored = false }: ForwardInputs): ForwardResult {
+    asStored = linearsAsStored;
     // rotary angles of each token's own position: [B, 1, T, D/2], shared by all heads and layers
     const cos = op.unsqueeze(op.gather(cosTable, positions), [1]);
     const sin = op.unsqueeze(op.gather(sinTable, positions), [1]);
     let x = op.gather(w.tensor('model.embed_tokens.weight', [config.vocabSize, C]), inputIds);
     const newKv: LayerKv[] = [];
+    const layerBoundaries: Value[] = [];
     for (let i = 0; i < config.numLayers; i++) {
+      layerBoundaries.push(x);
       const p = `model.layers.${i}`;
       const attn = selfAttention(op.rmsNorm(x, w.tensor(`${p}.input_layernorm.weight`, [C]), eps), i, cos, sin, attentionBias, past, linearHook, groupProjections);
       x = op.add(x, attn.out);
       x = op.add(x, mlp(op.rmsNorm(x, w.tensor(`${p}.post_attention_layernorm.weight`, [C]), eps), i, linearHook, groupProjections));
       newKv.push(attn.kv);
     }
-    return { hidden: op.rmsNorm(x, w.tensor('model.norm.weight', [C]), eps), newKv };
+    layerBoundaries.push(x);
+    return { hidden: op.rmsNorm(x, w.tensor('model.norm.weight', [C]), eps), newKv, layerBoundaries };
   }
 
   function lmHead(hidden: Value): Value {
@@ -80,17 +87,20 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
       config.tieWordEmbeddings || !w.has('lm_head.weight')
         ? w.tensor('model.embed_tokens.weight', [config.vocabSize, C])
         : w.tensor('lm_head.weight', [config.vocabSize, C]);
-    return headMatmul(hidden, head);
+    return timesTransposed(hidden, head);
   }
 
   return { config, dtype, forward, lmHead };
 }
 
-/** hidden [..., C] × head[V, C]ᵀ → [..., V] through a 2-D Gemm (reshapes are free). Leading dims must be static above rank 2. */
-export function headMatmul(hidden: Value, head: Value): Value {
-  if (hidden.rank === 2) return op.gemmTransB(hidden, head);
-  const lead = hidden.shape.slice(0, -1);
-  if (lead.some((d) => typeof d !== 'number')) throw new Error(`LM head: leading dims of ${hidden} must be static`);
-  const flat = op.reshape(hidden, [-1, hidden.shape[hidden.rank - 1] as number]);
-  return op.reshape(op.gemmTransB(flat, head), [...(lead as number[]), head.shape[0] as number]);
+/**
+ * x [..., K] × weight[N, K]ᵀ → [..., N] through a 2-D Gemm (reshapes are free): an [out, in] weight (the LM head,
+ * an nn.Linear as stored) without a transposed copy. Leading dims must be static above rank 2.
+ */
+export function timesTransposed(x: Value, weight: Value): Value {
+  if (x.rank === 2) return op.gemmTransB(x, weight);
+  const lead = x.shape.slice(0, -1);
+  if (lead.some((d) => typeof d !== 'number')) throw new Error(`${weight.name}: leading dims of ${x} must be static`);
+  const flat = op.reshape(x, [-1, x.shape[x.rank - 1] as number]);
+  return op.reshape(op.gemmTransB(flat, weight), [...(lead as number[]), weight.shape[0] as number]);
 }

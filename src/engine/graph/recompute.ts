@@ -1,0 +1,105 @@
+/**
+ * Activation recompute (gradient checkpointing) for a graph whose backward pass has just been appended.
+ * The forward is cut into segments at boundary values (for a decoder: the residual stream entering each layer
+ * and leaving the last). Backward nodes that read a value computed inside a segment read a recomputed copy
+ * instead, computed from the segment's input only once the gradient of the segment's output exists. So
+ * ONNX Runtime frees a segment's forward activations during the forward pass, keeps only the boundaries until
+ * the backward, and holds one segment's activations at a time while it differentiates that segment.
+ *
+ * The copy starts from `input + 0·(one element of the output's gradient)`: a data dependency that makes the
+ * runtime schedule it late (it would otherwise run it as soon as the input exists, which saves nothing) and
+ * that its common-subexpression pass cannot merge with the original forward. The sum equals the input
+ * exactly unless that gradient element is not finite, in which case the step is lost anyway.
+ */
+import type { Graph, Node, Value } from './ir.ts';
+import * as op from './ops.ts';
+
+export interface RecomputeReport {
+  /** Nodes added to the backward pass: the copies of forward nodes and each segment's start. */
+  addedNodes: number;
+  /** Segments whose values the backward reads through copies. */
+  segments: number;
+}
+
+/**
+ * Rewrites the nodes from `backwardStart` on (the backward pass, and whatever follows it) to read
+ * recomputed segment values. `boundaries` are in forward order; `gradientOf` maps forward values to their
+ * gradients (autodiff's map). Node order stays topological.
+ */
+export function recomputeSegments(graph: Graph, backwardStart: number, boundaries: readonly Value[], gradientOf: ReadonlyMap<Value, Value>): RecomputeReport {
+  const index = new Map<Node, number>();
+  graph.nodes.slice(0, backwardStart).forEach((n, i) => index.set(n, i));
+  const positionOf = (v: Value) => (v.producer ? (index.get(v.producer) ?? Infinity) : -1);
+
+  // values inside segment k that depend on its input (the rest — shared tables, adapter transposes — stay as computed)
+  const segmentOf = new Map<Value, number>();
+  const boundarySet = new Set(boundaries);
+  for (let k = 0; k + 1 < boundaries.length; k++) {
+    const from = positionOf(boundaries[k]!);
+    const to = positionOf(boundaries[k + 1]!);
+    if (!(from < to) || to === Infinity) throw new Error(`recompute: boundary ${boundaries[k + 1]!.name} is not computed after ${boundaries[k]!.name} in the forward pass`);
+    const depends = new Set<Value>([boundaries[k]!]);
+    for (let i = from + 1; i <= to; i++) {
+      const node = graph.nodes[i]!;
+      if (!node.inputs.some((v) => v && depends.has(v))) continue;
+      for (const o of node.outputs) {
+        depends.add(o);
+        if (!boundarySet.has(o)) segmentOf.set(o, k);
+      }
+    }
+  }
+
+  const backward = graph.nodes.splice(backwardStart);
+  const emitted = new Set<Node>();
+  const ready = (v: Value) => !v.producer || index.has(v.producer) || emitted.has(v.producer);
+  const copies = new Map<Value, Value>();
+  const segmentsUsed = new Set<number>();
+  const before = graph.nodes.length;
+
+  const startOf = (k: number, trigger: Value): Value => {
+    const input = boundaries[k]!;
+    let start = copies.get(input);
+    if (!start) {
+      const first = op.slice(op.reshape(trigger, [-1]), [0], [1], [0]);
+      start = op.add(input, op.mul(first, 0));
+      copies.set(input, start);
+    }
+    return start;
+  };
+
+  const recomputed = (v: Value, k: number, trigger: Value): Value => {
+    const found = copies.get(v);
+    if (found) return found;
+    const node = v.producer!;
+    const inputs = node.inputs.map((u) => (!u ? null : u === boundaries[k] ? startOf(k, trigger) : segmentOf.get(u) === k ? recomputed(u, k, trigger) : u));
+    const outs = graph.addNode(node.opType, inputs, node.outputs.map((o) => ({ dtype: o.dtype, shape: o.shape })), node.attributes, node.domain);
+    node.outputs.forEach((o, i) => copies.set(o, outs[i]!));
+    return copies.get(v)!;
+  };
+
+  /** The value a backward node should read in place of `v`. */
+  const replacement = (v: Value): Value => {
+    const k = segmentOf.get(v);
+    if (k === undefined) return v;
+    // the segment's output gradient; a read before it exists (none in a layered model) keeps the original
+    const trigger = gradientOf.get(boundaries[k + 1]!);
+    if (!trigger || !ready(trigger)) return v;
+    segmentsUsed.add(k);
+    return recomputed(v, k, trigger);
+  };
+
+  for (const node of backward) {
+    const inputs = node.inputs.map((v) => v && replacement(v));
+    if (inputs.every((v, i) => v === node.inputs[i])) {
+      graph.nodes.push(node);
+      emitted.add(node);
+      continue;
+    }
+    const rewired: Node = { ...node, inputs };
+    for (const o of rewired.outputs) o.producer = rewired;
+    graph.nodes.push(rewired);
+    emitted.add(rewired);
+  }
+  const added = graph.nodes.length - before - backward.length;
+  return { addedNodes: added, segments: segmentsUsed.size };
+}
