@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { checkpointStep, readRoundRecord, writeRoundRecord } from '../../../src/dpo/checkpoint.ts';
-import { type RoundOptions, defaultTraining, runRound } from '../../../src/dpo/round.ts';
+import { spawnSync } from 'node:child_process';
+import { type RoundOptions, defaultTraining, processAlive, runRound, thisProcess } from '../../../src/dpo/round.ts';
 import { runRoundInWorker } from '../../../src/dpo/trainWorkerClient.ts';
 import { readSafetensors } from '../../../src/engine/hf/safetensors.ts';
 import { importPairs } from '../../../src/io/importPairs.ts';
@@ -192,4 +193,13 @@ test('resuming refuses, naming the folder, a checkpoint trained on other weights
     runRound({ modelDir: model, outDir: join(dir, 'other-model-adapter'), database: db, training: { ...training, checkpoint: { dir: folder, every: 2, resume: true } } }),
     (e: Error) => e.name === 'RoundInputError' && e.message.startsWith(`${folder}: `) && /other weights/.test(e.message) && !e.message.includes('\n'),
   );
+});
+
+test('a run owner is alive while its process runs, and gone once it has exited', () => {
+  assert.equal(processAlive(thisProcess()), true);
+  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  const exited = { host: thisProcess().host, pid: Number(child.stdout) };
+  assert.ok(exited.pid > 0);
+  assert.equal(processAlive(exited), false);
+  assert.equal(processAlive({ host: 'another-machine', pid: exited.pid }), true, 'a process elsewhere cannot be checked');
 });
