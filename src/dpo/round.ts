@@ -10,7 +10,13 @@ import { loadCheckpoint } from '../engine/hf/checkpoint.ts';
 import { CheckpointTokenizer } from '../engine/hf/tokenizer.ts';
 import { type PairFilter, type Store, type TrainingRunOwner, openStore } from '../store/store.ts';
 import { saveAdapter } from './adapterFiles.ts';
-import { type RoundRecord, checkpointStep, readRoundRecord, removeCheckpoint, writeRoundRecord } from './checkpoint.ts';
+import {
+  type RoundRecord,
+  checkpointStep,
+  readRoundRecord,
+  removeCheckpoint,
+  writeRoundRecord,
+} from './checkpoint.ts';
 import { type PairText, type PreferenceExample, tokenizePair } from './examples.ts';
 import { ADAMW_DEFAULTS } from './optimizer.ts';
 import { type Metrics, type StepMetrics, type TrainHooks, type TrainOptions, trainDpo } from './trainer.ts';
@@ -85,10 +91,13 @@ export function plannedSteps(trainPhaseDetail: string): number | undefined {
 function pairsById(store: Store, ids: readonly number[], dir: string): PairText[] {
   const wanted = new Set(ids);
   const found = new Map<number, PairText>();
-  for (const p of store.iteratePairs({ includeDisagreements: true })) if (wanted.has(p.id)) found.set(p.id, p);
+  for (const p of store.iteratePairs({ includeDisagreements: true }))
+    if (wanted.has(p.id)) found.set(p.id, p);
   const missing = ids.filter((id) => !found.has(id));
   if (missing.length > 0) {
-    throw new RoundInputError(`${dir}: ${missing.length} of the round's ${ids.length} pairs are no longer in the store`);
+    throw new RoundInputError(
+      `${dir}: ${missing.length} of the round's ${ids.length} pairs are no longer in the store`,
+    );
   }
   return ids.map((id) => found.get(id)!);
 }
@@ -103,7 +112,9 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
   // a fresh round never picks up what an earlier round left in its folder
   if (saved && !saved.resume) removeCheckpoint(saved.dir);
   if (record && !samePath(record.database, options.database)) {
-    throw new RoundInputError(`${saved!.dir}: the round was trained on ${record.database ?? 'given pairs'}, not ${options.database ?? 'given pairs'}`);
+    throw new RoundInputError(
+      `${saved!.dir}: the round was trained on ${record.database ?? 'given pairs'}, not ${options.database ?? 'given pairs'}`,
+    );
   }
   const store = options.database === undefined ? null : openStore(options.database);
   try {
@@ -122,7 +133,9 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
     if (texts.length === 0) throw new RoundInputError(`${source}: no preference pairs to train on`);
     const checkpoint = await loadCheckpoint(modelDir);
     if (record && record.baseModelHash !== checkpoint.hash) {
-      throw new RoundInputError(`${saved!.dir}: the round was trained on the model in ${record.modelDir}, and ${modelDir} holds other weights`);
+      throw new RoundInputError(
+        `${saved!.dir}: the round was trained on the model in ${record.modelDir}, and ${modelDir} holds other weights`,
+      );
     }
     const tokenizer = await CheckpointTokenizer.fromDir(modelDir);
     const trainOptions: TrainOptions = {

@@ -190,7 +190,8 @@ export function migrate(db: Database.Database, target = migrations.length): numb
     if (version >= target) return false;
     db.exec(migrations[version]!);
     const broken = db.pragma('foreign_key_check') as unknown[];
-    if (broken.length > 0) throw new Error(`migration ${version + 1} left ${broken.length} broken references`);
+    if (broken.length > 0)
+      throw new Error(`migration ${version + 1} left ${broken.length} broken references`);
     db.pragma(`user_version = ${version + 1}`);
     return true;
   });

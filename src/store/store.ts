@@ -164,7 +164,11 @@ export class Store {
     recordTrainingStep(this.db, runId, split, step, metrics);
   }
 
-  finishTrainingRun(runId: number, status: 'done' | 'failed' | 'cancelled' | 'interrupted', adapterId?: number): void {
+  finishTrainingRun(
+    runId: number,
+    status: 'done' | 'failed' | 'cancelled' | 'interrupted',
+    adapterId?: number,
+  ): void {
     finishTrainingRun(this.db, runId, status, adapterId);
   }
 

@@ -41,10 +41,17 @@ export interface TrainingRun {
 
 export function startTrainingRun(
   db: Database.Database,
-  run: { baseModelHash: string; config?: Record<string, unknown> | undefined; owner?: TrainingRunOwner | undefined },
+  run: {
+    baseModelHash: string;
+    config?: Record<string, unknown> | undefined;
+    owner?: TrainingRunOwner | undefined;
+  },
 ): number {
   return Number(
-    sql(db, 'INSERT INTO training_run (base_model_hash, config, owner_host, owner_pid) VALUES (?, ?, ?, ?)').run(
+    sql(
+      db,
+      'INSERT INTO training_run (base_model_hash, config, owner_host, owner_pid) VALUES (?, ?, ?, ?)',
+    ).run(
       run.baseModelHash,
       JSON.stringify(run.config ?? {}),
       run.owner?.host ?? null,
@@ -57,7 +64,12 @@ export function startTrainingRun(
  * Reopens a run to continue it from a checkpoint after `step`: running again under `owner`, its adapter link
  * and finish time cleared, and the metrics recorded after that step (by the attempt that died) forgotten.
  */
-export function resumeTrainingRun(db: Database.Database, runId: number, step: number, owner?: TrainingRunOwner): void {
+export function resumeTrainingRun(
+  db: Database.Database,
+  runId: number,
+  step: number,
+  owner?: TrainingRunOwner,
+): void {
   writeTransaction(db, () => {
     const changed = sql(
       db,
@@ -65,10 +77,10 @@ export function resumeTrainingRun(db: Database.Database, runId: number, step: nu
               owner_pid = ? WHERE id = ?`,
     ).run(owner?.host ?? null, owner?.pid ?? null, runId).changes;
     if (changed === 0) throw new Error(`training run ${runId} is not in the store`);
-    sql(
-      db,
-      "DELETE FROM training_metric WHERE training_run_id = ? AND (split = 'eval' OR step > ?)",
-    ).run(runId, step);
+    sql(db, "DELETE FROM training_metric WHERE training_run_id = ? AND (split = 'eval' OR step > ?)").run(
+      runId,
+      step,
+    );
   })();
 }
 
@@ -96,7 +108,9 @@ export function interruptOrphanedTrainingRuns(
       db,
       "SELECT id, owner_host AS host, owner_pid AS pid FROM training_run WHERE status = 'running'",
     ).all() as { id: number; host: string | null; pid: number | null }[];
-    const orphans = running.filter((r) => r.host === null || r.pid === null || !alive({ host: r.host, pid: r.pid }));
+    const orphans = running.filter(
+      (r) => r.host === null || r.pid === null || !alive({ host: r.host, pid: r.pid }),
+    );
     for (const r of orphans) interruptTrainingRun(db, r.id);
     return orphans.map((r) => r.id);
   })();

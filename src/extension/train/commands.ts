@@ -66,7 +66,8 @@ export function registerTrainCommands({ context, store, log, onChanged }: Servic
     // the adapter and the checkpoint folders share the round's start time
     const started = new Date().toISOString().replace(/[:.]/g, '-');
     const every = checkpointEvery();
-    if (every > 0) training.checkpoint = { dir: path.join(checkpointsRoot(context), started), every, resume: false };
+    if (every > 0)
+      training.checkpoint = { dir: path.join(checkpointsRoot(context), started), every, resume: false };
     return {
       modelDir,
       outDir: path.join(context.globalStorageUri.fsPath, 'adapters', started),
@@ -110,7 +111,9 @@ export function registerTrainCommands({ context, store, log, onChanged }: Servic
         if (step <= plan.resume.step) dashboard.post({ type: 'metrics', split: 'train', step, metrics });
       }
     }
-    log.info(`training: ${plan.details} → ${outDir}${training.checkpoint ? ` (checkpoints in ${training.checkpoint.dir})` : ''}`);
+    log.info(
+      `training: ${plan.details} → ${outDir}${training.checkpoint ? ` (checkpoints in ${training.checkpoint.dir})` : ''}`,
+    );
     const previous = store.get().activeAdapter();
     let runId: number | undefined;
     try {
@@ -153,7 +156,9 @@ export function registerTrainCommands({ context, store, log, onChanged }: Servic
       if (result.eval)
         dashboard.post({ type: 'metrics', split: 'eval', step: result.steps, metrics: result.eval });
       onChanged();
-      const accuracy = result.eval ? `, held-out accuracy ${result.eval['rewards/accuracies'].toFixed(2)}` : '';
+      const accuracy = result.eval
+        ? `, held-out accuracy ${result.eval['rewards/accuracies'].toFixed(2)}`
+        : '';
       if (result.cancelled) {
         const resumable = training.checkpoint ? ' Run Train DPO Round again to resume it.' : '';
         dashboard.post({

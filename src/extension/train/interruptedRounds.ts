@@ -65,7 +65,8 @@ export async function interruptedRounds(
 /** On activation: runs left 'running' by a window or process that is gone are marked interrupted. */
 export function markOrphanedRuns(store: Store, log: vscode.LogOutputChannel): void {
   const marked = store.interruptOrphanedTrainingRuns(processAlive);
-  if (marked.length > 0) log.info(`training runs ${marked.join(', ')} were left running by a closed window: interrupted`);
+  if (marked.length > 0)
+    log.info(`training runs ${marked.join(', ')} were left running by a closed window: interrupted`);
 }
 
 /** Removes a round's checkpoint; a run nobody trains any more stays visible as interrupted. */
@@ -96,7 +97,10 @@ export async function offerInterruptedRounds(
     })),
     { label: '$(play) Start a new round', choice: 'new' },
     {
-      label: rounds.length === 1 ? '$(trash) Discard the interrupted round' : `$(trash) Discard the ${rounds.length} interrupted rounds`,
+      label:
+        rounds.length === 1
+          ? '$(trash) Discard the interrupted round'
+          : `$(trash) Discard the ${rounds.length} interrupted rounds`,
       description: 'removes the checkpoint; the adapters saved so far stay',
       choice: 'discard',
     },

@@ -28,7 +28,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 suite('An interrupted DPO round resumes from the palette', () => {
   const settings = () => vscode.workspace.getConfiguration('prefer');
   suiteSetup(() => settings().update('training.checkpointEvery', 2, vscode.ConfigurationTarget.Workspace));
-  suiteTeardown(() => settings().update('training.checkpointEvery', undefined, vscode.ConfigurationTarget.Workspace));
+  suiteTeardown(() =>
+    settings().update('training.checkpointEvery', undefined, vscode.ConfigurationTarget.Workspace),
+  );
 
   test('a round whose worker dies is marked interrupted; Train DPO Round offers to resume it and the resumed round completes and registers its adapter', async function () {
     this.timeout(120_000);
@@ -70,6 +72,9 @@ suite('An interrupted DPO round resumes from the palette', () => {
     assert.ok(existsSync(join(String(adapter.path), 'adapter_model.safetensors')));
     assert.equal(adapter.active, 1, 'the resumed round’s adapter is active');
     const checkpoints = join(String(adapter.path), '..', '..', 'checkpoints');
-    assert.ok(!existsSync(join(checkpoints, String(adapter.path).split('/').at(-1)!)), 'its checkpoint folder is gone');
+    assert.ok(
+      !existsSync(join(checkpoints, String(adapter.path).split('/').at(-1)!)),
+      'its checkpoint folder is gone',
+    );
   });
 });

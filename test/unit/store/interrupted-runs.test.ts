@@ -14,22 +14,37 @@ describe('interrupted training runs', () => {
     const db = new Database(file);
     db.pragma('foreign_keys = ON');
     migrate(db, 3);
-    db.prepare("INSERT INTO training_run (base_model_hash, config, status) VALUES ('sha', '{\"beta\":0.1}', 'running')").run();
+    db.prepare(
+      "INSERT INTO training_run (base_model_hash, config, status) VALUES ('sha', '{\"beta\":0.1}', 'running')",
+    ).run();
     db.prepare("INSERT INTO training_metric VALUES (1, 'train', 1, 'loss', 0.69)").run();
-    assert.throws(() => db.prepare("UPDATE training_run SET status = 'interrupted'").run(), /CHECK constraint/);
+    assert.throws(
+      () => db.prepare("UPDATE training_run SET status = 'interrupted'").run(),
+      /CHECK constraint/,
+    );
     db.close();
 
     const store = openStore(file);
     try {
-      assert.equal(store.db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are back on after the rebuild');
+      assert.equal(
+        store.db.pragma('foreign_keys', { simple: true }),
+        1,
+        'foreign keys are back on after the rebuild',
+      );
       assert.deepEqual(store.db.pragma('foreign_key_check'), []);
       assert.deepEqual(store.trainingSteps(1, 'train'), [{ step: 1, metrics: { loss: 0.69 } }]);
       assert.deepEqual(store.trainingRun(1)!.config, { beta: 0.1 });
       // a run without an owner was started by an earlier Prefer: nobody is training it any more
-      assert.deepEqual(store.interruptOrphanedTrainingRuns(() => true), [1]);
+      assert.deepEqual(
+        store.interruptOrphanedTrainingRuns(() => true),
+        [1],
+      );
       assert.equal(store.trainingRun(1)!.status, 'interrupted');
       assert.ok(store.trainingRun(1)!.finishedAt);
-      assert.throws(() => store.db.prepare('INSERT INTO training_metric VALUES (99, \'train\', 1, \'loss\', 1)').run(), /FOREIGN KEY/);
+      assert.throws(
+        () => store.db.prepare("INSERT INTO training_metric VALUES (99, 'train', 1, 'loss', 1)").run(),
+        /FOREIGN KEY/,
+      );
     } finally {
       store.close();
     }
@@ -43,7 +58,9 @@ describe('interrupted training runs', () => {
       const done = store.startTrainingRun({ baseModelHash: 'sha', owner: { host: 'h', pid: 11 } });
       store.finishTrainingRun(done, 'done');
       const asked: number[] = [];
-      const marked = store.interruptOrphanedTrainingRuns((owner) => (asked.push(owner.pid), owner.pid === 10));
+      const marked = store.interruptOrphanedTrainingRuns(
+        (owner) => (asked.push(owner.pid), owner.pid === 10),
+      );
       assert.deepEqual(marked, [dead]);
       assert.deepEqual(asked.sort(), [10, 11], 'finished runs are not looked at');
       assert.deepEqual(
@@ -68,9 +85,16 @@ describe('interrupted training runs', () => {
       store.resumeTrainingRun(run, 2, { host: 'h', pid: 7 });
       const reopened = store.trainingRun(run)!;
       assert.deepEqual([reopened.status, reopened.adapterId, reopened.finishedAt], ['running', null, null]);
-      assert.deepEqual(store.trainingSteps(run, 'train').map((s) => s.step), [1, 2]);
+      assert.deepEqual(
+        store.trainingSteps(run, 'train').map((s) => s.step),
+        [1, 2],
+      );
       assert.deepEqual(store.trainingSteps(run, 'eval'), []);
-      assert.deepEqual(store.interruptOrphanedTrainingRuns((o) => o.pid !== 7), [run], 'the new owner was recorded');
+      assert.deepEqual(
+        store.interruptOrphanedTrainingRuns((o) => o.pid !== 7),
+        [run],
+        'the new owner was recorded',
+      );
       assert.throws(() => store.resumeTrainingRun(999, 0), /training run 999 is not in the store/);
     } finally {
       store.close();
