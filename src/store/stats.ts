@@ -14,6 +14,8 @@ export interface StoreStats {
   disagreements: number;
   labelerRuns: number;
   trainingRuns: number;
+  /** Training runs by status: running, done, failed, cancelled, interrupted (their window died). */
+  trainingRunsByStatus: Record<string, number>;
   adapters: number;
   activeAdapterVersion: number | null;
 }
@@ -53,6 +55,9 @@ export function storeStats(db: Database.Database): StoreStats {
     ).n,
     labelerRuns: count('labeler_run'),
     trainingRuns: count('training_run'),
+    trainingRunsByStatus: grouped(
+      'SELECT status AS k, count(*) AS n FROM training_run GROUP BY status ORDER BY status',
+    ),
     adapters: count('adapter'),
     activeAdapterVersion: active?.version ?? null,
   };

@@ -30,7 +30,7 @@ export const stats: Command = {
           `  by adapter   ${by(s.pairsByAdapter)}`,
           `  labeler pairs against a human judgment  ${s.disagreements}`,
           `labeler runs ${s.labelerRuns}`,
-          `training runs ${s.trainingRuns}`,
+          `training runs ${s.trainingRuns}${s.trainingRuns ? ` (${by(s.trainingRunsByStatus)})` : ''}`,
           `adapters     ${s.adapters}${s.activeAdapterVersion === null ? '' : ` (active: v${s.activeAdapterVersion})`}`,
         ].join('\n'),
       );

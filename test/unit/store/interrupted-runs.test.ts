@@ -67,6 +67,7 @@ describe('interrupted training runs', () => {
         [live, dead, done].map((id) => store.trainingRun(id)!.status),
         ['running', 'interrupted', 'done'],
       );
+      assert.deepEqual(store.stats().trainingRunsByStatus, { done: 1, interrupted: 1, running: 1 });
       assert.equal(store.interruptTrainingRun(done), false, 'a finished run keeps its status');
       assert.equal(store.interruptTrainingRun(live), true);
     } finally {
