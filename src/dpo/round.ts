@@ -153,8 +153,12 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
     const resumedAfter = saved?.resume ? ((await checkpointStep(saved.dir)) ?? 0) : 0;
     let runId: number | undefined;
     if (store) {
-      if (record?.runId != null && store.trainingRun(record.runId)) {
-        runId = record.runId;
+      const recorded = record?.runId == null ? undefined : store.trainingRun(record.runId);
+      if (recorded?.status === 'done') {
+        throw new RoundInputError(`${saved!.dir}: round ${recorded.id} already finished; remove this folder`);
+      }
+      if (recorded) {
+        runId = recorded.id;
         store.resumeTrainingRun(runId, resumedAfter, thisProcess());
       } else {
         runId = store.startTrainingRun({

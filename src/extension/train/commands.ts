@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { checkpointStep } from '../../dpo/checkpoint.ts';
@@ -29,7 +30,7 @@ interface RoundPlan {
   details: string;
   keepBase: boolean;
   resume?: InterruptedRound | undefined;
-  simulateCrashAfterStep?: number | undefined;
+  simulate?: RoundRequest['simulate'];
 }
 
 /** `prefer.training.checkpointEvery`: steps between checkpoints, 0 for none. */
@@ -39,6 +40,9 @@ function checkpointEvery(): number {
 }
 
 const samePath = (a: string, b: string) => path.resolve(a) === path.resolve(b);
+
+/** A folder name from the time a round starts. */
+const startStamp = () => new Date().toISOString().replace(/[:.]/g, '-');
 
 export function registerTrainCommands({ context, store, log, onChanged }: Services): void {
   /** Store runs this window is training now. */
@@ -53,6 +57,8 @@ export function registerTrainCommands({ context, store, log, onChanged }: Servic
     }
   }, 0);
 
+  const adapterDir = (stamp: string) => path.join(context.globalStorageUri.fsPath, 'adapters', stamp);
+
   function newRound(modelDir: string, request: RoundRequest, pairs: number): RoundPlan {
     const training = defaultTraining({
       loss: {
@@ -64,19 +70,19 @@ export function registerTrainCommands({ context, store, log, onChanged }: Servic
       ...request.training,
     });
     // the adapter and the checkpoint folders share the round's start time
-    const started = new Date().toISOString().replace(/[:.]/g, '-');
+    const started = startStamp();
     const every = checkpointEvery();
     if (every > 0)
       training.checkpoint = { dir: path.join(checkpointsRoot(context), started), every, resume: false };
     return {
       modelDir,
-      outDir: path.join(context.globalStorageUri.fsPath, 'adapters', started),
+      outDir: adapterDir(started),
       filter: filterFor(request.range, store),
       training,
       totalSteps: Math.ceil((pairs * (1 - training.evalFraction)) / training.pairsPerStep) * training.epochs,
       details: `${pairs} pairs (${request.range}) · ${request.loss} loss · β ${request.beta} · ${request.epochs} epoch(s) · LoRA r ${training.lora.rank}`,
       keepBase: request.keepBase ?? false,
-      simulateCrashAfterStep: request.simulateCrashAfterStep,
+      simulate: request.simulate,
     };
   }
 
@@ -85,9 +91,11 @@ export function registerTrainCommands({ context, store, log, onChanged }: Servic
     const training = record.training as RoundOptions['training'];
     // the round's own options, so it trains exactly as it began; only how often it checkpoints is today's
     const every = checkpointEvery() || Number.MAX_SAFE_INTEGER;
+    // a cancelled round registered its partial adapter in outDir: the finished one gets a folder of its own
+    const outDir = existsSync(record.outDir) ? adapterDir(startStamp()) : record.outDir;
     return {
       modelDir: record.modelDir,
-      outDir: record.outDir,
+      outDir,
       training: { ...training, checkpoint: { dir: round.dir, every, resume: true } },
       totalSteps: record.totalSteps ?? round.step,
       details: `resuming round ${round.runId} after step ${round.step} · ${record.pairIds?.length ?? '?'} pairs · ${training.loss.type} loss · β ${training.loss.beta} · LoRA r ${training.lora.rank}`,
@@ -147,7 +155,8 @@ export function registerTrainCommands({ context, store, log, onChanged }: Servic
                   message: `step ${step} of ${steps}, loss ${m.loss.toFixed(3)}`,
                   increment: 100 / steps,
                 });
-                if (step === plan.simulateCrashAfterStep) crash.abort();
+                if (step === plan.simulate?.crashAfterStep) crash.abort();
+                if (step === plan.simulate?.cancelAfterStep) controller.abort();
               },
             },
           );

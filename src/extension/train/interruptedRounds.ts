@@ -55,6 +55,8 @@ export async function interruptedRounds(
       if (run.status === 'running' && (live.has(run.id) || trainedElsewhere)) continue;
       const step = await checkpointStep(dir);
       if (step !== undefined) found.push({ dir, record, runId: run.id, step });
+      // stopped before its first checkpoint: nothing to resume
+      else if (run.status !== 'running') removeCheckpoint(dir);
     } catch (e) {
       log.warn(`interrupted rounds: skipped ${dir}: ${(e as Error).message.split('\n')[0]}`);
     }

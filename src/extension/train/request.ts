@@ -14,8 +14,11 @@ export interface RoundRequest {
   keepBase?: boolean;
   /** Overrides for the trainer (tests use small ranks and lengths). */
   training?: Partial<ReturnType<typeof defaultTraining>>;
-  /** Tests only: the training worker dies after this step (no final save, the run left running), as in a crash. */
-  simulateCrashAfterStep?: number;
+  /**
+   * Tests only: after this step the training worker dies (no final save, the run left running) as in a crash,
+   * or the round is cancelled as from the progress notification.
+   */
+  simulate?: { crashAfterStep?: number; cancelAfterStep?: number };
 }
 
 export const DEFAULT_REQUEST: RoundRequest = { range: 'all', loss: 'sigmoid', beta: 0.1, epochs: 1 };

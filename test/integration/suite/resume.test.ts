@@ -12,7 +12,7 @@ const crashing: RoundRequest = {
   beta: 0.1,
   epochs: 4,
   keepBase: true,
-  simulateCrashAfterStep: 3,
+  simulate: { crashAfterStep: 3 },
   training: {
     lora: { rank: 2, alpha: 4 },
     maxLength: 64,
@@ -24,6 +24,20 @@ const crashing: RoundRequest = {
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Train DPO Round from the palette (no preset), accepting its first pick: the newest interrupted round. */
+async function resumeFromPalette(): Promise<RoundResult | undefined> {
+  let settled = false;
+  const pending = Promise.resolve(
+    vscode.commands.executeCommand('prefer.trainDpoRound') as Thenable<RoundResult | undefined>,
+  ).finally(() => (settled = true));
+  const deadline = Date.now() + 60_000;
+  while (!settled && Date.now() < deadline) {
+    await sleep(300);
+    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+  }
+  return pending;
+}
 
 suite('An interrupted DPO round resumes from the palette', () => {
   const settings = () => vscode.workspace.getConfiguration('prefer');
@@ -40,17 +54,7 @@ suite('An interrupted DPO round resumes from the palette', () => {
     assert.equal(run.status, 'interrupted');
     const before = Number(query('SELECT count(*) AS n FROM training_run')[0]!.n);
 
-    // Run from the palette (no preset): the first quick pick offers the interrupted round first; accept it.
-    let settled = false;
-    const pending = Promise.resolve(
-      vscode.commands.executeCommand('prefer.trainDpoRound') as Thenable<RoundResult | undefined>,
-    ).finally(() => (settled = true));
-    const deadline = Date.now() + 60_000;
-    while (!settled && Date.now() < deadline) {
-      await sleep(300);
-      await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
-    }
-    const result = await pending;
+    const result = await resumeFromPalette();
     assert.ok(result, 'the resumed round finished');
     assert.equal(result.runId, run.id, 'the same store run continued');
     assert.ok(result.resumedAfter >= 2, `resumed after step ${result.resumedAfter}`);
@@ -76,5 +80,27 @@ suite('An interrupted DPO round resumes from the palette', () => {
       !existsSync(join(checkpoints, String(adapter.path).split('/').at(-1)!)),
       'its checkpoint folder is gone',
     );
+  });
+
+  test('a cancelled round resumes into the same run; its partial adapter keeps its own folder', async function () {
+    this.timeout(120_000);
+    const cut = (await vscode.commands.executeCommand('prefer.trainDpoRound', {
+      ...crashing,
+      simulate: { cancelAfterStep: 3 },
+    })) as RoundResult;
+    assert.equal(cut.cancelled, true);
+    assert.deepEqual(query('SELECT status FROM training_run WHERE id = ?', cut.runId), [
+      { status: 'cancelled' },
+    ]);
+
+    const result = await resumeFromPalette();
+    assert.ok(result && !result.cancelled, 'the resumed round finished');
+    assert.equal(result.runId, cut.runId);
+    assert.equal(result.resumedAfter, cut.steps, 'it resumed where the cancel checkpointed');
+    assert.notEqual(result.adapter, cut.adapter);
+    assert.ok(existsSync(join(cut.adapter, 'adapter_model.safetensors')), 'the partial adapter is untouched');
+    assert.deepEqual(query('SELECT status, adapter_id FROM training_run WHERE id = ?', cut.runId), [
+      { status: 'done', adapter_id: result.adapterId },
+    ]);
   });
 });

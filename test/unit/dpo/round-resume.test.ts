@@ -8,6 +8,7 @@ import { checkpointStep, readRoundRecord, writeRoundRecord } from '../../../src/
 import { spawnSync } from 'node:child_process';
 import { type RoundOptions, defaultTraining, processAlive, runRound, thisProcess } from '../../../src/dpo/round.ts';
 import { runRoundInWorker } from '../../../src/dpo/trainWorkerClient.ts';
+import { loadCheckpoint } from '../../../src/engine/hf/checkpoint.ts';
 import { readSafetensors } from '../../../src/engine/hf/safetensors.ts';
 import { importPairs } from '../../../src/io/importPairs.ts';
 import { openStore } from '../../../src/store/store.ts';
@@ -193,6 +194,32 @@ test('resuming refuses, naming the folder, a checkpoint trained on other weights
     runRound({ modelDir: model, outDir: join(dir, 'other-model-adapter'), database: db, training: { ...training, checkpoint: { dir: folder, every: 2, resume: true } } }),
     (e: Error) => e.name === 'RoundInputError' && e.message.startsWith(`${folder}: `) && /other weights/.test(e.message) && !e.message.includes('\n'),
   );
+});
+
+test('resuming refuses, naming the folder, a round whose store run already finished', async () => {
+  const db = await storeWith('finished', pairsOf(0, 2));
+  const store = openStore(db);
+  const runId = store.startTrainingRun({ baseModelHash: 'sha' });
+  store.finishTrainingRun(runId, 'done');
+  store.close();
+  const folder = join(dir, 'finished-checkpoint');
+  writeRoundRecord(folder, {
+    runId,
+    database: db,
+    pairIds: [1, 2],
+    modelDir: model,
+    baseModelHash: (await loadCheckpoint(model)).hash,
+    outDir: join(dir, 'finished-adapter'),
+    training,
+    totalSteps: 2,
+    startedAt: new Date().toISOString(),
+  });
+  const options = { modelDir: model, outDir: join(dir, 'finished-adapter'), database: db, training: { ...training, checkpoint: { dir: folder, every: 2, resume: true } } };
+  await assert.rejects(
+    runRound(options),
+    (e: Error) => e.name === 'RoundInputError' && e.message === `${folder}: round ${runId} already finished; remove this folder`,
+  );
+  assert.equal(runsOf(db)[0]!.run.status, 'done', 'the finished run is left as it was');
 });
 
 test('a run owner is alive while its process runs, and gone once it has exited', () => {
