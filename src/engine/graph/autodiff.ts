@@ -68,7 +68,7 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[], rule
       grads.set(x, previous ? op.add(previous, grad) : grad);
     });
   }
-  if (options.recompute) recomputeSegments(graph, backwardStart, options.recompute, grads);
+  if (options.recompute) recomputeSegments(graph, backwardStart, options.recompute, grads, wrt);
   return new Map(wrt.map((v) => [v, grads.get(v)!]));
 }
 

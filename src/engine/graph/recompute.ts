@@ -6,10 +6,13 @@
  * ONNX Runtime frees a segment's forward activations during the forward pass, keeps only the boundaries until
  * the backward, and holds one segment's activations at a time while it differentiates that segment.
  *
- * The copy starts from `input + 0·(one element of the output's gradient)`: a data dependency that makes the
- * runtime schedule it late (it would otherwise run it as soon as the input exists, which saves nothing) and
- * that its common-subexpression pass cannot merge with the original forward. The sum equals the input
- * exactly unless that gradient element is not finite, in which case the step is lost anyway.
+ * The copy starts from `input + 0·s`, s the sum of one element of the segment output's gradient and of each
+ * gradient of the parameters read in the segment after it: data dependencies that make the runtime schedule
+ * the copy late (it would otherwise run it as soon as the input exists, which saves nothing) and finish the
+ * segment after first (ONNX Runtime's order otherwise defers the small parameter-gradient products to the end
+ * and keeps every layer's inputs to them alive), and that its common-subexpression pass cannot merge with the
+ * original forward. The sum equals the input exactly unless a gradient element is not finite, in which case
+ * the step is lost anyway.
  */
 import type { Graph, Node, Value } from './ir.ts';
 import * as op from './ops.ts';
@@ -26,7 +29,7 @@ export interface RecomputeReport {
  * recomputed segment values. `boundaries` are in forward order; `gradientOf` maps forward values to their
  * gradients (autodiff's map). Node order stays topological.
  */
-export function recomputeSegments(graph: Graph, backwardStart: number, boundaries: readonly Value[], gradientOf: ReadonlyMap<Value, Value>): RecomputeReport {
+export function recomputeSegments(graph: Graph, backwardStart: number, boundaries: readonly Value[], gradientOf: ReadonlyMap<Value, Value>, parameters: readonly Value[]): RecomputeReport {
   const index = new Map<Node, number>();
   graph.nodes.slice(0, backwardStart).forEach((n, i) => index.set(n, i));
   const positionOf = (v: Value) => (v.producer ? (index.get(v.producer) ?? Infinity) : -1);
@@ -34,19 +37,24 @@ export function recomputeSegments(graph: Graph, backwardStart: number, boundarie
   // values inside segment k that depend on its input (the rest — shared tables, adapter transposes — stay as computed)
   const segmentOf = new Map<Value, number>();
   const boundarySet = new Set(boundaries);
+  const isParameter = new Set(parameters);
+  const parametersOf: Value[][] = [];
   for (let k = 0; k + 1 < boundaries.length; k++) {
     const from = positionOf(boundaries[k]!);
     const to = positionOf(boundaries[k + 1]!);
     if (!(from < to) || to === Infinity) throw new Error(`recompute: boundary ${boundaries[k + 1]!.name} is not computed after ${boundaries[k]!.name} in the forward pass`);
     const depends = new Set<Value>([boundaries[k]!]);
+    const read = new Set<Value>();
     for (let i = from + 1; i <= to; i++) {
       const node = graph.nodes[i]!;
+      for (const v of node.inputs) if (v && isParameter.has(v)) read.add(v);
       if (!node.inputs.some((v) => v && depends.has(v))) continue;
       for (const o of node.outputs) {
         depends.add(o);
         if (!boundarySet.has(o)) segmentOf.set(o, k);
       }
     }
+    parametersOf.push([...read]);
   }
 
   const backward = graph.nodes.splice(backwardStart);
@@ -56,12 +64,15 @@ export function recomputeSegments(graph: Graph, backwardStart: number, boundarie
   const segmentsUsed = new Set<number>();
   const before = graph.nodes.length;
 
+  const first = (v: Value) => op.slice(op.reshape(v, [-1]), [0], [1], [0]);
   const startOf = (k: number, trigger: Value): Value => {
     const input = boundaries[k]!;
     let start = copies.get(input);
     if (!start) {
-      const first = op.slice(op.reshape(trigger, [-1]), [0], [1], [0]);
-      start = op.add(input, op.mul(first, 0));
+      // a parameter also read below this segment has no final gradient yet: it cannot gate the copy
+      const above = (parametersOf[k + 1] ?? []).map((p) => gradientOf.get(p)).filter((d): d is Value => d !== undefined && ready(d));
+      const gates = [trigger, ...above].map(first);
+      start = op.add(input, op.mul(gates.length === 1 ? gates[0]! : op.reduceSum(op.concat(gates, 0), [0]), 0));
       copies.set(input, start);
     }
     return start;

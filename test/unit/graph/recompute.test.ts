@@ -73,7 +73,7 @@ for (const [label, config] of families) {
     assert.equal(nonzero, kept.size, 'every LoRA matrix has a non-zero gradient');
   });
 
-  test(`${label}: the backward holds one recomputed copy of every layer's forward, each waiting for the backward to reach its layer`, () => {
+  test(`${label}: the backward holds one recomputed copy of every layer's forward, each waiting for the backward of the layer above`, () => {
     const plain = gradientGraph(config, false);
     const rec = gradientGraph(config, true);
     const attention = (g: Graph) => count(g, 'Softmax');
@@ -86,7 +86,19 @@ for (const [label, config] of families) {
     assert.equal(copies.length, config.numLayers);
     const lastForward = rec.graph.find(forward.at(-1)!)!;
     assert.ok(ancestors(copies[0]!).has(lastForward), 'the last layer is recomputed after the forward');
-    for (let i = 1; i < copies.length; i++) assert.ok(ancestors(copies[i]!).has(copies[i - 1]!), `copy ${i} waits for copy ${i - 1}`);
+    for (let i = 1; i < copies.length; i++) {
+      const before = ancestors(copies[i]!);
+      assert.ok(before.has(copies[i - 1]!), `copy ${i} waits for copy ${i - 1}`);
+      // and for the adapter gradients of the layer above (the runtime would otherwise defer them and keep their inputs)
+      const above = rec.adapter.layers.filter((l) => l.site.layer === config.numLayers - i);
+      assert.ok(above.length > 0);
+      for (const { a, b } of above) {
+        for (const p of [a, b]) {
+          const gradient = rec.graph.find(nextName(accumulatorName(p.name)))!.producer!.inputs[1]!;
+          assert.ok(before.has(gradient), `copy ${i} waits for the gradient of ${p.name}`);
+        }
+      }
+    }
   });
 }
 
