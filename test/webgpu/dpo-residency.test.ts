@@ -1,6 +1,7 @@
 // The WebGPU tier: a LoRA-DPO round that keeps base weights, LoRA weights, AdamW moments and gradient sums on
 // the GPU between steps (deviceState.ts) ends with the same adapter as the round fed from host memory and as
-// the CPU round; only token data and scalars go up each step, only metrics come down.
+// the CPU round; only token data and scalars go up each step, only metrics come down; replaced GPU buffers are
+// freed (memory stays flat).
 //
 // Tolerances: residency changes where tensors live, not which kernels run on which data, so the resident and
 // the host-fed WebGPU rounds must agree bit for bit. WebGPU and CPU kernels sum in different orders (the
@@ -170,4 +171,25 @@ test('a resident round cancelled and resumed from its checkpoint ends exactly li
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a resident round frees the GPU buffers it replaces: memory stays flat over the steps', async () => {
+  // a wide adapter on a small model: 7 MB of LoRA weights and moments are replaced every step
+  const wide = llamaConfig({ vocabSize: 512, hiddenSize: 256, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 64, intermediateSize: 688 });
+  const pairs = Array.from({ length: 24 }, (_, i) => ({ prompt: [3 + (i % 7), 4, 5], chosen: [6, 7 + (i % 5)], rejected: [8, 9 + (i % 3)] }));
+  const rss: number[] = [];
+  let stateBytes = 0;
+  const result = await trainDpo(
+    wide,
+    randomWeights(wide, 2, 0.05),
+    pairs,
+    { ...round, lora: { rank: 64, alpha: 64 }, pairsPerStep: 1, epochs: 1, evalFraction: 0, device: 'webgpu' },
+    { onStep: () => rss.push(process.memoryUsage().rss), onHostTraffic: (step, t) => step === 1 && (stateBytes = t.fedBytes) },
+  );
+  assert.equal(rss.length, 24);
+  const leakPerStep = 3 * bytes(result.weights);
+  assert.ok(stateBytes > leakPerStep, 'step 1 fed the initial LoRA state');
+  const growth = rss.at(-1)! - rss[3]!;
+  const leaked = leakPerStep * (rss.length - 4);
+  assert.ok(growth < leaked / 4, `memory grew ${(growth / 2 ** 20).toFixed(1)} MiB over ${rss.length - 4} steps; unfreed state would be ${(leaked / 2 ** 20).toFixed(1)} MiB`);
 });
