@@ -7,7 +7,7 @@
  *
  *   npm run eval:style -- [--model models/default] [--prefer single|double] [--pairs 64] [--prompts 64]
  *                         [--samples 8] [--temperature 0.7] [--max-tokens 24] [--seed 7]
- *                         [--lr 2e-3] [--epochs 1] [--beta 0.1] [--rank 8] [--threads 2] [--out FILE]
+ *                         [--lr 1e-3] [--epochs 2] [--beta 0.5] [--rank 8] [--threads 2] [--out FILE]
  *
  * Prompts are the plain prefix up to the end of the line before the cut (no suffix, so no FIM template), the
  * last --prompt-tokens tokens of it; the round builds the pairs' prompts the same way. A sample is read by its
@@ -214,9 +214,9 @@ async function main(): Promise<void> {
       'max-tokens': { type: 'string', default: '24' },
       'prompt-tokens': { type: 'string', default: '200' },
       seed: { type: 'string', default: '7' },
-      lr: { type: 'string', default: '2e-3' },
-      epochs: { type: 'string', default: '1' },
-      beta: { type: 'string', default: '0.1' },
+      lr: { type: 'string', default: '1e-3' },
+      epochs: { type: 'string', default: '2' },
+      beta: { type: 'string', default: '0.5' },
       rank: { type: 'string', default: '8' },
       threads: { type: 'string', default: '2' },
       'loss-batches': { type: 'string', default: '32' },
