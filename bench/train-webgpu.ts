@@ -60,7 +60,11 @@ async function child(resident: boolean): Promise<void> {
   const half = length / 2;
   const examples = Array.from({ length: steps }, () => {
     const prompt = Array.from({ length: half }, token);
-    return { prompt, chosen: Array.from({ length: half }, token), rejected: Array.from({ length: half }, token) };
+    return {
+      prompt,
+      chosen: Array.from({ length: half }, token),
+      rejected: Array.from({ length: half }, token),
+    };
   });
   const stamps: number[] = [];
   const cpuStamps: number[] = [];
@@ -99,7 +103,12 @@ async function child(resident: boolean): Promise<void> {
     },
   );
   const deltas = (xs: number[]) => xs.slice(1).map((t, i) => t - xs[i]!);
-  const report: RoundReport = { stepMs: deltas(stamps), stepCpuMs: deltas(cpuStamps), traffic, maxRssMb: process.resourceUsage().maxRSS / 1024 };
+  const report: RoundReport = {
+    stepMs: deltas(stamps),
+    stepCpuMs: deltas(cpuStamps),
+    traffic,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+  };
   console.log(JSON.stringify(report));
 }
 
@@ -110,27 +119,43 @@ function lavapipeEnv(): NodeJS.ProcessEnv {
   execFileSync('mkdir', ['-p', '-m', '700', runtime]);
   return {
     VK_ICD_FILENAMES: join(dir, 'root/usr/share/vulkan/icd.d/lvp_icd.json'),
-    LD_LIBRARY_PATH: [join(dir, 'root/usr/lib/x86_64-linux-gnu'), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
+    LD_LIBRARY_PATH: [join(dir, 'root/usr/lib/x86_64-linux-gnu'), process.env.LD_LIBRARY_PATH]
+      .filter(Boolean)
+      .join(':'),
     XDG_RUNTIME_DIR: runtime,
   };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
-const size = (bytes: number) => (bytes < 1024 ? `${bytes} B` : bytes < 2 ** 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${mb(bytes)} MiB`);
+const size = (bytes: number) =>
+  bytes < 1024 ? `${bytes} B` : bytes < 2 ** 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${mb(bytes)} MiB`;
 
 async function main(): Promise<void> {
   if (values.child) return child(values.child === 'resident');
   const env = { ...process.env, ...(values.lavapipe ? lavapipeEnv() : {}) };
   const args = process.argv.slice(2).filter((a) => a !== '--lavapipe');
   const weightMb = mb(randomWeightsBytes());
-  console.log(`LoRA-DPO step on WebGPU${values.lavapipe ? ' (lavapipe, software Vulkan)' : ''}: hidden ${hidden}, ${config.numLayers} layers, vocab ${config.vocabSize}, ${weightMb} MiB of base weights, 1 pair × length ${length}, LoRA r 16`);
+  console.log(
+    `LoRA-DPO step on WebGPU${values.lavapipe ? ' (lavapipe, software Vulkan)' : ''}: hidden ${hidden}, ${config.numLayers} layers, vocab ${config.vocabSize}, ${weightMb} MiB of base weights, 1 pair × length ${length}, LoRA r 16`,
+  );
   const results: Record<'host' | 'resident', RoundReport[]> = { host: [], resident: [] };
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const mode of ['host', 'resident'] as const) {
-      const out = spawnSync(process.execPath, [import.meta.filename, ...args, '--child', mode], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+      const out = spawnSync(process.execPath, [import.meta.filename, ...args, '--child', mode], {
+        env,
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      });
       const line = out.stdout.trim().split('\n').pop() ?? '';
-      if (out.status !== 0 || !line.startsWith('{')) throw new Error(`${mode} round failed (exit ${out.status}): ${out.stderr.split('\n').filter((l) => !l.startsWith('Warning')).slice(-5).join(' | ')}`);
+      if (out.status !== 0 || !line.startsWith('{'))
+        throw new Error(
+          `${mode} round failed (exit ${out.status}): ${out.stderr
+            .split('\n')
+            .filter((l) => !l.startsWith('Warning'))
+            .slice(-5)
+            .join(' | ')}`,
+        );
       const report = JSON.parse(line) as RoundReport;
       results[mode].push(report);
       const later = report.traffic.slice(1);
@@ -141,11 +166,18 @@ async function main(): Promise<void> {
     }
   }
   // the machine is shared: the fastest later step of each mode is the least disturbed measurement
-  const later = (mode: 'host' | 'resident', key: 'stepMs' | 'stepCpuMs') => results[mode].flatMap((x) => x[key].slice(1));
+  const later = (mode: 'host' | 'resident', key: 'stepMs' | 'stepCpuMs') =>
+    results[mode].flatMap((x) => x[key].slice(1));
   const fastest = (xs: number[]) => Math.min(...xs);
-  for (const [label, key, pick] of [['fastest later step', 'stepMs', fastest], ['median later step', 'stepMs', median], ['median CPU time per later step', 'stepCpuMs', median]] as const) {
+  for (const [label, key, pick] of [
+    ['fastest later step', 'stepMs', fastest],
+    ['median later step', 'stepMs', median],
+    ['median CPU time per later step', 'stepCpuMs', median],
+  ] as const) {
     const [host, resident] = [pick(later('host', key)), pick(later('resident', key))];
-    console.log(`${label}: host-fed ${host.toFixed(0)} ms (anchor), resident ${resident.toFixed(0)} ms: ${(resident / host).toFixed(2)}× the anchor`);
+    console.log(
+      `${label}: host-fed ${host.toFixed(0)} ms (anchor), resident ${resident.toFixed(0)} ms: ${(resident / host).toFixed(2)}× the anchor`,
+    );
   }
 }
 

@@ -22,8 +22,16 @@ export interface HostTraffic {
   returnedBytes: number;
 }
 
-const ELEMENT_BYTES: Partial<Record<ort.Tensor.Type, number>> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, bool: 1 };
-const hostBytes = (t: ort.Tensor) => (t.location === 'gpu-buffer' ? 0 : t.size * (ELEMENT_BYTES[t.type] ?? 0));
+const ELEMENT_BYTES: Partial<Record<ort.Tensor.Type, number>> = {
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  int64: 8,
+  int32: 4,
+  bool: 1,
+};
+const hostBytes = (t: ort.Tensor) =>
+  t.location === 'gpu-buffer' ? 0 : t.size * (ELEMENT_BYTES[t.type] ?? 0);
 const onDevice = (t: ort.Tensor) => t.location === 'gpu-buffer';
 /** The outputs a step carries over to the next one. */
 const carriedOver = (name: string) => name.endsWith(nextName(''));
@@ -50,7 +58,10 @@ export class DeviceState {
    * Residency needs two sessions to share one GPU device: checked here by uploading a probe through one
    * session and reading it back through another. When that fails the round feeds from the host, and says so.
    */
-  static async open(device: TrainDevice, options: { resident: boolean; threads: number; notice: (message: string) => void }): Promise<DeviceState> {
+  static async open(
+    device: TrainDevice,
+    options: { resident: boolean; threads: number; notice: (message: string) => void },
+  ): Promise<DeviceState> {
     const state = new DeviceState(device, device === 'webgpu' && options.resident, options.threads);
     if (!state.resident) return state;
     const probe = Float32Array.of(1.5, -2.25, 3.125);
@@ -59,23 +70,31 @@ export class DeviceState {
       const back = await state.read(new Map(Object.entries(uploaded)));
       for (const t of Object.values(uploaded)) t.dispose();
       const read = back.get('probe');
-      if (!read || read.some((x, i) => x !== probe[i])) throw new Error(`read back [${read ? [...read].join(', ') : ''}]`);
+      if (!read || read.some((x, i) => x !== probe[i]))
+        throw new Error(`read back [${read ? [...read].join(', ') : ''}]`);
     } catch (e) {
       state.resident = false;
-      options.notice(`webgpu: sessions do not share GPU buffers (${(e as Error).message.split('\n')[0]}); weights and LoRA state are fed from host memory every step`);
+      options.notice(
+        `webgpu: training state stays in host memory: a GPU buffer made by one session could not be read through another (${(e as Error).message.split('\n')[0]}); base weights and LoRA state are fed every step`,
+      );
     }
     return state;
   }
 
   /** Session options for this device; outputs carried to the next step stay on the GPU when resident. */
-  sessionOptions(outputNames: readonly string[], threads = this.threads): ort.InferenceSession.SessionOptions {
+  sessionOptions(
+    outputNames: readonly string[],
+    threads = this.threads,
+  ): ort.InferenceSession.SessionOptions {
     const kept = this.resident ? outputNames.filter(carriedOver) : [];
     return {
       executionProviders: [this.device],
       intraOpNumThreads: threads,
       // a node the WebGPU provider cannot run must fail, not fall back to CPU silently
       ...(this.device === 'webgpu' ? { extra: { session: { disable_cpu_ep_fallback: '1' } } } : {}),
-      ...(kept.length > 0 ? { preferredOutputLocation: Object.fromEntries(kept.map((n) => [n, 'gpu-buffer' as const])) } : {}),
+      ...(kept.length > 0
+        ? { preferredOutputLocation: Object.fromEntries(kept.map((n) => [n, 'gpu-buffer' as const])) }
+        : {}),
     };
   }
 
@@ -83,7 +102,8 @@ export class DeviceState {
   async addBaseWeights(weights: ReadonlyMap<string, Tensor>): Promise<void> {
     const added: Record<string, ort.Tensor> = {};
     for (const [name, t] of weights) {
-      if (!(name in this.baseFeeds)) added[name] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape);
+      if (!(name in this.baseFeeds))
+        added[name] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape);
     }
     if (Object.keys(added).length === 0) return;
     const feeds = this.resident ? await this.upload(added) : added;
@@ -102,7 +122,10 @@ export class DeviceState {
   }
 
   /** Runs a session, fetching every output, and counts what crossed from and to host memory. */
-  async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+  async run(
+    session: ort.InferenceSession,
+    feeds: Record<string, ort.Tensor>,
+  ): Promise<ort.InferenceSession.ReturnType> {
     for (const t of Object.values(feeds)) this.traffic.fedBytes += hostBytes(t);
     const out = await session.run(feeds);
     for (const t of Object.values(out)) this.traffic.returnedBytes += hostBytes(t as ort.Tensor);
@@ -162,12 +185,17 @@ export class DeviceState {
   }
 
   /** Identity per tensor; an upload session keeps its outputs on the GPU, a download session returns them to the host. */
-  private async helper(key: string, kind: 'upload' | 'download', tensors: readonly (readonly [string, ort.Tensor])[]): Promise<ort.InferenceSession> {
+  private async helper(
+    key: string,
+    kind: 'upload' | 'download',
+    tensors: readonly (readonly [string, ort.Tensor])[],
+  ): Promise<ort.InferenceSession> {
     const found = this.helpers.get(key);
     if (found) return found;
     const g = new Graph(kind);
     const suffix = kind === 'upload' ? '.device' : '.host';
-    for (const [name, t] of tensors) g.output(op.identity(g.input(name, t.type as DType, t.dims as number[])), `${name}${suffix}`);
+    for (const [name, t] of tensors)
+      g.output(op.identity(g.input(name, t.type as DType, t.dims as number[])), `${name}${suffix}`);
     const session = await ort.InferenceSession.create(serialize(g).model, {
       ...this.sessionOptions([], 1),
       ...(kind === 'upload' ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),

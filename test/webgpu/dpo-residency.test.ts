@@ -20,7 +20,15 @@ import { readCheckpoint } from '../../src/dpo/checkpoint.ts';
 import type { HostTraffic } from '../../src/dpo/deviceState.ts';
 import { type TrainOptions, type TrainResult, trainDpo } from '../../src/dpo/trainer.ts';
 
-const config = llamaConfig({ vocabSize: 40, hiddenSize: 16, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 4, intermediateSize: 24 });
+const config = llamaConfig({
+  vocabSize: 40,
+  hiddenSize: 16,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 4,
+  intermediateSize: 24,
+});
 const weights = () => randomWeights(config, 5, 0.2);
 
 let s = 3;
@@ -54,12 +62,18 @@ interface Run {
 async function train(options: TrainOptions): Promise<Run> {
   const traffic: HostTraffic[] = [];
   const notices: string[] = [];
-  const result = await trainDpo(config, weights(), examples, options, { onHostTraffic: (_, t) => traffic.push(t), onNotice: (m) => notices.push(m) });
+  const result = await trainDpo(config, weights(), examples, options, {
+    onHostTraffic: (_, t) => traffic.push(t),
+    onNotice: (m) => notices.push(m),
+  });
   assert.deepEqual(notices, [], 'no fallback from residency');
   return { result, traffic };
 }
 
-function maxDifference(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string, Float32Array>): { difference: number; scale: number } {
+function maxDifference(
+  a: ReadonlyMap<string, Float32Array>,
+  b: ReadonlyMap<string, Float32Array>,
+): { difference: number; scale: number } {
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
   let difference = 0;
   let scale = 0;
@@ -85,11 +99,18 @@ function assertSameAdapter(resident: Run, host: Run, cpu: Run): void {
   );
   const { difference, scale } = maxDifference(resident.result.weights, cpu.result.weights);
   assert.ok(scale > 0.05, `the adapter moved (largest weight ${scale})`);
-  assert.ok(difference <= 1e-4 * scale, `WebGPU vs CPU adapter: max difference ${difference.toExponential(2)}, largest weight ${scale.toFixed(3)}`);
-  assert.ok(Math.abs(resident.result.eval!.loss - cpu.result.eval!.loss) < 1e-4, `eval loss: cpu ${cpu.result.eval!.loss}, webgpu ${resident.result.eval!.loss}`);
+  assert.ok(
+    difference <= 1e-4 * scale,
+    `WebGPU vs CPU adapter: max difference ${difference.toExponential(2)}, largest weight ${scale.toFixed(3)}`,
+  );
+  assert.ok(
+    Math.abs(resident.result.eval!.loss - cpu.result.eval!.loss) < 1e-4,
+    `eval loss: cpu ${cpu.result.eval!.loss}, webgpu ${resident.result.eval!.loss}`,
+  );
 }
 
-const bytes = (data: Map<string, Float32Array>) => [...data.values()].reduce((sum, d) => sum + d.byteLength, 0);
+const bytes = (data: Map<string, Float32Array>) =>
+  [...data.values()].reduce((sum, d) => sum + d.byteLength, 0);
 
 async function threeWays(options: TrainOptions): Promise<{ resident: Run; host: Run; cpu: Run }> {
   return {
@@ -117,10 +138,14 @@ test('a resident step feeds only token data and scalars from the host and return
   const loraAndMoments = 3 * bytes(resident.result.weights);
   // step 1 feeds the initial LoRA weights and zero moments; they never come from the host again
   assert.deepEqual(resident.traffic[0], { fedBytes: tokenData + loraAndMoments, returnedBytes: metrics });
-  for (const [i, t] of resident.traffic.slice(1).entries()) assert.deepEqual(t, { fedBytes: tokenData, returnedBytes: metrics }, `step ${i + 2}`);
+  for (const [i, t] of resident.traffic.slice(1).entries())
+    assert.deepEqual(t, { fedBytes: tokenData, returnedBytes: metrics }, `step ${i + 2}`);
   // the same round fed from the host moves the base weights up and the LoRA state both ways every step
   for (const [i, t] of host.traffic.entries()) {
-    assert.ok(t.fedBytes > tokenData + loraAndMoments, `host-fed step ${i + 1} feeds base weights and LoRA state (${t.fedBytes} bytes)`);
+    assert.ok(
+      t.fedBytes > tokenData + loraAndMoments,
+      `host-fed step ${i + 1} feeds base weights and LoRA state (${t.fedBytes} bytes)`,
+    );
     assert.equal(t.returnedBytes, metrics + loraAndMoments, `host-fed step ${i + 1}`);
   }
 });
@@ -128,7 +153,10 @@ test('a resident step feeds only token data and scalars from the host and return
 test('checkpointing every step reads the state back each step and changes nothing in the round', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'prefer-resident-'));
   try {
-    const options = (name: string): TrainOptions => ({ ...round, checkpoint: { dir: join(dir, name), every: 1, resume: false } });
+    const options = (name: string): TrainOptions => ({
+      ...round,
+      checkpoint: { dir: join(dir, name), every: 1, resume: false },
+    });
     const resident = await train({ ...options('resident'), device: 'webgpu' });
     const host = await train({ ...options('host'), device: 'webgpu', deviceResident: false });
     const cpu = await train({ ...options('cpu'), device: 'cpu' });
@@ -139,7 +167,12 @@ test('checkpointing every step reads the state back each step and changes nothin
     const savedLora = new Map([...resident.result.weights.keys()].map((n) => [n, saved.tensors.get(n)!]));
     assert.equal(maxDifference(savedLora, resident.result.weights).difference, 0);
     const state = 3 * bytes(resident.result.weights);
-    for (const [i, t] of resident.traffic.slice(1).entries()) assert.equal(t.returnedBytes, 8 * 4 + state, `step ${i + 2} returns metrics and the checkpointed state`);
+    for (const [i, t] of resident.traffic.slice(1).entries())
+      assert.equal(
+        t.returnedBytes,
+        8 * 4 + state,
+        `step ${i + 2} returns metrics and the checkpointed state`,
+      );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -153,8 +186,15 @@ test('with gradient accumulation the running gradient sums stay on the GPU and t
   // an optimizer step of two micro-batches: token data twice, learning_rate, step, accumulated_batches
   const twoBatches = 2 * perRun + 3 * 4;
   const full = resident.traffic.slice(1).filter((t) => t.fedBytes === twoBatches);
-  assert.ok(full.length >= 1, `steps after the first feed only token data and scalars: ${JSON.stringify(resident.traffic)}`);
-  for (const t of resident.traffic.slice(1)) assert.ok(t.fedBytes <= twoBatches, `no LoRA state or gradient sums fed from the host: ${t.fedBytes} bytes`);
+  assert.ok(
+    full.length >= 1,
+    `steps after the first feed only token data and scalars: ${JSON.stringify(resident.traffic)}`,
+  );
+  for (const t of resident.traffic.slice(1))
+    assert.ok(
+      t.fedBytes <= twoBatches,
+      `no LoRA state or gradient sums fed from the host: ${t.fedBytes} bytes`,
+    );
 });
 
 test('a resident round cancelled and resumed from its checkpoint ends exactly like an uninterrupted one', async () => {
@@ -163,7 +203,13 @@ test('a resident round cancelled and resumed from its checkpoint ends exactly li
     const checkpoint = { dir: join(dir, 'ckpt'), every: 2, resume: true };
     const whole = await train({ ...round, device: 'webgpu' });
     const controller = new AbortController();
-    const cut = await trainDpo(config, weights(), examples, { ...round, device: 'webgpu', checkpoint }, { signal: controller.signal, onStep: (m) => m.step === 3 && controller.abort() });
+    const cut = await trainDpo(
+      config,
+      weights(),
+      examples,
+      { ...round, device: 'webgpu', checkpoint },
+      { signal: controller.signal, onStep: (m) => m.step === 3 && controller.abort() },
+    );
     assert.ok(cut.cancelled && cut.steps.length === 3);
     const resumed = await trainDpo(config, weights(), examples, { ...round, device: 'webgpu', checkpoint });
     assert.equal(resumed.steps.length, whole.result.steps.length);
@@ -175,21 +221,46 @@ test('a resident round cancelled and resumed from its checkpoint ends exactly li
 
 test('a resident round frees the GPU buffers it replaces: memory stays flat over the steps', async () => {
   // a wide adapter on a small model: 7 MB of LoRA weights and moments are replaced every step
-  const wide = llamaConfig({ vocabSize: 512, hiddenSize: 256, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 64, intermediateSize: 688 });
-  const pairs = Array.from({ length: 24 }, (_, i) => ({ prompt: [3 + (i % 7), 4, 5], chosen: [6, 7 + (i % 5)], rejected: [8, 9 + (i % 3)] }));
+  const wide = llamaConfig({
+    vocabSize: 512,
+    hiddenSize: 256,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 64,
+    intermediateSize: 688,
+  });
+  const pairs = Array.from({ length: 24 }, (_, i) => ({
+    prompt: [3 + (i % 7), 4, 5],
+    chosen: [6, 7 + (i % 5)],
+    rejected: [8, 9 + (i % 3)],
+  }));
   const rss: number[] = [];
   let stateBytes = 0;
   const result = await trainDpo(
     wide,
     randomWeights(wide, 2, 0.05),
     pairs,
-    { ...round, lora: { rank: 64, alpha: 64 }, pairsPerStep: 1, epochs: 1, evalFraction: 0, device: 'webgpu' },
-    { onStep: () => rss.push(process.memoryUsage().rss), onHostTraffic: (step, t) => step === 1 && (stateBytes = t.fedBytes) },
+    {
+      ...round,
+      lora: { rank: 64, alpha: 64 },
+      pairsPerStep: 1,
+      epochs: 1,
+      evalFraction: 0,
+      device: 'webgpu',
+    },
+    {
+      onStep: () => rss.push(process.memoryUsage().rss),
+      onHostTraffic: (step, t) => step === 1 && (stateBytes = t.fedBytes),
+    },
   );
   assert.equal(rss.length, 24);
   const leakPerStep = 3 * bytes(result.weights);
   assert.ok(stateBytes > leakPerStep, 'step 1 fed the initial LoRA state');
   const growth = rss.at(-1)! - rss[3]!;
   const leaked = leakPerStep * (rss.length - 4);
-  assert.ok(growth < leaked / 4, `memory grew ${(growth / 2 ** 20).toFixed(1)} MiB over ${rss.length - 4} steps; unfreed state would be ${(leaked / 2 ** 20).toFixed(1)} MiB`);
+  assert.ok(
+    growth < leaked / 4,
+    `memory grew ${(growth / 2 ** 20).toFixed(1)} MiB over ${rss.length - 4} steps; unfreed state would be ${(leaked / 2 ** 20).toFixed(1)} MiB`,
+  );
 });
