@@ -16,15 +16,32 @@ interface WriterRun {
   stderr: string;
 }
 
-/** Starts a writer; kills it with SIGKILL after `killAfterMs` (undefined: lets it finish). */
-function runWriter(db: string, tag: string, count: number, killAfterMs?: number): Promise<WriterRun> {
+/**
+ * Starts a writer; kills it with SIGKILL after `killAfterMs` (undefined: lets it finish). With `gate`, the
+ * writer opens the store, reports ready, and starts writing once the gate resolves.
+ */
+function runWriter(
+  db: string,
+  tag: string,
+  count: number,
+  killAfterMs?: number,
+  gate?: { ready(): void; open: Promise<void> },
+): Promise<WriterRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [writer, db, tag, String(count)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(process.execPath, [writer, db, tag, String(count), ...(gate ? ['gated'] : [])], {
+      stdio: [gate ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let announced = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (gate && !announced && stdout.startsWith('ready\n')) {
+        announced = true;
+        gate.ready();
+        void gate.open.then(() => child.stdin!.end('go\n'));
+      }
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer =
       killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
@@ -94,7 +111,15 @@ describe('concurrent writers', () => {
   it('loses no row and shows no SQLITE_BUSY when two processes write one new database at once', async () => {
     const db = join(dir, 'concurrent.sqlite');
     const perWriter = 1000;
-    const [a, b] = await Promise.all([runWriter(db, 'a', perWriter), runWriter(db, 'b', perWriter)]);
+    // both open the new database at once, then start writing together
+    let ready = 0;
+    let openGate!: () => void;
+    const open = new Promise<void>((resolve) => (openGate = resolve));
+    const gate = { open, ready: () => ++ready === 2 && openGate() };
+    const [a, b] = await Promise.all([
+      runWriter(db, 'a', perWriter, undefined, gate),
+      runWriter(db, 'b', perWriter, undefined, gate),
+    ]);
     for (const run of [a, b]) {
       assert.equal(run.stderr, '', 'no error reached the writer');
       assert.equal(run.code, 0);

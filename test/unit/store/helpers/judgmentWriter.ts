@@ -1,10 +1,16 @@
 // A child process for the crash and concurrency tests: records judgments one by one and, after each has
-// committed, writes "ack TAG:N" on stdout. Usage: node judgmentWriter.ts DB TAG COUNT
-import { writeSync } from 'node:fs';
+// committed, writes "ack TAG:N" on stdout. Usage: node judgmentWriter.ts DB TAG COUNT [gated]
+// Gated: after opening the store it writes "ready" and waits for a line on stdin before its first write, so
+// two writers can be started together however long each process took to start.
+import { readSync, writeSync } from 'node:fs';
 import { openStore } from '../../../../src/store/store.ts';
 
-const [file, tag, countArg] = process.argv.slice(2);
+const [file, tag, countArg, gated] = process.argv.slice(2);
 const store = openStore(file!);
+if (gated === 'gated') {
+  writeSync(1, 'ready\n');
+  readSync(0, Buffer.alloc(1));
+}
 const count = Number(countArg);
 for (let i = 0; i < count; i++) {
   const id = `${tag}:${i}`;
