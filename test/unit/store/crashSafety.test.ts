@@ -34,7 +34,7 @@ function runWriter(
     let stdout = '';
     let stderr = '';
     let announced = false;
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
       if (gate && !announced && stdout.startsWith('ready\n')) {
         announced = true;
@@ -42,7 +42,7 @@ function runWriter(
         void gate.open.then(() => child.stdin!.end('go\n'));
       }
     });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer =
       killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('error', reject);
