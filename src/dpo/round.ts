@@ -81,12 +81,6 @@ export function processAlive(owner: TrainingRunOwner): boolean {
   }
 }
 
-/** The number of optimizer steps the trainer planned, from its 'train' phase line ("…, 12 steps…"). */
-export function plannedSteps(trainPhaseDetail: string): number | undefined {
-  const m = / (\d+) steps/.exec(trainPhaseDetail);
-  return m ? Number(m[1]) : undefined;
-}
-
 /** The recorded pairs, in the recorded order; pairs gone from the store make the round impossible to resume. */
 function pairsById(store: Store, ids: readonly number[], dir: string): PairText[] {
   const wanted = new Set(ids);
@@ -191,13 +185,12 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
     try {
       result = await trainDpo(checkpoint.config, checkpoint.weights, examples, trainOptions, {
         ...hooks,
-        onPhase: (phase, detail) => {
-          const total = phase === 'train' ? plannedSteps(detail) : undefined;
-          if (saved && kept && total !== undefined && kept.totalSteps !== total) {
-            kept = { ...kept, totalSteps: total };
+        onPlan: (plan) => {
+          if (saved && kept && kept.totalSteps !== plan.totalSteps) {
+            kept = { ...kept, totalSteps: plan.totalSteps };
             writeRoundRecord(saved.dir, kept);
           }
-          hooks.onPhase?.(phase, detail);
+          hooks.onPlan?.(plan);
         },
         onStep: (m: StepMetrics) => {
           const { step, epoch: _epoch, ...metrics } = m;

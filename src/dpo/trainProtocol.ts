@@ -1,6 +1,6 @@
 /** Messages between the training worker thread and its client. */
 import type { RoundOptions, RoundResult } from './round.ts';
-import type { StepMetrics } from './trainer.ts';
+import type { StepMetrics, TrainPlan } from './trainer.ts';
 
 export type TrainPhase = 'compile' | 'reference' | 'train' | 'eval';
 
@@ -10,6 +10,7 @@ export type ToTrainWorker = { type: 'start'; options: RoundOptions } | { type: '
 export type FromTrainWorker =
   | { type: 'run'; runId: number }
   | { type: 'phase'; phase: TrainPhase; detail: string }
+  | { type: 'plan'; plan: TrainPlan }
   | { type: 'step'; metrics: StepMetrics }
   | { type: 'done'; result: RoundResult }
   | { type: 'error'; message: string; input: boolean };

@@ -26,6 +26,7 @@ port.on('message', (m: ToTrainWorker) => {
         if (crashRequested) process.exit(1);
       },
       onPhase: (phase, detail) => send({ type: 'phase', phase, detail }),
+      onPlan: (plan) => send({ type: 'plan', plan }),
     }).then(
       (result) => send({ type: 'done', result }),
       (e: unknown) =>

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { RoundOptions, RoundResult } from './round.ts';
 import type { FromTrainWorker, ToTrainWorker, TrainPhase } from './trainProtocol.ts';
-import type { StepMetrics } from './trainer.ts';
+import type { StepMetrics, TrainPlan } from './trainer.ts';
 
 export function defaultTrainWorkerScript(): string {
   if (process.env.PREFER_TRAIN_WORKER) return process.env.PREFER_TRAIN_WORKER;
@@ -23,6 +23,7 @@ export interface RoundCallbacks {
   onRun?(runId: number): void;
   onStep?(metrics: StepMetrics): void;
   onPhase?(phase: TrainPhase, detail: string): void;
+  onPlan?(plan: TrainPlan): void;
   /** Cancels politely: the round stops between steps, checkpoints, and saves what it trained. */
   signal?: AbortSignal;
   /**
@@ -48,6 +49,7 @@ export async function runRoundInWorker(
         if (m.type === 'run') callbacks.onRun?.(m.runId);
         else if (m.type === 'step') callbacks.onStep?.(m.metrics);
         else if (m.type === 'phase') callbacks.onPhase?.(m.phase, m.detail);
+        else if (m.type === 'plan') callbacks.onPlan?.(m.plan);
         else if (m.type === 'done') resolvePromise(m.result);
         else reject(new Error(m.message));
       });

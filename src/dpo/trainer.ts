@@ -67,9 +67,16 @@ export interface TrainResult {
   evalPairs: number;
 }
 
+export interface TrainPlan {
+  totalSteps: number;
+  resumedAfter: number;
+}
+
 export interface TrainHooks {
   onStep?(metrics: StepMetrics): void;
   onPhase?(phase: 'compile' | 'reference' | 'train' | 'eval', detail: string): void;
+  /** The optimizer steps the round will take in all, and how many of them a resumed checkpoint already did. */
+  onPlan?(plan: TrainPlan): void;
   /** Bytes fed from and returned to host memory by one optimizer step's runs (checkpoint read-backs included). */
   onHostTraffic?(step: number, traffic: HostTraffic): void;
   /** A line for the log, such as a fallback from GPU residency; console.warn when not given. */
@@ -244,7 +251,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     };
     if (saved?.resume && checkpointExists(saved.dir)) {
       const c = await readCheckpoint(saved.dir);
-      if (c.fingerprint !== print) throw new Error(`${saved.dir}: the checkpoint belongs to a round with other options or data; start over without --resume`);
+      if (c.fingerprint !== print) throw new Error(`${saved.dir}: the checkpoint belongs to a round with other options or data; start a new round instead`);
       for (const name of [...params.keys(), ...state.keys()]) {
         const t = c.tensors.get(name);
         if (!t) throw new Error(`${saved.dir}: checkpoint lacks ${name}`);
@@ -253,6 +260,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       steps.push(...(c.history as StepMetrics[]));
     }
 
+    hooks.onPlan?.({ totalSteps: total, resumedAfter: steps.length });
     hooks.onPhase?.('train', `${trainIndices.length} pairs, ${total} steps${steps.length > 0 ? `, resuming after step ${steps.length}` : ''}`);
     let cancelled = false;
     for (const { epoch, progress, batches } of plan.slice(steps.length)) {

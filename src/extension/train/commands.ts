@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { checkpointStep } from '../../dpo/checkpoint.ts';
-import { type RoundOptions, type RoundResult, defaultTraining, plannedSteps } from '../../dpo/round.ts';
+import { type RoundOptions, type RoundResult, defaultTraining } from '../../dpo/round.ts';
 import { runRoundInWorker } from '../../dpo/trainWorkerClient.ts';
 import type { PairFilter } from '../../store/store.ts';
 import { configuredModelDir } from '../compare/sources.ts';
@@ -143,8 +143,8 @@ export function registerTrainCommands({ context, store, log, onChanged }: Servic
                 runId = id;
                 live.add(id);
               },
+              onPlan: (p) => (steps = p.totalSteps),
               onPhase: (phase, detail) => {
-                if (phase === 'train') steps = plannedSteps(detail) ?? steps;
                 dashboard.post({ type: 'phase', text: `${phase}: ${detail}` });
                 progress.report({ message: phase });
               },
