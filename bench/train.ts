@@ -8,7 +8,11 @@
  * The machine is shared and noisy: the anchor is measured right before and after each length and the best
  * of each is kept; read ratios, not absolute numbers.
  *
- *   npm run bench:train [-- --threads 2 --steps 3 --lengths 256,512 --head-chunks 8 --no-arena]
+ * The step graph recomputes each layer in the backward pass around the products with base weights (the
+ * trainer's default); --recompute layers recomputes whole layers, --recompute off keeps every activation.
+ * Sessions use the trainer's options (trainingSessionOptions); --mem-pattern turns ORT's memory pattern back on.
+ *
+ *   npm run bench:train [-- --threads 2 --steps 3 --lengths 256,512 --head-chunks 8 --no-arena --recompute products|layers|off --mem-pattern]
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -21,7 +25,7 @@ import type { ModelConfig } from '../src/engine/hf/types.ts';
 import { randomWeights, smolLM2Config } from '../src/engine/models/random.ts';
 import { initialLoraWeights } from '../src/dpo/lora.ts';
 import { ADAMW_DEFAULTS, optimizerStateNames } from '../src/dpo/optimizer.ts';
-import { dpoGraph } from '../src/dpo/trainingGraph.ts';
+import { dpoGraph, trainingSessionOptions } from '../src/dpo/trainingGraph.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +34,8 @@ const { values } = parseArgs({
     lengths: { type: 'string', default: '256,512' },
     'head-chunks': { type: 'string', default: '8' },
     'no-arena': { type: 'boolean' },
+    recompute: { type: 'string', default: 'products' },
+    'mem-pattern': { type: 'boolean' },
     child: { type: 'string' },
   },
 });
@@ -39,8 +45,14 @@ const headChunks = Number(values['head-chunks']);
 const RANK = 16;
 /** ORT's CPU arena keeps the largest buffers it ever allocated; --no-arena measures without it. */
 const arena = values['no-arena'] !== true;
+const recompute = values.recompute;
+if (!['products', 'layers', 'off'].includes(recompute)) throw new Error(`--recompute: products, layers or off, not ${recompute}`);
+const memPattern = values['mem-pattern'] === true;
 
-/** FLOPs of one step: forward, backward to the activations (LoRA-only training still needs dX everywhere), LM-head recompute. */
+/**
+ * Useful FLOPs of one step: forward, backward to the activations (LoRA-only training still needs dX everywhere),
+ * LM-head recompute. The recomputed layer forwards are not counted: they are the price of the memory saved.
+ */
 function stepFlops(c: ModelConfig, rows: number, T: number): number {
   const tokens = rows * T;
   const { hiddenSize: C, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: F, numLayers: L, vocabSize: V } = c;
@@ -77,10 +89,10 @@ async function child(T: number): Promise<void> {
   const config = smolLM2Config();
   const rows = 2;
   const built0 = performance.now();
-  const { graph, adapter } = dpoGraph(config, randomWeights(config, 1, 0.02), { rows, length: T, headChunks }, { rank: RANK, alpha: 2 * RANK }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
+  const { graph, adapter } = dpoGraph(config, randomWeights(config, 1, 0.02), { rows, length: T, headChunks, recompute: recompute !== 'off', keepWeightProducts: recompute === 'products' }, { rank: RANK, alpha: 2 * RANK }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
   const { model, fedWeights } = serialize(lower(graph, 'cpu'), 'inputs');
   const lora = [...initialLoraWeights(adapter.layers, 1)].map(([name, d]) => ({ name, d, shape: graph.inputs.find((v) => v.name === name)!.shape as number[] }));
-  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, enableCpuMemArena: arena });
+  const session = await ort.InferenceSession.create(model, { ...trainingSessionOptions, intraOpNumThreads: threads, enableCpuMemArena: arena, enableMemPattern: memPattern });
   const compileMs = performance.now() - built0;
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of fedWeights) feeds[name] = new ort.Tensor('float32', t.data as Float32Array, t.shape);
@@ -112,10 +124,12 @@ async function child(T: number): Promise<void> {
 
 async function main(): Promise<void> {
   if (values.child) return child(Number(values.child));
-  console.log(`bench:train — SmolLM2-135M shapes, fp32, CPU, ${threads} threads, LoRA r=${RANK} on all linears, 1 pair/step, head row blocks ${headChunks}, CPU arena ${arena ? 'on' : 'off'}`);
+  console.log(
+    `bench:train — SmolLM2-135M shapes, fp32, CPU, ${threads} threads, LoRA r=${RANK} on all linears, 1 pair/step, head row blocks ${headChunks}, CPU arena ${arena ? 'on' : 'off'}, recompute ${recompute}, memory pattern ${memPattern ? 'on' : 'off'}`,
+  );
   for (const T of values.lengths.split(',').map(Number)) {
     const before = await matmulAnchor();
-    const r = spawnSync(process.execPath, [import.meta.filename, '--child', String(T), '--threads', String(threads), '--steps', String(steps), '--head-chunks', String(headChunks), ...(arena ? [] : ['--no-arena'])], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const r = spawnSync(process.execPath, [import.meta.filename, '--child', String(T), '--threads', String(threads), '--steps', String(steps), '--head-chunks', String(headChunks), '--recompute', recompute, ...(arena ? [] : ['--no-arena']), ...(memPattern ? ['--mem-pattern'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
     if (r.status !== 0) throw new Error(`length ${T}: child failed: ${r.stderr.split('\n').slice(-5).join(' ')}`);
     const after = await matmulAnchor();
     const peak = Math.max(before, after);

@@ -15,6 +15,8 @@ export interface GradientOptions {
    * (recompute.ts): for a decoder, the residual stream entering each layer and leaving the last.
    */
   recompute?: readonly Value[];
+  /** With `recompute`: keep products with frozen model weights rather than recomputing them (recompute.ts). */
+  keepWeightProducts?: boolean;
 }
 
 /** Sums a gradient over the axes its operand was broadcast along (explicit axes, then Reshape back). */
@@ -68,7 +70,7 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[], rule
       grads.set(x, previous ? op.add(previous, grad) : grad);
     });
   }
-  if (options.recompute) recomputeSegments(graph, backwardStart, options.recompute, grads, wrt);
+  if (options.recompute) recomputeSegments(graph, backwardStart, options.recompute, grads, wrt, { keepWeightProducts: options.keepWeightProducts });
   return new Map(wrt.map((v) => [v, grads.get(v)!]));
 }
 

@@ -29,7 +29,22 @@ export interface RecomputeReport {
  * recomputed segment values. `boundaries` are in forward order; `gradientOf` maps forward values to their
  * gradients (autodiff's map). Node order stays topological.
  */
-export function recomputeSegments(graph: Graph, backwardStart: number, boundaries: readonly Value[], gradientOf: ReadonlyMap<Value, Value>, parameters: readonly Value[]): RecomputeReport {
+export interface RecomputeOptions {
+  /**
+   * Keep the outputs of products with frozen model weights (q/k/v/o, gate/up projections) instead of
+   * recomputing them: most of a layer's FLOPs for a few [tokens, features] tensors per layer.
+   */
+  keepWeightProducts?: boolean;
+}
+
+export function recomputeSegments(
+  graph: Graph,
+  backwardStart: number,
+  boundaries: readonly Value[],
+  gradientOf: ReadonlyMap<Value, Value>,
+  parameters: readonly Value[],
+  options: RecomputeOptions = {},
+): RecomputeReport {
   const index = new Map<Node, number>();
   graph.nodes.slice(0, backwardStart).forEach((n, i) => index.set(n, i));
   const positionOf = (v: Value) => (v.producer ? (index.get(v.producer) ?? Infinity) : -1);
@@ -49,9 +64,10 @@ export function recomputeSegments(graph: Graph, backwardStart: number, boundarie
       const node = graph.nodes[i]!;
       for (const v of node.inputs) if (v && isParameter.has(v)) read.add(v);
       if (!node.inputs.some((v) => v && depends.has(v))) continue;
+      const kept = options.keepWeightProducts === true && isWeightProduct(graph, node);
       for (const o of node.outputs) {
         depends.add(o);
-        if (!boundarySet.has(o)) segmentOf.set(o, k);
+        if (!boundarySet.has(o) && !kept) segmentOf.set(o, k);
       }
     }
     parametersOf.push([...read]);
@@ -113,4 +129,8 @@ export function recomputeSegments(graph: Graph, backwardStart: number, boundarie
   }
   const added = graph.nodes.length - before - backward.length;
   return { addedNodes: added, segments: segmentsUsed.size };
+}
+
+function isWeightProduct(graph: Graph, node: Node): boolean {
+  return (node.opType === 'MatMul' || node.opType === 'Gemm') && node.inputs.some((v) => v !== null && graph.initializers.get(v)?.weight === true);
 }

@@ -23,12 +23,13 @@ const families: [string, ModelConfig][] = [
 ];
 
 /** The accumulate graph: its outputs are this micro-batch's LoRA gradients plus the fed (zero) sums. */
-function gradientGraph(config: ModelConfig, recompute: boolean) {
-  return dpoGraph(config, randomWeights(config, 5, 0.2), { rows: 4, length: 6, dtype: 'float64', headChunks: 2, recompute }, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.5 }, null, 'accumulate');
+function gradientGraph(config: ModelConfig, recompute: boolean, keepWeightProducts = false) {
+  const shape = { rows: 4, length: 6, dtype: 'float64' as const, headChunks: 2, recompute, keepWeightProducts };
+  return dpoGraph(config, randomWeights(config, 5, 0.2), shape, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.5 }, null, 'accumulate');
 }
 
-async function runGradients(config: ModelConfig, recompute: boolean): Promise<Map<string, Float64Array>> {
-  const { graph, adapter } = gradientGraph(config, recompute);
+async function runGradients(config: ModelConfig, recompute: boolean, keepWeightProducts = false): Promise<Map<string, Float64Array>> {
+  const { graph, adapter } = gradientGraph(config, recompute, keepWeightProducts);
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, c] of Object.entries(batchFeeds(syntheticBatch(config.vocabSize, 2, 6, 3, 11)))) {
     feeds[name] = c.dtype === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(c.data as bigint[]), c.shape) : new ort.Tensor('float64', Float64Array.from(c.data as number[]), c.shape);
@@ -64,10 +65,12 @@ for (const [label, config] of families) {
   test(`${label}: LoRA gradients with per-layer recompute equal those with kept activations (f64)`, async () => {
     const kept = await runGradients(config, false);
     const recomputed = await runGradients(config, true);
+    const recomputedAroundProducts = await runGradients(config, true, true);
     assert.equal(recomputed.size, kept.size);
     let nonzero = 0;
     for (const [name, g] of kept) {
       assert.deepEqual(Array.from(recomputed.get(name)!), Array.from(g), name);
+      assert.deepEqual(Array.from(recomputedAroundProducts.get(name)!), Array.from(g), name);
       if (g.some((x) => x !== 0)) nonzero++;
     }
     assert.equal(nonzero, kept.size, 'every LoRA matrix has a non-zero gradient');
@@ -99,6 +102,18 @@ for (const [label, config] of families) {
         }
       }
     }
+  });
+}
+
+for (const [label, config] of families) {
+  test(`${label}: keeping the products with base weights recomputes none of them, only what lies between`, () => {
+    const weightProducts = (g: Graph) => g.nodes.filter((n) => (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs.some((v) => v && g.initializers.get(v)?.weight)).length;
+    const plain = gradientGraph(config, false).graph;
+    const full = gradientGraph(config, true).graph;
+    const around = gradientGraph(config, true, true).graph;
+    assert.ok(weightProducts(full) > weightProducts(plain));
+    assert.equal(weightProducts(around), weightProducts(plain));
+    assert.equal(count(around, 'Softmax'), count(full, 'Softmax'));
   });
 }
 
