@@ -56,7 +56,12 @@ function ancestors(v: Value): Set<Value> {
   const stack = [v];
   while (stack.length > 0) {
     const u = stack.pop()!;
-    for (const i of u.producer?.inputs ?? []) if (i && !seen.has(i)) seen.add(i), stack.push(i);
+    for (const i of u.producer?.inputs ?? []) {
+      if (i && !seen.has(i)) {
+        seen.add(i);
+        stack.push(i);
+      }
+    }
   }
   return seen;
 }
