@@ -50,7 +50,7 @@ export interface BucketShape {
 /**
  * ONNX Runtime session options for training graphs: no memory pattern. With it, the runtime lays out every
  * intermediate tensor of a run in one planned block from the second run on; measured on the step graph at
- * length 512 (SmolLM2-135M shapes, CPU), that made later steps up to 2× slower and the peak 0.45 GB higher.
+ * length 512 (SmolLM2-135M shapes, CPU, bench:train), that raised the peak from 2.0 to 2.9 GB for no faster step.
  */
 export const trainingSessionOptions = { enableMemPattern: false } as const;
 
