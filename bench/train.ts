@@ -8,8 +8,8 @@
  * The machine is shared and noisy: the anchor is measured right before and after each length and the best
  * of each is kept; read ratios, not absolute numbers.
  *
- * The step graph recomputes each layer in the backward pass around the products with base weights (the
- * trainer's default); --recompute layers recomputes whole layers, --recompute off keeps every activation.
+ * The step graph recomputes each layer in the backward pass around the products it keeps (with base weights,
+ * the attention context: the trainer's default); --recompute layers recomputes whole layers, --recompute off keeps every activation.
  * Sessions use the trainer's options (trainingSessionOptions); --mem-pattern turns ORT's memory pattern back on.
  *
  *   npm run bench:train [-- --threads 2 --steps 3 --lengths 256,512 --head-chunks 8 --no-arena --recompute products|layers|off --mem-pattern]
@@ -89,7 +89,7 @@ async function child(T: number): Promise<void> {
   const config = smolLM2Config();
   const rows = 2;
   const built0 = performance.now();
-  const { graph, adapter } = dpoGraph(config, randomWeights(config, 1, 0.02), { rows, length: T, headChunks, recompute: recompute !== 'off', keepWeightProducts: recompute === 'products' }, { rank: RANK, alpha: 2 * RANK }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
+  const { graph, adapter } = dpoGraph(config, randomWeights(config, 1, 0.02), { rows, length: T, headChunks, recompute: recompute !== 'off', keepProducts: recompute === 'products' }, { rank: RANK, alpha: 2 * RANK }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
   const { model, fedWeights } = serialize(lower(graph, 'cpu'), 'inputs');
   const lora = [...initialLoraWeights(adapter.layers, 1)].map(([name, d]) => ({ name, d, shape: graph.inputs.find((v) => v.name === name)!.shape as number[] }));
   const session = await ort.InferenceSession.create(model, { ...trainingSessionOptions, intraOpNumThreads: threads, enableCpuMemArena: arena, enableMemPattern: memPattern });

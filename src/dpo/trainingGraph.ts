@@ -41,10 +41,10 @@ export interface BucketShape {
   recompute?: boolean;
   /**
    * With recompute: keep each layer's products with base weights (q/k/v/o, gate/up: most of its FLOPs, a
-   * few [tokens, features] tensors) and recompute only what lies between them (default on). Off: the least
-   * memory, a second forward pass of FLOPs.
+   * few [tokens, features] tensors) and its attention context, and recompute only what lies between them
+   * (default on). Off: the least memory, a second forward pass of FLOPs.
    */
-  keepWeightProducts?: boolean;
+  keepProducts?: boolean;
 }
 
 /**
@@ -134,7 +134,7 @@ export function dpoGraph(
   );
   g.output(loss, 'loss');
   for (const [name, value] of Object.entries(metrics)) g.output(value, name);
-  const gradientOptions = { recompute: shape.recompute === false ? undefined : layerBoundaries, keepWeightProducts: shape.keepWeightProducts !== false };
+  const gradientOptions = { recompute: shape.recompute === false ? undefined : layerBoundaries, keepProducts: shape.keepProducts !== false };
   if (accumulation === 'accumulate') {
     const params = adapter.parameters();
     const grads = gradients(g, loss, params, gradientRules, gradientOptions);

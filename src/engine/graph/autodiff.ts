@@ -15,8 +15,8 @@ export interface GradientOptions {
    * (recompute.ts): for a decoder, the residual stream entering each layer and leaving the last.
    */
   recompute?: readonly Value[];
-  /** With `recompute`: keep products with frozen model weights rather than recomputing them (recompute.ts). */
-  keepWeightProducts?: boolean;
+  /** With `recompute`: keep products with frozen model weights and those no larger than an operand rather than recomputing them (recompute.ts). */
+  keepProducts?: boolean;
 }
 
 /** Sums a gradient over the axes its operand was broadcast along (explicit axes, then Reshape back). */
@@ -70,7 +70,7 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[], rule
       grads.set(x, previous ? op.add(previous, grad) : grad);
     });
   }
-  if (options.recompute) recomputeSegments(graph, backwardStart, options.recompute, grads, wrt, { keepWeightProducts: options.keepWeightProducts });
+  if (options.recompute) recomputeSegments(graph, backwardStart, options.recompute, grads, wrt, { keepProducts: options.keepProducts });
   return new Map(wrt.map((v) => [v, grads.get(v)!]));
 }
 

@@ -6,7 +6,7 @@
  * ONNX Runtime frees a segment's forward activations during the forward pass, keeps only the boundaries until
  * the backward, and holds one segment's activations at a time while it differentiates that segment.
  *
- * The copy starts from `input + 0·s`, s the sum of one element of the segment output's gradient and of each
+ * The copy starts from `input + 0·s` (and reads kept values as `kept + 0·s`), s the sum of one element of the segment output's gradient and of each
  * gradient of the parameters read in the segment after it: data dependencies that make the runtime schedule
  * the copy late (it would otherwise run it as soon as the input exists, which saves nothing) and finish the
  * segment after first (ONNX Runtime's order otherwise defers the small parameter-gradient products to the end
@@ -31,10 +31,12 @@ export interface RecomputeReport {
  */
 export interface RecomputeOptions {
   /**
-   * Keep the outputs of products with frozen model weights (q/k/v/o, gate/up projections) instead of
-   * recomputing them: most of a layer's FLOPs for a few [tokens, features] tensors per layer.
+   * Keep the outputs of products with frozen model weights (q/k/v/o, gate/up projections: most of a layer's
+   * FLOPs for a few [tokens, features] tensors) and of products no larger than an operand (the attention
+   * context, LoRA's rank-r projections) instead of recomputing them. Attention scores, larger than both
+   * operands, are still recomputed.
    */
-  keepWeightProducts?: boolean;
+  keepProducts?: boolean;
 }
 
 export function recomputeSegments(
@@ -51,6 +53,8 @@ export function recomputeSegments(
 
   // values inside segment k that depend on its input (the rest — shared tables, adapter transposes — stay as computed)
   const segmentOf = new Map<Value, number>();
+  // values of segment k read as computed in the forward pass (kept products): copies read them gated too
+  const keptOf = new Map<Value, number>();
   const boundarySet = new Set(boundaries);
   const isParameter = new Set(parameters);
   const parametersOf: Value[][] = [];
@@ -64,10 +68,10 @@ export function recomputeSegments(
       const node = graph.nodes[i]!;
       for (const v of node.inputs) if (v && isParameter.has(v)) read.add(v);
       if (!node.inputs.some((v) => v && depends.has(v))) continue;
-      const kept = options.keepWeightProducts === true && isWeightProduct(graph, node);
+      const kept = options.keepProducts === true && isKeptProduct(graph, node);
       for (const o of node.outputs) {
         depends.add(o);
-        if (!boundarySet.has(o) && !kept) segmentOf.set(o, k);
+        if (!boundarySet.has(o)) (kept ? keptOf : segmentOf).set(o, k);
       }
     }
     parametersOf.push([...read]);
@@ -81,24 +85,32 @@ export function recomputeSegments(
   const before = graph.nodes.length;
 
   const first = (v: Value) => op.slice(op.reshape(v, [-1]), [0], [1], [0]);
-  const startOf = (k: number, trigger: Value): Value => {
-    const input = boundaries[k]!;
-    let start = copies.get(input);
-    if (!start) {
+  const zeros = new Map<number, Value>();
+  /** 0·s for segment k (see the module comment). */
+  const gateOf = (k: number, trigger: Value): Value => {
+    let zero = zeros.get(k);
+    if (!zero) {
       // a parameter also read below this segment has no final gradient yet: it cannot gate the copy
       const above = (parametersOf[k + 1] ?? []).map((p) => gradientOf.get(p)).filter((d): d is Value => d !== undefined && ready(d));
       const gates = [trigger, ...above].map(first);
-      start = op.add(input, op.mul(gates.length === 1 ? gates[0]! : op.reduceSum(op.concat(gates, 0), [0]), 0));
-      copies.set(input, start);
+      zero = op.mul(gates.length === 1 ? gates[0]! : op.reduceSum(op.concat(gates, 0), [0]), 0);
+      zeros.set(k, zero);
     }
-    return start;
+    return zero;
+  };
+  /** The segment's input or a kept value, as the copies read it: gated, so that no copy can run early. */
+  const gated = (u: Value, k: number, trigger: Value): Value => {
+    let g = copies.get(u);
+    if (!g) copies.set(u, (g = op.add(u, gateOf(k, trigger))));
+    return g;
   };
 
   const recomputed = (v: Value, k: number, trigger: Value): Value => {
     const found = copies.get(v);
     if (found) return found;
     const node = v.producer!;
-    const inputs = node.inputs.map((u) => (!u ? null : u === boundaries[k] ? startOf(k, trigger) : segmentOf.get(u) === k ? recomputed(u, k, trigger) : u));
+    const copyOf = (u: Value) => (u === boundaries[k] || keptOf.get(u) === k ? gated(u, k, trigger) : segmentOf.get(u) === k ? recomputed(u, k, trigger) : u);
+    const inputs = node.inputs.map((u) => u && copyOf(u));
     const outs = graph.addNode(node.opType, inputs, node.outputs.map((o) => ({ dtype: o.dtype, shape: o.shape })), node.attributes, node.domain);
     node.outputs.forEach((o, i) => copies.set(o, outs[i]!));
     return copies.get(v)!;
@@ -131,6 +143,10 @@ export function recomputeSegments(
   return { addedNodes: added, segments: segmentsUsed.size };
 }
 
-function isWeightProduct(graph: Graph, node: Node): boolean {
-  return (node.opType === 'MatMul' || node.opType === 'Gemm') && node.inputs.some((v) => v !== null && graph.initializers.get(v)?.weight === true);
+/** A product with a frozen model weight, or one no larger than an operand (recomputing it costs FLOPs, keeping it little memory). */
+function isKeptProduct(graph: Graph, node: Node): boolean {
+  if (node.opType !== 'MatMul' && node.opType !== 'Gemm') return false;
+  if (node.inputs.some((v) => v !== null && graph.initializers.get(v)?.weight === true)) return true;
+  const size = (v: Value) => v.shape.reduce<number>((n, d) => n * (typeof d === 'number' ? d : Infinity), 1);
+  return size(node.outputs[0]!) <= Math.max(...node.inputs.map((v) => (v ? size(v) : 0)));
 }

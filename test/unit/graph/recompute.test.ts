@@ -23,13 +23,13 @@ const families: [string, ModelConfig][] = [
 ];
 
 /** The accumulate graph: its outputs are this micro-batch's LoRA gradients plus the fed (zero) sums. */
-function gradientGraph(config: ModelConfig, recompute: boolean, keepWeightProducts = false) {
-  const shape = { rows: 4, length: 6, dtype: 'float64' as const, headChunks: 2, recompute, keepWeightProducts };
+function gradientGraph(config: ModelConfig, recompute: boolean, keepProducts = false) {
+  const shape = { rows: 4, length: 6, dtype: 'float64' as const, headChunks: 2, recompute, keepProducts };
   return dpoGraph(config, randomWeights(config, 5, 0.2), shape, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.5 }, null, 'accumulate');
 }
 
-async function runGradients(config: ModelConfig, recompute: boolean, keepWeightProducts = false): Promise<Map<string, Float64Array>> {
-  const { graph, adapter } = gradientGraph(config, recompute, keepWeightProducts);
+async function runGradients(config: ModelConfig, recompute: boolean, keepProducts = false): Promise<Map<string, Float64Array>> {
+  const { graph, adapter } = gradientGraph(config, recompute, keepProducts);
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, c] of Object.entries(batchFeeds(syntheticBatch(config.vocabSize, 2, 6, 3, 11)))) {
     feeds[name] = c.dtype === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(c.data as bigint[]), c.shape) : new ort.Tensor('float64', Float64Array.from(c.data as number[]), c.shape);
@@ -111,16 +111,33 @@ for (const [label, config] of families) {
 }
 
 for (const [label, config] of families) {
-  test(`${label}: keeping the products with base weights recomputes none of them, only what lies between`, () => {
+  test(`${label}: keeping products recomputes neither those with base weights nor the attention context, only the scores and what lies between`, () => {
     const weightProducts = (g: Graph) => g.nodes.filter((n) => (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs.some((v) => v && g.initializers.get(v)?.weight)).length;
+    // probabilities × values (the forward's; the backward's products read the softmax output second or transposed)
+    const contexts = (g: Graph) => g.nodes.filter((n) => n.opType === 'MatMul' && n.inputs[0]?.producer?.opType === 'Softmax').length;
     const plain = gradientGraph(config, false).graph;
     const full = gradientGraph(config, true).graph;
     const around = gradientGraph(config, true, true).graph;
     assert.ok(weightProducts(full) > weightProducts(plain));
     assert.equal(weightProducts(around), weightProducts(plain));
+    assert.equal(contexts(full) - contexts(plain), config.numLayers);
+    assert.equal(contexts(around), contexts(plain));
     assert.equal(count(around, 'Softmax'), count(full, 'Softmax'));
   });
 }
+
+test('a copy computed from kept products alone still waits for the backward (LoRA on down_proj only: SiLU from the kept gate/up)', () => {
+  const config = families[0]![1];
+  const build = (recompute: boolean) =>
+    dpoGraph(config, randomWeights(config, 5, 0.2), { rows: 4, length: 6, dtype: 'float64', headChunks: 2, recompute, keepProducts: true }, { rank: 2, alpha: 4, targetModules: ['down_proj'] }, { type: 'sigmoid', beta: 0.5 }, null, 'accumulate').graph;
+  const plain = build(false);
+  const rec = build(true);
+  const forwardSigmoids = plain.nodes.filter((n) => n.opType === 'Sigmoid').slice(0, config.numLayers).map((n) => n.outputs[0]!.name);
+  const lastAttention = rec.find(plain.nodes.filter((n) => n.opType === 'Softmax')[config.numLayers - 1]!.outputs[0]!.name)!;
+  const copies = rec.nodes.filter((n) => n.opType === 'Sigmoid' && !forwardSigmoids.includes(n.outputs[0]!.name));
+  assert.equal(copies.length, config.numLayers);
+  for (const n of copies) assert.ok(ancestors(n.outputs[0]!).has(lastAttention), `${n.name} could run during the forward pass`);
+});
 
 test('rejects boundaries that are not in forward order', () => {
   const g = new IrGraph('t');
