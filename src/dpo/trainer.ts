@@ -17,7 +17,7 @@ import { type PackedBatch, type PreferenceExample, bucketLength, packBatch } fro
 import { type DpoLossConfig, type DpoMetricName } from './losses.ts';
 import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
 import { type AdamWConfig, optimizerStateNames } from './optimizer.ts';
-import { type Accumulation, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
+import { type Accumulation, accumulatorName, dpoGraph, referenceGraph, trainingSessionOptions } from './trainingGraph.ts';
 import { checkpointExists, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { DeviceState, type HostTraffic } from './deviceState.ts';
 
@@ -139,7 +139,8 @@ class SessionCache {
     const graph = lower(build(), this.device.device);
     const { model, fedWeights } = serialize(graph, 'inputs');
     await this.device.addBaseWeights(fedWeights);
-    const session = await ort.InferenceSession.create(model, this.device.sessionOptions(graph.outputs.map((v) => v.name)));
+    // no memory pattern: it keeps every run at its largest layout (trainingSessionOptions)
+    const session = await ort.InferenceSession.create(model, { ...this.device.sessionOptions(graph.outputs.map((v) => v.name)), ...trainingSessionOptions });
     this.sessions.set(key, session);
     return session;
   }
