@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { withAdapter } from '../hf/adapter.ts';
 import { loadCheckpoint } from '../hf/checkpoint.ts';
 import type { GenerationDefaults, ModelConfig } from '../hf/types.ts';
-import type { CheckpointTokenizer } from '../hf/tokenizer.ts';
+import type { CheckpointTokenizer, FimTokens } from '../hf/tokenizer.ts';
 import { compileInference } from '../runtime/compile.ts';
 import type { Device } from '../runtime/providers.ts';
 import { KvDecoder, openSession } from '../runtime/session.ts';
@@ -99,12 +99,20 @@ export class Engine {
     const budget = request.budget ?? DEFAULT_BUDGET;
     const room = Math.max(1, this.config.maxPositions - options.maxTokens);
     const prompt = buildPrompt(this.tokenizer, request.prefix, request.suffix ?? '', { ...budget, maxTokens: Math.min(budget.maxTokens, room) });
-    const stop = new Set(options.stopTokens);
-    if (this.tokenizer.fim?.end) stop.add(this.tokenizer.fim.end.id);
-    return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, stopTokens: [...stop] }, callbacks);
+    return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, stopTokens: completionStopTokens(options.stopTokens, this.tokenizer.fim) }, callbacks);
   }
 
   async close(): Promise<void> {
     await this.decoder.session.release();
   }
+}
+
+/**
+ * The tokens that end a completion: the requested ones, and with a FIM model its end-of-middle token and its
+ * prefix / suffix / middle markers (a model that writes a marker has left the middle; its text is never code).
+ */
+export function completionStopTokens(requested: readonly number[], fim: FimTokens | null): number[] {
+  const stop = new Set(requested);
+  if (fim) for (const t of [fim.end, fim.prefix, fim.suffix, fim.middle]) if (t) stop.add(t.id);
+  return [...stop];
 }

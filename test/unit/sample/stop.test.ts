@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { StopMatcher } from '../../../src/engine/sample/stop.ts';
+import { completionStopTokens } from '../../../src/engine/sample/engine.ts';
 
 function stream(stops: string[], deltas: string[]) {
   const m = new StopMatcher(stops);
@@ -38,4 +39,12 @@ test('without a stop string the whole text streams', () => {
   assert.equal(r.result, 'a##b');
   assert.equal(r.streamed, 'a##b');
   assert.ok(!r.stopped);
+});
+
+test('a FIM model stops at its end token and at any FIM marker, besides the requested tokens', () => {
+  const token = (id: number) => ({ id, text: `<${id}>` });
+  const fim = { style: 'qwen' as const, prefix: token(92), suffix: token(94), middle: token(93), end: null };
+  assert.deepEqual(completionStopTokens([91], fim).sort(), [91, 92, 93, 94]);
+  assert.deepEqual(completionStopTokens([91], { ...fim, end: token(95) }).sort(), [91, 92, 93, 94, 95]);
+  assert.deepEqual(completionStopTokens([91, 91], null), [91]);
 });
