@@ -61,6 +61,7 @@ export function mulberry32(seed: number): () => number {
 export interface BatchSettings {
   batch: number;
   seq: number;
+  /** share of chunks written as FIM examples */
   fimRate: number;
   /** share of FIM examples whose middle is whole lines (default 0) */
   lineFimRate?: number;

@@ -8,22 +8,14 @@ import { join } from 'node:path';
 import { loadCheckpoint } from '../hf/checkpoint.ts';
 import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import { AdamW, type AdamWParameter, type AdamWSettings, type Schedule, learningRate } from './adamw.ts';
-import { type Batch, type FimIds, type TokenCorpus, evaluationBatches, makeBatch } from './batches.ts';
+import { type Batch, type BatchSettings, type FimIds, type TokenCorpus, evaluationBatches, makeBatch } from './batches.ts';
 import { type GraphWeight, type TrainerState, readResumeState, saveModel, saveTrainingCheckpoint } from './checkpointFiles.ts';
 import { type ModelShape, initialWeights, modelConfigOf } from './modelShape.ts';
 import { StepSession } from './stepSession.ts';
 
-export interface PretrainRecipe {
+/** The batch settings (rows, FIM mix, seed of the data order) and what shapes the model and its updates. */
+export interface PretrainRecipe extends BatchSettings {
   shape: ModelShape;
-  batch: number;
-  seq: number;
-  /** share of chunks written as FIM examples */
-  fimRate: number;
-  /** share of FIM examples with whole-line middles */
-  lineFimRate?: number;
-  /** longest whole-line middle, in lines (default 8) */
-  fimMaxLines?: number;
-  seed: number;
   schedule: Schedule;
   adamw: AdamWSettings;
   headChunks: number;
@@ -156,19 +148,15 @@ export class Pretrainer {
 
   /** Loss of training batch `index` at the current weights, without updating (reproducibility checks). */
   async batchLoss(index: number): Promise<number> {
-    const batch = makeBatch(this.data.train, this.settings(), index, this.data.fim);
+    const batch = makeBatch(this.data.train, this.recipe, index, this.data.fim);
     return (await this.evalSession.run(batch, this.values())).loss;
-  }
-
-  private settings() {
-    return { batch: this.recipe.batch, seq: this.recipe.seq, fimRate: this.recipe.fimRate, lineFimRate: this.recipe.lineFimRate ?? 0, ...(this.recipe.fimMaxLines ? { fimMaxLines: this.recipe.fimMaxLines } : {}), seed: this.recipe.seed };
   }
 
   /** One update; returns its log line. */
   async step(): Promise<StepLog> {
     const started = performance.now();
     const index = this.state.step;
-    const batch = makeBatch(this.data.train, this.settings(), index, this.data.fim);
+    const batch = makeBatch(this.data.train, this.recipe, index, this.data.fim);
     const { loss, grads } = await this.trainSession.run(batch, this.values());
     if (!Number.isFinite(loss)) throw new Error(`pretraining: loss is ${loss} at step ${index}`);
     const lr = learningRate(this.recipe.schedule, index);
