@@ -14,30 +14,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { llamaConfig, randomWeights } from '../../src/engine/models/random.ts';
 import { ADAMW_DEFAULTS } from '../../src/dpo/optimizer.ts';
 import { readCheckpoint } from '../../src/dpo/checkpoint.ts';
 import type { HostTraffic } from '../../src/dpo/deviceState.ts';
 import { type TrainOptions, type TrainResult, trainDpo } from '../../src/dpo/trainer.ts';
+import { llamaConfig, randomWeights } from '../../src/engine/models/random.ts';
+import { config, syntheticPairs, weights } from './syntheticTask.ts';
 
-const config = llamaConfig({
-  vocabSize: 40,
-  hiddenSize: 16,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  headDim: 4,
-  intermediateSize: 24,
-});
-const weights = () => randomWeights(config, 5, 0.2);
-
-let s = 3;
-const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % 30) + 10;
-// every pair is 3 + 3 tokens: one bucket of length 8, so every step has the same feed sizes
-const examples = Array.from({ length: 12 }, () => {
-  const middle = [next(), next()];
-  return { prompt: [next(), next(), next()], chosen: [...middle, 7], rejected: [...middle, 9] };
-});
+const examples = syntheticPairs();
 const round: TrainOptions = {
   loss: { type: 'sigmoid', beta: 0.1 },
   lora: { rank: 4, alpha: 8 },

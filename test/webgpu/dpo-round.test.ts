@@ -2,19 +2,12 @@
 // Runtime's WebGPU provider with CPU fallback disabled, matching the same round on the CPU provider.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { llamaConfig, randomWeights } from '../../src/engine/models/random.ts';
 import { ADAMW_DEFAULTS } from '../../src/dpo/optimizer.ts';
 import { type TrainOptions, trainDpo } from '../../src/dpo/trainer.ts';
-
-const config = llamaConfig({ vocabSize: 40, hiddenSize: 16, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 4, intermediateSize: 24 });
+import { config, syntheticPairs, weights } from './syntheticTask.ts';
 
 test('a LoRA-DPO round on WebGPU matches the CPU round step by step', async () => {
-  let s = 3;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % 30) + 10;
-  const examples = Array.from({ length: 12 }, () => {
-    const middle = [next(), next()];
-    return { prompt: [next(), next(), next()], chosen: [...middle, 7], rejected: [...middle, 9] };
-  });
+  const examples = syntheticPairs();
   const options: TrainOptions = {
     loss: { type: 'sigmoid', beta: 0.1 },
     lora: { rank: 4, alpha: 8 },
@@ -30,8 +23,8 @@ test('a LoRA-DPO round on WebGPU matches the CPU round step by step', async () =
     padId: 0,
     headChunks: 2,
   };
-  const cpu = await trainDpo(config, randomWeights(config, 5, 0.2), examples, { ...options, device: 'cpu' });
-  const gpu = await trainDpo(config, randomWeights(config, 5, 0.2), examples, { ...options, device: 'webgpu' });
+  const cpu = await trainDpo(config, weights(), examples, { ...options, device: 'cpu' });
+  const gpu = await trainDpo(config, weights(), examples, { ...options, device: 'webgpu' });
   assert.equal(gpu.steps.length, cpu.steps.length);
   gpu.steps.forEach((m, i) => {
     for (const name of ['loss', 'rewards/margins', 'grad_norm'] as const) {
