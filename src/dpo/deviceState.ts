@@ -30,9 +30,8 @@ const ELEMENT_BYTES: Partial<Record<ort.Tensor.Type, number>> = {
   int32: 4,
   bool: 1,
 };
-const hostBytes = (t: ort.Tensor) =>
-  t.location === 'gpu-buffer' ? 0 : t.size * (ELEMENT_BYTES[t.type] ?? 0);
 const onDevice = (t: ort.Tensor) => t.location === 'gpu-buffer';
+const hostBytes = (t: ort.Tensor) => (onDevice(t) ? 0 : t.size * (ELEMENT_BYTES[t.type] ?? 0));
 /** The outputs a step carries over to the next one. */
 const carriedOver = (name: string) => name.endsWith(nextName(''));
 
@@ -151,8 +150,7 @@ export class DeviceState {
     const gpu = [...values].filter(([, t]) => onDevice(t));
     for (const [name, t] of values) if (!onDevice(t)) result.set(name, t.data as Float32Array);
     if (gpu.length === 0) return result;
-    const key = `download:${gpu.map(([n, t]) => `${n}:${t.type}:${t.dims.join('x')}`).join(',')}`;
-    const session = await this.helper(key, 'download', gpu);
+    const session = await this.helper('download', gpu);
     const out = await session.run(Object.fromEntries(gpu));
     for (const [name] of gpu) {
       const t = out[`${name}.host`] as ort.Tensor;
@@ -178,18 +176,20 @@ export class DeviceState {
 
   private async upload(tensors: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
     const entries = Object.entries(tensors);
-    const key = `upload:${entries.map(([n, t]) => `${n}:${t.type}:${t.dims.join('x')}`).join(',')}`;
-    const session = await this.helper(key, 'upload', entries);
+    const session = await this.helper('upload', entries);
     const out = await this.run(session, tensors);
     return Object.fromEntries(entries.map(([name]) => [name, out[`${name}.device`] as ort.Tensor]));
   }
 
-  /** Identity per tensor; an upload session keeps its outputs on the GPU, a download session returns them to the host. */
+  /**
+   * Identity per tensor, one session per (kind, names, types, shapes); an upload session keeps its outputs on
+   * the GPU, a download session returns them to the host.
+   */
   private async helper(
-    key: string,
     kind: 'upload' | 'download',
     tensors: readonly (readonly [string, ort.Tensor])[],
   ): Promise<ort.InferenceSession> {
+    const key = `${kind}:${tensors.map(([n, t]) => `${n}:${t.type}:${t.dims.join('x')}`).join(',')}`;
     const found = this.helpers.get(key);
     if (found) return found;
     const g = new Graph(kind);
