@@ -12,6 +12,7 @@ import type { CheckpointTokenizer, FimTokens } from '../hf/tokenizer.ts';
 import { compileInference } from '../runtime/compile.ts';
 import type { Device } from '../runtime/providers.ts';
 import { KvDecoder, openSession } from '../runtime/session.ts';
+import { TokenTexts } from './healing.ts';
 import { DEFAULT_BUDGET, type PromptBudget, buildPrompt } from './prompt.ts';
 import { type SampleCallbacks, type SampleOptions, type SampleResult, sampleCandidates } from './sampler.ts';
 
@@ -38,6 +39,8 @@ export interface CompletionRequest extends Partial<SampleOptions> {
   prefix: string;
   suffix?: string;
   budget?: PromptBudget;
+  /** token healing at the cursor (default on): the prefix's last token is regenerated, its text not returned */
+  heal?: boolean;
 }
 
 export function defaultCacheDir(): string {
@@ -51,6 +54,7 @@ export class Engine {
   readonly generation: GenerationDefaults;
   readonly startup: EngineStartup;
   private readonly decoder: KvDecoder;
+  private healingTexts: TokenTexts | null = null;
 
   private constructor(config: ModelConfig, tokenizer: CheckpointTokenizer, generation: GenerationDefaults, decoder: KvDecoder, startup: EngineStartup) {
     this.config = config;
@@ -98,8 +102,16 @@ export class Engine {
     // The prompt and the completion must fit the model's positions.
     const budget = request.budget ?? DEFAULT_BUDGET;
     const room = Math.max(1, this.config.maxPositions - options.maxTokens);
-    const prompt = buildPrompt(this.tokenizer, request.prefix, request.suffix ?? '', { ...budget, maxTokens: Math.min(budget.maxTokens, room) });
-    return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, stopTokens: completionStopTokens(options.stopTokens, this.tokenizer.fim) }, callbacks);
+    const stopTokens = completionStopTokens(options.stopTokens, this.tokenizer.fim);
+    const healing = request.heal === false ? undefined : { texts: this.tokenTexts(), banned: stopTokens };
+    const prompt = buildPrompt(this.tokenizer, request.prefix, request.suffix ?? '', { ...budget, maxTokens: Math.min(budget.maxTokens, room) }, healing);
+    return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, stopTokens }, callbacks, prompt.healing);
+  }
+
+  /** What each token adds to a text, for token healing: built on first use (a 150k vocabulary takes ~1 s). */
+  tokenTexts(): TokenTexts {
+    this.healingTexts ??= TokenTexts.of(this.tokenizer);
+    return this.healingTexts;
   }
 
   async close(): Promise<void> {

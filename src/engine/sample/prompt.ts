@@ -8,6 +8,7 @@
  *   CodeLlama      ▁<PRE> P ▁<SUF>S ▁<MID>   (prefix encoded after a space, as Meta's reference does)
  */
 import type { FimStyle, FimTokens } from '../hf/tokenizer.ts';
+import type { HealingPlan, TokenTexts } from './healing.ts';
 
 export interface PromptTokenizer {
   encode(text: string): number[];
@@ -30,18 +31,45 @@ export interface BuiltPrompt {
   fim: FimStyle | null;
   /** prefix/suffix tokens dropped by the budget */
   truncated: { prefix: number; suffix: number };
+  /** the text of the prefix's last token, removed for token healing ('' when none was) */
+  healed: string;
+  /** how the sampler spells `healed` again; null when nothing was removed */
+  healing: HealingPlan | null;
 }
 
-export function buildPrompt(tokenizer: PromptTokenizer, prefix: string, suffix: string, budget: PromptBudget = DEFAULT_BUDGET): BuiltPrompt {
+/** Token healing for a prompt: the tokenizer's token texts, and the tokens that may not spell the forced text. */
+export interface PromptHealing {
+  texts: TokenTexts;
+  /** stop tokens: a forced text spelled only with them could not be finished */
+  banned: readonly number[];
+}
+
+/**
+ * Drops the last token of an encoded prefix when it may be healed. One token is enough: it is the one cut by
+ * the cursor. Special tokens are never backed over; an empty prefix has nothing to heal. `keep`: tokens that
+ * must stay (a prompt of its prefix alone cannot be empty).
+ */
+function healPrefix(ids: number[], healing: PromptHealing | undefined, keep: number): { ids: number[]; healing: HealingPlan | null } {
+  const last = ids[ids.length - 1];
+  const plan = healing && last !== undefined && ids.length > keep ? healing.texts.plan(last, healing.banned) : null;
+  return plan ? { ids: ids.slice(0, -1), healing: plan } : { ids, healing: null };
+}
+
+/** `healing`: back up the prefix's last token (see healPrefix); without it the prompt is the whole prefix. */
+export function buildPrompt(tokenizer: PromptTokenizer, prefix: string, suffix: string, budget: PromptBudget = DEFAULT_BUDGET, healing?: PromptHealing): BuiltPrompt {
   const fim = suffix.length > 0 ? tokenizer.fim : null;
   const bos = tokenizer.bosTokenId === null ? [] : [tokenizer.bosTokenId];
+  const heal = prefix.length > 0 ? healing : undefined;
   if (!fim) {
-    const ids = tokenizer.encode(prefix);
+    const healed = healPrefix(tokenizer.encode(prefix), heal, bos.length > 0 ? 0 : 1);
+    const ids = healed.ids;
     const room = Math.max(1, budget.maxTokens - bos.length);
     const kept = ids.slice(Math.max(0, ids.length - room));
-    return { ids: [...bos, ...kept], fim: null, truncated: { prefix: ids.length - kept.length, suffix: 0 } };
+    return { ids: [...bos, ...kept], fim: null, truncated: { prefix: ids.length - kept.length, suffix: 0 }, healed: healed.healing?.text ?? '', healing: healed.healing };
   }
-  const prefixIds = tokenizer.encode(fim.style === 'codellama' ? ` ${prefix}` : prefix);
+  // the prefix is encoded on its own, so backing up its last token stays inside the prefix
+  const healed = healPrefix(tokenizer.encode(fim.style === 'codellama' ? ` ${prefix}` : prefix), heal, 0);
+  const prefixIds = healed.ids;
   const suffixIds = tokenizer.encode(suffix);
   const room = Math.max(2, budget.maxTokens - bos.length - 3);
   let suffixRoom = Math.min(suffixIds.length, Math.floor(room * budget.suffixShare));
@@ -51,5 +79,5 @@ export function buildPrompt(tokenizer: PromptTokenizer, prefix: string, suffix: 
   const s = suffixIds.slice(0, suffixRoom);
   // every supported template is prefix-suffix-middle order; only the marker tokens differ
   const ids = [...bos, fim.prefix.id, ...p, fim.suffix.id, ...s, fim.middle.id];
-  return { ids, fim: fim.style, truncated: { prefix: prefixIds.length - p.length, suffix: suffixIds.length - s.length } };
+  return { ids, fim: fim.style, truncated: { prefix: prefixIds.length - p.length, suffix: suffixIds.length - s.length }, healed: healed.healing?.text ?? '', healing: healed.healing };
 }

@@ -2,10 +2,12 @@
  * N candidates from one prompt in one batched decode: the prompt is prefilled once, its KV cache copied to N
  * rows, then every step advances all unfinished candidates together. Finished candidates leave the batch.
  * Each candidate streams its text (UTF-8 complete, stop strings held back and cut exactly) and can be
- * cancelled between steps.
+ * cancelled between steps. With token healing, each candidate's first tokens spell the text removed from the
+ * prompt, and that forced text is cut from what the candidate streams and returns.
  */
 import type { KvDecoder } from '../runtime/session.ts';
-import { type TokenChoiceOptions, chooseToken, seededRandom } from './distribution.ts';
+import { type TokenChoiceOptions, chooseToken, logSumExp, seededRandom } from './distribution.ts';
+import type { HealingPlan } from './healing.ts';
 import { StopMatcher } from './stop.ts';
 
 export interface SampleOptions extends TokenChoiceOptions {
@@ -31,8 +33,12 @@ export type FinishReason = 'stop' | 'length' | 'cancelled';
 
 export interface Candidate {
   text: string;
+  /** generated tokens, healing tokens included */
   tokens: number;
-  /** Σ log p(token) under the model over the candidate's tokens */
+  /**
+   * Σ log p(token) under the model over the candidate's tokens, healing tokens included; each is the model's
+   * own probability (unmasked, untempered), as for every other token.
+   */
   logprob: number;
   finish: FinishReason;
 }
@@ -59,13 +65,26 @@ class Running {
   logprob = 0;
   finish: FinishReason | null = null;
   next = -1;
+  /** how much of the healing's forced text this candidate has spelled */
+  healed: number;
+  /** decoded characters still to cut: the forced text as the decoder renders it */
+  unseen: number;
 
-  constructor(index: number, seed: number, tokenizer: SampleTokenizer, stops: string[]) {
+  constructor(index: number, seed: number, tokenizer: SampleTokenizer, stops: string[], healing: HealingPlan | null) {
     this.index = index;
+    this.healed = healing ? 0 : Infinity;
+    this.unseen = healing ? healing.rendered.length : 0;
     // one stream per candidate: candidate i's draws do not depend on how long the others ran
     this.random = seededRandom((Math.imul(seed >>> 0, 0x9e3779b1) + index * 0x85ebca6b) >>> 0);
     this.decoder = tokenizer.streamDecoder();
     this.stop = new StopMatcher(stops);
+  }
+
+  /** Decoded text past the forced text (a token covering its end gives only its remainder). */
+  visible(decoded: string): string {
+    const cut = Math.min(this.unseen, decoded.length);
+    this.unseen -= cut;
+    return decoded.slice(cut);
   }
 }
 
@@ -88,13 +107,15 @@ export async function sampleCandidates(
   promptIds: number[],
   options: SampleOptions,
   callbacks: SampleCallbacks = {},
+  healing: HealingPlan | null = null,
 ): Promise<SampleResult> {
   validateSampleOptions(options);
   if (promptIds.length === 0) throw new Error('sample: the prompt is empty');
   const started = performance.now();
   const vocab = model.config.vocabSize;
   const stopTokens = new Set(options.stopTokens);
-  const all = Array.from({ length: options.n }, (_, i) => new Running(i, options.seed, tokenizer, options.stopStrings));
+  const all = Array.from({ length: options.n }, (_, i) => new Running(i, options.seed, tokenizer, options.stopStrings, healing));
+  const masked = new Float32Array(healing ? vocab : 0);
   const aborted = () => callbacks.signal?.aborted ?? false;
 
   const maxPositions = model.config.maxPositions;
@@ -106,14 +127,22 @@ export async function sampleCandidates(
 
   /** Applies row `row` of the logits to candidate `c`; returns whether it continues. */
   const advance = (c: Running, logits: ArrayLike<number>): boolean => {
-    const choice = chooseToken(logits, options, c.random);
+    let forced = healing !== null && c.healed < healing.text.length ? healing : null;
+    if (forced && !forced.mask(logits, c.healed, stopTokens, masked)) {
+      // nothing can spell the rest (the prompt's plan rules this out): continue unconstrained, cut nothing more
+      c.healed = Infinity;
+      c.unseen = 0;
+      forced = null;
+    }
+    const choice = chooseToken(forced ? masked : logits, options, c.random);
     if (stopTokens.has(choice.id)) {
       c.finish = 'stop';
       return false;
     }
     c.tokens++;
-    c.logprob += choice.logprob;
-    const text = c.stop.push(c.decoder.push(choice.id));
+    c.logprob += forced ? logits[choice.id]! - logSumExp(logits) : choice.logprob;
+    if (forced) c.healed = forced.advance(c.healed, choice.id);
+    const text = c.stop.push(c.visible(c.decoder.push(choice.id)));
     if (text) callbacks.onText?.(c.index, text);
     if (c.stop.stopped) c.finish = 'stop';
     else if (c.tokens >= options.maxTokens || promptIds.length + c.tokens >= maxPositions) c.finish = 'length';
@@ -141,7 +170,7 @@ export async function sampleCandidates(
   const decodeSeconds = (performance.now() - decodeStarted) / 1000;
   const cancelled = aborted() && active.length > 0;
   const candidates = all.map((c) => {
-    const rest = c.stop.stopped ? '' : c.stop.push(c.decoder.flush()) + c.stop.flush();
+    const rest = c.stop.stopped ? '' : c.stop.push(c.visible(c.decoder.flush())) + c.stop.flush();
     if (rest) callbacks.onText?.(c.index, rest);
     return { text: c.stop.result, tokens: c.tokens, logprob: c.logprob, finish: c.finish ?? 'cancelled' };
   });

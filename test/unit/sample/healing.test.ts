@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { CheckpointTokenizer } from '../../../src/engine/hf/tokenizer.ts';
+import { Engine } from '../../../src/engine/sample/engine.ts';
+import { TokenTexts } from '../../../src/engine/sample/healing.ts';
+import { buildPrompt } from '../../../src/engine/sample/prompt.ts';
+import { seededRandom } from '../../../src/engine/sample/distribution.ts';
+
+const modelDir = join(import.meta.dirname, '../../../models/default');
+let cache: string;
+let engine: Engine;
+let tokenizer: CheckpointTokenizer;
+let texts: TokenTexts;
+
+before(async () => {
+  cache = mkdtempSync(join(tmpdir(), 'prefer-healing-'));
+  engine = await Engine.open({ modelDir, cacheDir: cache, threads: 1 });
+  tokenizer = engine.tokenizer;
+  texts = engine.tokenTexts();
+});
+
+after(async () => {
+  await engine.close();
+  rmSync(cache, { recursive: true, force: true });
+});
+
+/**
+ * A SentencePiece vocabulary in Llama 2's tokenizer.json layout: "▁" for spaces (Prepend + Replace
+ * normalizer), byte fallback, and a decoder that strips the space of a sequence's first token.
+ */
+function sentencePieceTokenizer(): CheckpointTokenizer {
+  const pieces = ['<unk>', '<s>', '</s>'];
+  for (let b = 0; b < 256; b++) pieces.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  const merges = [
+    ['▁', '▁'],
+    ['c', 'o'],
+    ['n', 's'],
+    ['co', 'ns'],
+    ['cons', 't'],
+    ['▁', 'const'],
+    ['▁', 'cons'],
+    ['▁', 'c'],
+    ['▁', 'x'],
+    ['▁', '='],
+    ['▁', '1'],
+    ['r', 'e'],
+    ['t', 'u'],
+    ['re', 'tu'],
+    ['retu', 'r'],
+    ['retur', 'n'],
+    ['▁', 'return'],
+  ];
+  const letters = ['▁', ...'abcdefghijklmnopqrstuvwxyz0123456789=;(){}.,'];
+  const vocab: Record<string, number> = {};
+  for (const p of [...pieces, ...letters, ...merges.map(([a, b]) => a! + b!)])
+    vocab[p] ??= Object.keys(vocab).length;
+  const json = {
+    version: '1.0',
+    added_tokens: [0, 1, 2].map((id) => ({
+      id,
+      content: pieces[id],
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '▁' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+      ],
+    },
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab,
+      merges: merges.map((m) => m.join(' ')),
+    },
+  };
+  return new CheckpointTokenizer(json, { bos_token: '<s>', eos_token: '</s>' });
+}
+
+function randomSequences(table: TokenTexts, count: number, seed: number): number[][] {
+  const valid = Array.from({ length: table.vocabSize }, (_, id) => id).filter(
+    (id) => table.text(id) !== null,
+  );
+  const random = seededRandom(seed);
+  return Array.from({ length: count }, () =>
+    Array.from({ length: 1 + Math.floor(random() * 6) }, () => valid[Math.floor(random() * valid.length)]!),
+  );
+}
+
+test('token texts of the byte-level vocabulary concatenate to the decoded text of any sequence', () => {
+  for (const ids of randomSequences(texts, 500, 1)) {
+    assert.equal(ids.map((id) => texts.text(id)).join(''), tokenizer.decode(ids), `ids ${ids}`);
+  }
+  assert.equal(texts.text(tokenizer.tokenId('<|endoftext|>')!), null, 'special tokens are never allowed');
+  assert.equal(texts.text(tokenizer.fim!.middle.id), null);
+  // lone continuation bytes (Ġ-mapped 0x80–0xBF) are not complete UTF-8
+  const partial = tokenizer.encode('é€').filter((id) => texts.text(id) === null);
+  assert.ok(partial.length > 0, 'a multi-byte character split over tokens has tokens without text');
+});
+
+test('token texts of a SentencePiece vocabulary keep the word-boundary space a lone decode drops', () => {
+  const sp = sentencePieceTokenizer();
+  const table = TokenTexts.of(sp);
+  const cons = sp.tokenId('▁cons')!;
+  assert.equal(sp.decode([cons]), 'cons');
+  assert.equal(table.text(cons), ' cons');
+  assert.equal(table.text(sp.tokenId('<0x41>')!), 'A', 'a byte token of an ASCII character spells it');
+  assert.equal(table.text(sp.tokenId('<0xC3>')!), null, 'a lead byte alone is not complete UTF-8');
+  assert.equal(table.text(sp.tokenId('<s>')!), null);
+  const anchor = sp.tokenId('a')!;
+  for (const ids of randomSequences(table, 300, 2)) {
+    assert.equal('a' + ids.map((id) => table.text(id)).join(''), sp.decode([anchor, ...ids]), `ids ${ids}`);
+  }
+});
+
+test('the prompt backs up a trailing newline-and-indentation token and an identifier fragment', () => {
+  const healing = { texts, banned: [] };
+  const indent =
+    'export function check(items) {\n    for (const item of items) {\n        if (!item) {\n            ';
+  const prompt = buildPrompt(tokenizer, indent, '', undefined, healing);
+  const ids = tokenizer.encode(indent);
+  assert.equal(tokenizer.decode(ids.slice(-1)), '\n            ', 'the indentation is one token');
+  assert.deepEqual(prompt.ids, ids.slice(0, -1));
+  assert.equal(prompt.healed, '\n            ');
+  assert.equal(prompt.healing?.text, '\n            ');
+
+  const fragment = buildPrompt(tokenizer, 'function f() {\n  cons', '', undefined, healing);
+  assert.equal(fragment.healed, ' cons');
+  assert.equal(tokenizer.decode(fragment.ids) + fragment.healed, 'function f() {\n  cons');
+
+  // with a FIM template only the prefix is backed up; the markers and the suffix stay
+  const fim = tokenizer.fim!;
+  const infill = buildPrompt(tokenizer, 'const x = va', ';\n', undefined, healing);
+  assert.deepEqual(infill.ids, [
+    fim.prefix.id,
+    ...tokenizer.encode('const x = va').slice(0, -1),
+    fim.suffix.id,
+    ...tokenizer.encode(';\n'),
+    fim.middle.id,
+  ]);
+  assert.equal(infill.healed, tokenizer.decode(tokenizer.encode('const x = va').slice(-1)));
+
+  // without healing the prompt is the whole prefix
+  assert.deepEqual(buildPrompt(tokenizer, indent, '').ids, ids);
+  assert.equal(buildPrompt(tokenizer, indent, '').healed, '');
+
+  const sp = sentencePieceTokenizer();
+  const spPrompt = buildPrompt(sp, 'x = 1; cons', '', undefined, { texts: TokenTexts.of(sp), banned: [] });
+  assert.equal(spPrompt.healed, ' cons');
+  assert.equal(
+    spPrompt.healing?.rendered,
+    'cons',
+    'a completion that starts the decode renders it without its space',
+  );
+});
+
+test('the prompt never backs up over a special token, a partial character, or an empty prefix', () => {
+  const healing = { texts, banned: [] };
+  const special = buildPrompt(tokenizer, 'let a = 1;<|endoftext|>', '', undefined, healing);
+  assert.equal(special.healed, '');
+  assert.deepEqual(special.ids, tokenizer.encode('let a = 1;<|endoftext|>'));
+  assert.equal(
+    buildPrompt(tokenizer, 'const s = "é€', '', undefined, healing).healed,
+    '',
+    'the last token is a byte of €',
+  );
+  const empty = buildPrompt(tokenizer, '', 'return x;', undefined, healing);
+  assert.equal(empty.healed, '');
+  assert.equal(empty.healing, null);
+  // a prefix-only prompt without BOS keeps its only token: the model needs something to read
+  const lone = buildPrompt(tokenizer, 'function', '', undefined, healing);
+  assert.equal(tokenizer.encode('function').length, 1);
+  assert.equal(lone.healed, '');
+  assert.equal(lone.ids.length, 1);
+});
+
+test('a forced text no allowed tokens can spell is not backed up, and dead-end spellings are never offered', () => {
+  // ids: 0 "xyz", 1 "x", 2 "yz", 3 "q"
+  const table = new TokenTexts(['xyz', 'x', 'yz', 'q']);
+  assert.deepEqual(table.plan(0)!.allowedAt(0).sort(), [0, 1]);
+  assert.deepEqual(table.plan(0)!.allowedAt(1), [2]);
+  // with "yz" a stop token, "x" leads nowhere: only "xyz" itself may be chosen
+  assert.deepEqual(table.plan(0, [2])!.allowedAt(0), [0]);
+  assert.equal(table.plan(0, [0, 2]), null, 'nothing may spell "xyz"');
+  const tokenizerStub = { encode: (t: string) => (t === 'xyz' ? [3, 0] : [3]), fim: null, bosTokenId: null };
+  const prompt = buildPrompt(tokenizerStub, 'xyz', '', undefined, { texts: table, banned: [0, 2] });
+  assert.deepEqual(prompt.ids, [3, 0]);
+  assert.equal(prompt.healed, '');
+});
+
+test('the allowed tokens for a remaining text are exactly those that start it or start with it', () => {
+  for (const remaining of ['\n            ', ' cons', 're', ' ', '();\n']) {
+    const expected = [];
+    for (let id = 0; id < texts.vocabSize; id++) {
+      const t = texts.text(id);
+      if (t && (t.startsWith(remaining) || remaining.startsWith(t))) expected.push(id);
+    }
+    assert.ok(expected.length > 0);
+    assert.deepEqual(
+      texts.allowed(remaining).sort((a, b) => a - b),
+      expected,
+      JSON.stringify(remaining),
+    );
+  }
+  // the plan's first step is that set (every rest is spellable with all 256 bytes), less the stop tokens
+  const indent = tokenizer.encode('\n            ')[0]!;
+  const stop = texts.allowed('\n            ').slice(0, 3);
+  const plan = texts.plan(indent)!;
+  const allowed = new Set(plan.allowedAt(0, new Set(stop)));
+  assert.deepEqual(
+    [...allowed].sort((a, b) => a - b),
+    texts
+      .allowed('\n            ')
+      .filter((id) => !stop.includes(id))
+      .sort((a, b) => a - b),
+  );
+  const logits = Float32Array.from({ length: texts.vocabSize }, (_, i) => Math.sin(i));
+  const masked = new Float32Array(texts.vocabSize);
+  assert.ok(plan.mask(logits, 0, new Set(stop), masked));
+  for (let id = 0; id < texts.vocabSize; id++)
+    assert.equal(masked[id], allowed.has(id) ? logits[id] : -Infinity, `id ${id}`);
+});
+
+const indentPrefix =
+  'export function check(items) {\n    for (const item of items) {\n        if (!item) {\n            ';
+
+test('after indentation the healed completion starts with code where the unhealed one adds spaces', async () => {
+  const raw = await engine.complete({
+    prefix: indentPrefix,
+    n: 1,
+    maxTokens: 8,
+    temperature: 0,
+    seed: 1,
+    heal: false,
+  });
+  const healed = await engine.complete({ prefix: indentPrefix, n: 1, maxTokens: 8, temperature: 0, seed: 1 });
+  assert.match(raw.candidates[0]!.text, /^ /, `unhealed ${JSON.stringify(raw.candidates[0]!.text)}`);
+  assert.match(healed.candidates[0]!.text, /^\S/, `healed ${JSON.stringify(healed.candidates[0]!.text)}`);
+  const c = healed.candidates[0]!;
+  assert.equal(c.tokens, 8, 'healing tokens count towards maxTokens');
+  assert.ok(Number.isFinite(c.logprob) && c.logprob < 0);
+  // an identifier fragment is completed, not restarted
+  const word = await engine.complete({
+    prefix: 'export function main() {\n  const x = 1;\n  ret',
+    n: 1,
+    maxTokens: 4,
+    temperature: 0,
+    seed: 1,
+  });
+  assert.match(word.candidates[0]!.text, /^urn\b/, JSON.stringify(word.candidates[0]!.text));
+});
+
+test('streamed text adds up to each healed candidate’s final text', async () => {
+  for (const suffix of ['', '\n        }\n    }\n}\n']) {
+    const streamed = ['', '', '', ''];
+    const r = await engine.complete(
+      { prefix: indentPrefix, suffix, n: 4, maxTokens: 12, temperature: 1, seed: 7 },
+      { onText: (i, t) => (streamed[i] += t) },
+    );
+    assert.deepEqual(
+      streamed,
+      r.candidates.map((c) => c.text),
+    );
+    for (const c of r.candidates) assert.ok(!c.text.startsWith('\n            '), 'the forced text is cut');
+  }
+});
+
+test('stop strings see only the text after the cursor and still cut exactly', async () => {
+  const full = (await engine.complete({ prefix: indentPrefix, n: 1, maxTokens: 16, temperature: 0, seed: 1 }))
+    .candidates[0]!.text;
+  // the forced text is a newline and spaces: a stop at "\n" would end the candidate at once if it saw them
+  const line = await engine.complete({
+    prefix: indentPrefix,
+    n: 1,
+    maxTokens: 16,
+    temperature: 0,
+    seed: 1,
+    stopStrings: ['\n'],
+  });
+  assert.ok(full.includes('\n'), JSON.stringify(full));
+  assert.equal(line.candidates[0]!.text, full.slice(0, full.indexOf('\n')));
+  assert.ok(line.candidates[0]!.text.length > 0);
+  assert.equal(line.candidates[0]!.finish, 'stop');
+  const stop = full.slice(2, 4);
+  const cut = await engine.complete({
+    prefix: indentPrefix,
+    n: 1,
+    maxTokens: 16,
+    temperature: 0,
+    seed: 1,
+    stopStrings: [stop],
+  });
+  assert.equal(cut.candidates[0]!.text, full.slice(0, full.indexOf(stop)));
+});
