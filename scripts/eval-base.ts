@@ -13,7 +13,6 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import ts from 'typescript';
 import { loadCheckpoint } from '../src/engine/hf/checkpoint.ts';
 import { Engine } from '../src/engine/sample/engine.ts';
 import { type TokenCorpus, evaluationBatches, mulberry32, readTokenCorpus } from '../src/engine/pretrain/batches.ts';
@@ -22,6 +21,7 @@ import { initialWeights } from '../src/engine/pretrain/modelShape.ts';
 import { StepSession } from '../src/engine/pretrain/stepSession.ts';
 import type { ModelConfig, WeightSource } from '../src/engine/hf/types.ts';
 import { parseLabeler } from '../src/label/parse.ts';
+import { statementSpans } from './corpus/statement-fim.ts';
 import { type CorpusDocument, readDocuments } from './corpus/train-tokenizer.ts';
 import { fimIdsOf } from './train-base.ts';
 
@@ -44,16 +44,7 @@ export async function parses(language: string, prefix: string, suffix: string, c
 
 /** Start offsets of the statements in statement lists (file, block, module, case clause) of a parsed file. */
 export function statementStarts(fileName: string, text: string): number[] {
-  const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true);
-  const starts: number[] = [];
-  const visit = (node: ts.Node) => {
-    if (ts.isSourceFile(node) || ts.isBlock(node) || ts.isModuleBlock(node) || ts.isCaseClause(node) || ts.isDefaultClause(node)) {
-      for (const s of node.statements) starts.push(s.getStart(source));
-    }
-    node.forEachChild(visit);
-  };
-  visit(source);
-  return [...new Set(starts)].sort((a, b) => a - b);
+  return [...new Set((statementSpans(fileName, text) ?? []).map((s) => s.start))];
 }
 
 /** `count` boundaries drawn with `seed`: a random parseable held-out file, then a random statement in it. */

@@ -6,6 +6,8 @@
  *                         [--minutes M] [--threads N] [--seed S] [--device cpu|webgpu] [--measure [--sizes a,b]]
  *                         [--init-from CHECKPOINT --peak-lr L --warmup-steps W --steps N --seq T --batch B]
  *                         (continued pretraining, e.g. at a longer context)
+ *                         [--fim-rate R --line-fim-rate R --fim-max-lines N] [--examples FILE --example-rate R]
+ *                         (prepared examples, e.g. statement middles from scripts/corpus/statement-fim.ts)
  *
  * Needs the corpus and tokenizer (node scripts/corpus/build-corpus.ts; node scripts/corpus/train-tokenizer.ts).
  * --measure times a few training steps of each candidate size instead of training (the size choice is by
@@ -90,6 +92,8 @@ async function main(): Promise<void> {
       'fim-rate': { type: 'string' },
       'line-fim-rate': { type: 'string' },
       'fim-max-lines': { type: 'string' },
+      examples: { type: 'string' },
+      'example-rate': { type: 'string' },
     },
   });
   const size = values.size!;
@@ -103,6 +107,7 @@ async function main(): Promise<void> {
     train: readTokenCorpus(join(resolve(values.corpus!), 'train.u16'), fim.endOfText),
     heldout: readTokenCorpus(join(resolve(values.corpus!), 'heldout.u16'), fim.endOfText),
     fim,
+    examples: values.examples === undefined ? undefined : readTokenCorpus(resolve(values.examples), fim.endOfText),
   };
   if (values.measure) {
     for (const candidate of values.sizes?.split(',') ?? Object.keys(SIZES)) {
@@ -126,6 +131,10 @@ async function main(): Promise<void> {
   if (values['fim-rate'] !== undefined) recipe.fimRate = Number(values['fim-rate']);
   if (values['line-fim-rate'] !== undefined) recipe.lineFimRate = Number(values['line-fim-rate']);
   if (values['fim-max-lines'] !== undefined) recipe.fimMaxLines = Number(values['fim-max-lines']);
+  if (values['example-rate'] !== undefined) {
+    if (!data.examples) throw new Error('--example-rate needs --examples FILE (node scripts/corpus/statement-fim.ts writes one)');
+    recipe.exampleRate = Number(values['example-rate']);
+  }
   const initFrom = values['init-from'] === undefined ? undefined : resolve(values['init-from']);
   const outDir = resolve(values.out ?? join(repoRoot, '.cache/pretrain', size));
   mkdirSync(outDir, { recursive: true });

@@ -67,6 +67,8 @@ export interface BatchSettings {
   lineFimRate?: number;
   /** longest whole-line middle, in lines (default 8) */
   fimMaxLines?: number;
+  /** share of row pieces that are whole prepared examples (e.g. statement middles), when examples are given */
+  exampleRate?: number;
   seed: number;
 }
 
@@ -99,16 +101,26 @@ export function fimExample(chunk: ArrayLike<number>, random: () => number, ids: 
   return [ids.prefix, ...part(0, i), ids.suffix, ...part(j, n), ids.middle, ...part(i, j), ids.endOfText];
 }
 
-/** Batch `index` of a run: rows of seq+1 tokens packed from random chunks (inputs = row[:-1], targets = row[1:]). */
-export function makeBatch(corpus: TokenCorpus, settings: BatchSettings, index: number, ids: FimIds): Batch {
+/**
+ * Batch `index` of a run: rows of seq+1 tokens packed from random chunks (inputs = row[:-1], targets = row[1:]).
+ * With `examples` (prepared examples, each ending in <|endoftext|>), a share `exampleRate` of the pieces is a
+ * whole example instead of a chunk.
+ */
+export function makeBatch(corpus: TokenCorpus, settings: BatchSettings, index: number, ids: FimIds, examples?: TokenCorpus): Batch {
   const { batch: B, seq: T, fimRate } = settings;
   if (corpus.documents.length === 0) throw new Error('training corpus: no documents');
+  const exampleRate = examples && examples.documents.length > 0 ? (settings.exampleRate ?? 0) : 0;
   const random = mulberry32((Math.imul(settings.seed, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0);
   const inputIds = new BigInt64Array(B * T);
   const targets = new BigInt64Array(B * T);
   for (let b = 0; b < B; b++) {
     const row: number[] = [];
     while (row.length < T + 1) {
+      if (exampleRate > 0 && random() < exampleRate) {
+        const [start, end] = examples!.documents[Math.floor(random() * examples!.documents.length)]!;
+        row.push(...examples!.tokens.subarray(start, end), ids.endOfText);
+        continue;
+      }
       const [start, end] = corpus.documents[Math.floor(random() * corpus.documents.length)]!;
       // a chunk short enough that FIM markers and a following document still fit often
       const length = Math.min(end - start, T);

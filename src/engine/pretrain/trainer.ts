@@ -44,6 +44,8 @@ export interface PretrainData {
   train: TokenCorpus;
   heldout: TokenCorpus;
   fim: FimIds;
+  /** prepared whole examples mixed in at `recipe.exampleRate` (e.g. statement-middle FIM examples) */
+  examples?: TokenCorpus;
 }
 
 export interface PretrainOptions {
@@ -148,7 +150,7 @@ export class Pretrainer {
 
   /** Loss of training batch `index` at the current weights, without updating (reproducibility checks). */
   async batchLoss(index: number): Promise<number> {
-    const batch = makeBatch(this.data.train, this.recipe, index, this.data.fim);
+    const batch = makeBatch(this.data.train, this.recipe, index, this.data.fim, this.data.examples);
     return (await this.evalSession.run(batch, this.values())).loss;
   }
 
@@ -156,7 +158,7 @@ export class Pretrainer {
   async step(): Promise<StepLog> {
     const started = performance.now();
     const index = this.state.step;
-    const batch = makeBatch(this.data.train, this.recipe, index, this.data.fim);
+    const batch = makeBatch(this.data.train, this.recipe, index, this.data.fim, this.data.examples);
     const { loss, grads } = await this.trainSession.run(batch, this.values());
     if (!Number.isFinite(loss)) throw new Error(`pretraining: loss is ${loss} at step ${index}`);
     const lr = learningRate(this.recipe.schedule, index);

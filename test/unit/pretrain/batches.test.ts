@@ -100,3 +100,33 @@ test('fimMaxLines caps a whole-line middle at that many lines', () => {
   assert.equal(longest(2), 2);
   assert.ok(longest(8) > 2);
 });
+
+test('mixes whole prepared examples in at about exampleRate, never cut except at the row end', () => {
+  // prepared examples: marker 101, then a run of 200+ ids, then <|endoftext|>
+  const tokens: number[] = [];
+  for (let e = 0; e < 10; e++) tokens.push(ids.prefix, 200 + e, 200 + e, 200 + e, EOT);
+  const prepared = Uint16Array.from(tokens);
+  const examples = { tokens: prepared, documents: documentsOf(prepared, EOT) };
+  const settings = { batch: 4, seq: 64, fimRate: 0, seed: 3 };
+  const pieces = (exampleRate: number) => {
+    let whole = 0;
+    let chunks = 0;
+    for (let k = 0; k < 40; k++) {
+      const row = [...makeBatch(corpus(), { ...settings, exampleRate }, k, ids, examples).inputIds].map(Number);
+      for (let t = 0; t < row.length; t++) {
+        if (row[t] === ids.prefix) {
+          // a whole example: its marker, three copies of one id, <|endoftext|> (or the row's end)
+          const v = row[t + 1];
+          for (let j = 1; j <= 3 && t + j < 64 * (Math.floor(t / 64) + 1); j++) assert.equal(row[t + j], v);
+          whole++;
+        } else if (row[t] === EOT && row[t - 4] !== ids.prefix) chunks++;
+      }
+    }
+    return { whole, chunks };
+  };
+  assert.equal(pieces(0).whole, 0);
+  const half = pieces(0.5);
+  assert.ok(half.whole > 0.3 * (half.whole + half.chunks) && half.whole < 0.7 * (half.whole + half.chunks), `rate 0.5: ${half.whole} examples, ${half.chunks} chunks`);
+  // without examples the rate is ignored and the draws are those of a recipe that never had it
+  assert.deepEqual(makeBatch(corpus(), { ...settings, exampleRate: 0.5 }, 7, ids), makeBatch(corpus(), settings, 7, ids));
+});
