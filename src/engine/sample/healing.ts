@@ -4,6 +4,13 @@
  * The prompt drops the prefix's last token, and the first generated tokens are constrained to spell its text
  * again; that forced text is then cut from the completion, so the caller sees only what follows the cursor.
  *
+ * With `remaining` the forced text still to spell, a token may be chosen when its text starts with `remaining`
+ * (it finishes the forced text) or when it is the LONGEST token that `remaining` starts with (and the rest
+ * stays spellable). BPE writes a run of spaces or a word with its longest pieces: a shorter piece ("\n" before
+ * twelve spaces) begins a spelling the model never saw in training, and greedy decoding then crawls through
+ * one-space tokens. On the default model's 100 FIM evaluation cursors, allowing every shorter piece left 22
+ * completions that spent all 48 tokens on whitespace; the longest piece alone left none.
+ *
  * Everything here works on token texts (strings), built once per tokenizer.
  */
 
@@ -19,7 +26,7 @@ interface AllowedTokens {
   /** [from, to) in the sorted order: the tokens whose text starts with the remaining forced text */
   from: number;
   to: number;
-  /** tokens whose text is a proper prefix of the remaining text and after which the rest is still spellable */
+  /** the longest tokens that are a proper prefix of the remaining text and leave a spellable rest */
   prefixes: number[];
 }
 
@@ -75,14 +82,6 @@ export class TokenTexts {
     return this.texts[id] ?? null;
   }
 
-  /** Ids whose non-empty text t satisfies t.startsWith(remaining) || remaining.startsWith(t). */
-  allowed(remaining: string): number[] {
-    const { from, to } = this.block(remaining);
-    const ids = this.sorted.slice(from, to);
-    for (let k = 1; k < remaining.length; k++) ids.push(...(this.byText.get(remaining.slice(0, k)) ?? []));
-    return ids;
-  }
-
   /**
    * The healing of a prompt whose last token is `id`, or null when that token may not be healed (special,
    * not complete UTF-8) or its text cannot be spelled again without the `banned` tokens (stop tokens): a
@@ -95,7 +94,7 @@ export class TokenTexts {
     const rendered = this.decodeAlone(id);
     if (text !== rendered && text !== ` ${rendered}`) return null;
     const ban = new Set(banned);
-    // steps[i]: the tokens allowed with text.slice(i) remaining, each leaving a spellable rest (filled back to front)
+    // steps[i]: the tokens allowed with text.slice(i) remaining (filled back to front, so a rest's step is known)
     const steps: (AllowedTokens | null)[] = new Array(text.length + 1).fill(null);
     for (let i = text.length - 1; i >= 0; i--) {
       const remaining = text.slice(i);
@@ -103,7 +102,7 @@ export class TokenTexts {
       let finishing = to - from;
       for (const b of ban) if (this.text(b)?.startsWith(remaining)) finishing--;
       const prefixes: number[] = [];
-      for (let k = 1; k < remaining.length; k++) {
+      for (let k = remaining.length - 1; k >= 1 && prefixes.length === 0; k--) {
         if (steps[i + k] === null) continue;
         for (const p of this.byText.get(remaining.slice(0, k)) ?? []) if (!ban.has(p)) prefixes.push(p);
       }

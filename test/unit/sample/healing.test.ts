@@ -198,11 +198,11 @@ test('the prompt never backs up over a special token, a partial character, or an
 });
 
 test('a forced text no allowed tokens can spell is not backed up, and dead-end spellings are never offered', () => {
-  // ids: 0 "xyz", 1 "x", 2 "yz", 3 "q"
-  const table = new TokenTexts(['xyz', 'x', 'yz', 'q']);
+  // ids: 0 "xyz", 1 "x", 2 "yz", 3 "q", 4 "xy" (nothing starts with "z": "xy" leads nowhere)
+  const table = new TokenTexts(['xyz', 'x', 'yz', 'q', 'xy']);
   assert.deepEqual(table.plan(0)!.allowedAt(0).sort(), [0, 1]);
   assert.deepEqual(table.plan(0)!.allowedAt(1), [2]);
-  // with "yz" a stop token, "x" leads nowhere: only "xyz" itself may be chosen
+  // with "yz" a stop token, "x" leads nowhere too: only "xyz" itself may be chosen
   assert.deepEqual(table.plan(0, [2])!.allowedAt(0), [0]);
   assert.equal(table.plan(0, [0, 2]), null, 'nothing may spell "xyz"');
   const tokenizerStub = { encode: (t: string) => (t === 'xyz' ? [3, 0] : [3]), fim: null, bosTokenId: null };
@@ -211,37 +211,58 @@ test('a forced text no allowed tokens can spell is not backed up, and dead-end s
   assert.equal(prompt.healed, '');
 });
 
-test('the allowed tokens for a remaining text are exactly those that start it or start with it', () => {
-  for (const remaining of ['\n            ', ' cons', 're', ' ', '();\n']) {
-    const expected = [];
-    for (let id = 0; id < texts.vocabSize; id++) {
-      const t = texts.text(id);
-      if (t && (t.startsWith(remaining) || remaining.startsWith(t))) expected.push(id);
+test('a token may finish the forced text, or be the longest piece it starts with', () => {
+  // with "z" in the vocabulary "xy" is the longest piece of "xyz" that leaves a spellable rest; "x" is not offered
+  const table = new TokenTexts(['xyz', 'x', 'yz', 'q', 'xy', 'z']);
+  assert.deepEqual(table.plan(0)!.allowedAt(0).sort(), [0, 4]);
+  assert.deepEqual(table.plan(0)!.allowedAt(2), [5]);
+
+  // the real vocabulary: at every point a candidate can reach, the allowed set is exactly that rule
+  for (const forced of ['\n            ', ' cons', '();', '    ']) {
+    const [id] = tokenizer.encode(forced);
+    assert.equal(texts.text(id!), forced, `one token spells ${JSON.stringify(forced)}`);
+    const plan = texts.plan(id!)!;
+    for (let offset = 0; offset < forced.length; offset++) {
+      const remaining = forced.slice(offset);
+      const finishing: number[] = [];
+      let longest: number[] = [];
+      for (let t = 0; t < texts.vocabSize; t++) {
+        const text = texts.text(t);
+        if (text === null) continue;
+        if (text.startsWith(remaining)) finishing.push(t);
+        else if (remaining.startsWith(text)) {
+          const best = longest.length > 0 ? texts.text(longest[0]!)!.length : 0;
+          if (text.length > best) longest = [t];
+          else if (text.length === best) longest.push(t);
+        }
+      }
+      const expected = [...finishing, ...longest].sort((a, b) => a - b);
+      assert.deepEqual(
+        plan.allowedAt(offset).sort((a, b) => a - b),
+        expected,
+        `${JSON.stringify(remaining)}`,
+      );
     }
-    assert.ok(expected.length > 0);
-    assert.deepEqual(
-      texts.allowed(remaining).sort((a, b) => a - b),
-      expected,
-      JSON.stringify(remaining),
-    );
   }
-  // the plan's first step is that set (every rest is spellable with all 256 bytes), less the stop tokens
-  const indent = tokenizer.encode('\n            ')[0]!;
-  const stop = texts.allowed('\n            ').slice(0, 3);
-  const plan = texts.plan(indent)!;
-  const allowed = new Set(plan.allowedAt(0, new Set(stop)));
-  assert.deepEqual(
-    [...allowed].sort((a, b) => a - b),
-    texts
-      .allowed('\n            ')
-      .filter((id) => !stop.includes(id))
-      .sort((a, b) => a - b),
+  const indent = texts.plan(tokenizer.encode('\n            ')[0]!)!;
+  assert.ok(
+    indent.allowedAt(0).includes(tokenizer.encode('\n           ')[0]!),
+    'eleven spaces, then " let"',
   );
+  assert.ok(!indent.allowedAt(0).includes(tokenizer.encode('\n')[0]!), 'a bare newline is never offered');
+});
+
+test('the mask keeps the allowed logits and sets every other token, stop tokens included, to -Infinity', () => {
+  const plan = texts.plan(tokenizer.encode(' cons')[0]!)!;
+  const stop = plan.allowedAt(0).slice(0, 2);
+  const allowed = new Set(plan.allowedAt(0, new Set(stop)));
+  assert.ok(allowed.size > 0 && stop.every((id) => !allowed.has(id)));
   const logits = Float32Array.from({ length: texts.vocabSize }, (_, i) => Math.sin(i));
   const masked = new Float32Array(texts.vocabSize);
   assert.ok(plan.mask(logits, 0, new Set(stop), masked));
-  for (let id = 0; id < texts.vocabSize; id++)
+  for (let id = 0; id < texts.vocabSize; id++) {
     assert.equal(masked[id], allowed.has(id) ? logits[id] : -Infinity, `id ${id}`);
+  }
 });
 
 const indentPrefix =
@@ -263,6 +284,19 @@ test('after indentation the healed completion starts with code where the unheale
   assert.equal(c.tokens, 8, 'healing tokens count towards maxTokens');
   assert.ok(Number.isFinite(c.logprob) && c.logprob < 0);
   // an identifier fragment is completed, not restarted
+  // in a FIM prompt too, where a bare newline and one-space pieces would spend the whole budget on spaces
+  const infill = await engine.complete({
+    prefix:
+      'export function toView(arg0) {\n    if (arg0 instanceof ArrayBuffer) {\n        return new Uint8Array(arg0);\n    }\n' +
+      '    if (ArrayBuffer.isView(arg0)) {\n        const buffer = arg0.buffer;\n        let byteOffset = 0;\n        ',
+    suffix:
+      'let byteLength = arg0.byteLength;\n        return new Uint8Array(buffer, byteOffset, byteLength);\n    }\n}\n',
+    n: 1,
+    maxTokens: 24,
+    temperature: 0,
+    seed: 1,
+  });
+  assert.match(infill.candidates[0]!.text, /^\S/, JSON.stringify(infill.candidates[0]!.text));
   const word = await engine.complete({
     prefix: 'export function main() {\n  const x = 1;\n  ret',
     n: 1,
