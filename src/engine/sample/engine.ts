@@ -108,7 +108,7 @@ export class Engine {
     return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, stopTokens }, callbacks, prompt.healing);
   }
 
-  /** What each token adds to a text, for token healing: built on first use (a 150k vocabulary takes ~1 s). */
+  /** What each token adds to a text, for token healing: built on first use (~0.5 s for a 150k vocabulary). */
   tokenTexts(): TokenTexts {
     this.healingTexts ??= TokenTexts.of(this.tokenizer);
     return this.healingTexts;

@@ -65,9 +65,11 @@ export class TokenTexts {
   }
 
   static of(tokenizer: HealingTokenizer): TokenTexts {
-    const anchor = findAnchor(tokenizer);
-    const lead = tokenizer.decode([anchor]);
     const texts: (string | null)[] = new Array(tokenizer.vocabSize).fill(null);
+    const anchor = findAnchor(tokenizer);
+    // without a plain letter to decode after, appended texts are unknown: every token stays null, nothing heals
+    if (anchor === null) return new TokenTexts(texts);
+    const lead = tokenizer.decode([anchor]);
     for (let id = 0; id < tokenizer.vocabSize; id++) {
       if (tokenizer.isSpecial(id)) continue;
       const both = tokenizer.decode([anchor, id]);
@@ -180,7 +182,7 @@ export class HealingPlan {
   }
 }
 
-function findAnchor(tokenizer: HealingTokenizer): number {
+function findAnchor(tokenizer: HealingTokenizer): number | null {
   for (const text of ANCHOR_TEXTS) {
     const id = tokenizer.tokenId(text);
     if (id !== null && !tokenizer.isSpecial(id) && tokenizer.decode([id]) === text) return id;
@@ -188,7 +190,7 @@ function findAnchor(tokenizer: HealingTokenizer): number {
   for (let id = 0; id < tokenizer.vocabSize; id++) {
     if (!tokenizer.isSpecial(id) && /^[A-Za-z]$/.test(tokenizer.decode([id]))) return id;
   }
-  throw new Error('token healing: the vocabulary has no single-letter token to decode appended text after');
+  return null;
 }
 
 function compare(a: string, b: string): number {

@@ -197,6 +197,21 @@ test('the prompt never backs up over a special token, a partial character, or an
   assert.equal(lone.ids.length, 1);
 });
 
+test('a vocabulary without a plain letter token to decode after is never healed', () => {
+  const symbolsOnly = {
+    vocabSize: 3,
+    decode: (ids: readonly number[]) => ids.map((id) => '+-*'[id]).join(''),
+    tokenId: () => null,
+    isSpecial: () => false,
+  };
+  const table = TokenTexts.of(symbolsOnly);
+  assert.deepEqual(
+    [0, 1, 2].map((id) => table.text(id)),
+    [null, null, null],
+  );
+  assert.equal(table.plan(0), null);
+});
+
 test('a forced text no allowed tokens can spell is not backed up, and dead-end spellings are never offered', () => {
   // ids: 0 "xyz", 1 "x", 2 "yz", 3 "q", 4 "xy" (nothing starts with "z": "xy" leads nowhere)
   const table = new TokenTexts(['xyz', 'x', 'yz', 'q', 'xy']);
