@@ -175,6 +175,16 @@ test('the prompt backs up a trailing newline-and-indentation token and an identi
     'cons',
     'a completion that starts the decode renders it without its space',
   );
+  // what the sampler cuts: a completion spelling " cons" then "t" streams "cons" + "t", whatever its pieces
+  const plan = spPrompt.healing!;
+  for (const spelling of [['▁const'], ['▁cons', 't'], ['▁c', 'o', 'n', 's', 't']]) {
+    const ids = spelling.map((piece) => sp.tokenId(piece)!);
+    const stream = sp.streamDecoder();
+    const decoded = ids.map((id) => stream.push(id)).join('') + stream.flush();
+    assert.equal(decoded.slice(0, plan.rendered.length), plan.rendered, spelling.join(' '));
+    assert.equal(decoded.slice(plan.rendered.length), 't');
+  }
+  assert.ok(plan.allowedAt(0).includes(sp.tokenId('▁const')!));
 });
 
 test('the prompt never backs up over a special token, a partial character, or an empty prefix', () => {
