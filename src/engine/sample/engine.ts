@@ -39,7 +39,12 @@ export interface CompletionRequest extends Partial<SampleOptions> {
   prefix: string;
   suffix?: string;
   budget?: PromptBudget;
-  /** token healing at the cursor (default on): the prefix's last token is regenerated, its text not returned */
+  /**
+   * token healing at the cursor: the prefix's last token is regenerated, its text not returned. Default: on for a
+   * prefix-only prompt, off for a fill-in-the-middle one — FIM training cuts text at characters and tokenizes the
+   * parts on their own, so a FIM model knows a prefix that ends mid-token (the default model's statement
+   * completions parse about half as often healed: MODEL_CARD.md).
+   */
   heal?: boolean;
 }
 
@@ -103,7 +108,8 @@ export class Engine {
     const budget = request.budget ?? DEFAULT_BUDGET;
     const room = Math.max(1, this.config.maxPositions - options.maxTokens);
     const stopTokens = completionStopTokens(options.stopTokens, this.tokenizer.fim);
-    const healing = request.heal === false ? undefined : { texts: this.tokenTexts(), banned: stopTokens };
+    const fimPrompt = (request.suffix ?? '').length > 0 && this.tokenizer.fim !== null;
+    const healing = (request.heal ?? !fimPrompt) ? { texts: this.tokenTexts(), banned: stopTokens } : undefined;
     const prompt = buildPrompt(this.tokenizer, request.prefix, request.suffix ?? '', { ...budget, maxTokens: Math.min(budget.maxTokens, room) }, healing);
     return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, stopTokens }, callbacks, prompt.healing);
   }

@@ -320,6 +320,7 @@ test('after indentation the healed completion starts with code where the unheale
     maxTokens: 24,
     temperature: 0,
     seed: 1,
+    heal: true,
   });
   assert.match(infill.candidates[0]!.text, /^\S/, JSON.stringify(infill.candidates[0]!.text));
   const word = await engine.complete({
@@ -336,7 +337,7 @@ test('streamed text adds up to each healed candidate’s final text', async () =
   for (const suffix of ['', '\n        }\n    }\n}\n']) {
     const streamed = ['', '', '', ''];
     const r = await engine.complete(
-      { prefix: indentPrefix, suffix, n: 4, maxTokens: 12, temperature: 1, seed: 7 },
+      { prefix: indentPrefix, suffix, n: 4, maxTokens: 12, temperature: 1, seed: 7, heal: true },
       { onText: (i, t) => (streamed[i] += t) },
     );
     assert.deepEqual(
@@ -373,4 +374,14 @@ test('stop strings see only the text after the cursor and still cut exactly', as
     stopStrings: [stop],
   });
   assert.equal(cut.candidates[0]!.text, full.slice(0, full.indexOf(stop)));
+});
+
+test('heals a prefix-only prompt by default and leaves a FIM prompt as typed unless asked', async () => {
+  const suffix = '\n        }\n    }\n}\n';
+  const request = { prefix: indentPrefix, n: 1, maxTokens: 6, temperature: 0, seed: 1 };
+  const same = async (a: object, b: object) => (await engine.complete({ ...request, ...a })).candidates[0]!.text === (await engine.complete({ ...request, ...b })).candidates[0]!.text;
+  assert.ok(await same({}, { heal: true }));
+  assert.ok(!(await same({}, { heal: false })), 'prefix-only: the default is healed');
+  assert.ok(await same({ suffix }, { suffix, heal: false }));
+  assert.ok(!(await same({ suffix }, { suffix, heal: true })), 'FIM: the default is not healed');
 });
