@@ -293,7 +293,7 @@ test('the mask keeps the allowed logits and sets every other token, stop tokens 
 const indentPrefix =
   'export function check(items) {\n    for (const item of items) {\n        if (!item) {\n            ';
 
-test('after indentation the healed completion starts with code where the unhealed one adds spaces', async () => {
+test('after indentation the healed completion starts with code where the unhealed one adds spaces or stops', async () => {
   const raw = await engine.complete({
     prefix: indentPrefix,
     n: 1,
@@ -303,7 +303,9 @@ test('after indentation the healed completion starts with code where the unheale
     heal: false,
   });
   const healed = await engine.complete({ prefix: indentPrefix, n: 1, maxTokens: 8, temperature: 0, seed: 1 });
-  assert.match(raw.candidates[0]!.text, /^ /, `unhealed ${JSON.stringify(raw.candidates[0]!.text)}`);
+  // unhealed, the prefix ends in a whitespace token training text never has there: the model adds spaces (or,
+  // trained on statement infills, ends at once)
+  assert.match(raw.candidates[0]!.text, /^(\s|$)/, `unhealed ${JSON.stringify(raw.candidates[0]!.text)}`);
   assert.match(healed.candidates[0]!.text, /^\S/, `healed ${JSON.stringify(healed.candidates[0]!.text)}`);
   const c = healed.candidates[0]!;
   assert.equal(c.tokens, 8, 'healing tokens count towards maxTokens');
@@ -322,7 +324,9 @@ test('after indentation the healed completion starts with code where the unheale
     seed: 1,
     heal: true,
   });
-  assert.match(infill.candidates[0]!.text, /^\S/, JSON.stringify(infill.candidates[0]!.text));
+  const filled = infill.candidates[0]!;
+  assert.ok(!(filled.finish === 'length' && filled.text.trim() === ''), `the budget went on whitespace: ${JSON.stringify(filled.text)}`);
+  assert.match(filled.text, /^(\S|$)/, JSON.stringify(filled.text));
   const word = await engine.complete({
     prefix: 'export function main() {\n  const x = 1;\n  ret',
     n: 1,
