@@ -6,7 +6,7 @@ import { type Command, type ParsedArgs, UsageError, requireString } from '../com
 const USAGE =
   'prefer sample --model DIR [--adapter DIR] (--prefix S [--suffix S] | --file F --line L --col C) --n N --max-tokens K\n' +
   '              [--temperature T --top-p P --top-k K --min-p P --seed S --stop S… --device cpu|webgpu|cuda --threads T\n' +
-  '               --prompt-tokens K --suffix-share F --cache DIR] [--json]';
+  '               --prompt-tokens K --suffix-share F --heal on|off --cache DIR] [--json]';
 
 function number(args: ParsedArgs, flag: string, integer: boolean): number | undefined {
   const v = args.values[flag];
@@ -54,6 +54,7 @@ export const sample: Command = {
     threads: { type: 'string' },
     'prompt-tokens': { type: 'string' },
     'suffix-share': { type: 'string' },
+    heal: { type: 'string' },
     cache: { type: 'string' },
   },
   async run(args, out) {
@@ -82,6 +83,8 @@ export const sample: Command = {
     const maxTokens = number(args, 'max-tokens', true);
     if (n === undefined) throw new UsageError('prefer sample: --n is required');
     if (maxTokens === undefined) throw new UsageError('prefer sample: --max-tokens is required');
+    const heal = args.values.heal;
+    if (heal !== undefined && heal !== 'on' && heal !== 'off') throw new UsageError(`prefer sample: --heal must be on or off, got ${JSON.stringify(heal)}`);
 
     const engine = await Engine.open({
       modelDir,
@@ -107,6 +110,8 @@ export const sample: Command = {
         ...(number(args, 'seed', true) !== undefined ? { seed: number(args, 'seed', true)! } : {}),
         ...(Array.isArray(stops) ? { stopStrings: stops.map(String) } : {}),
         budget: { maxTokens: budgetTokens ?? 2048, suffixShare: suffixShare ?? 0.25 },
+        // without --heal the engine decides: healed prefix-only prompts, FIM prompts as typed
+        ...(heal !== undefined ? { heal: heal === 'on' } : {}),
       });
       const round = (x: number) => Math.round(x * 100) / 100;
       const value = {

@@ -54,3 +54,21 @@ test('bad flags fail with one line and a non-zero exit', () => {
     assert.match(r.stderr, message);
   }
 });
+
+test('--heal on|off overrides the engine’s healing choice; another value is a usage error', () => {
+  const defaultModel = join(import.meta.dirname, '../../../models/default');
+  // a cursor after indentation, prefix-only: healed by default
+  const args = ['--model', defaultModel, '--prefix', 'export function check(items) {\n    for (const item of items) {\n        if (!item) {\n            ', '--n', '1', '--max-tokens', '6', '--temperature', '0', '--cache', cache, '--threads', '1'];
+  const text = (...extra: string[]) => {
+    const r = preferJson('sample', ...args, ...extra);
+    assert.equal(r.code, 0, r.stderr);
+    return (r.value as { candidates: { text: string }[] }).candidates[0]!.text;
+  };
+  const healed = text();
+  assert.equal(text('--heal', 'on'), healed);
+  assert.match(healed, /^\S/);
+  assert.notEqual(text('--heal', 'off'), healed);
+  const bad = preferJson('sample', ...args, '--heal', 'maybe');
+  assert.equal(bad.code, 2);
+  assert.match(String(bad.value.error), /--heal must be on or off, got "maybe"/);
+});
