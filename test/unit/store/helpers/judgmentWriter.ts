@@ -1,7 +1,8 @@
 // A child process for the crash and concurrency tests: records judgments one by one and, after each has
 // committed, writes "ack TAG:N" on stdout. Usage: node judgmentWriter.ts DB TAG COUNT [gated]
 // Gated: after opening the store it writes "ready" and waits for a line on stdin before its first write, so
-// two writers can be started together however long each process took to start.
+// two writers can be started together however long each process took to start; it then pauses 1 ms after each
+// commit, so that on a loaded machine one writer cannot finish all its writes before the other is scheduled.
 import { readSync, writeSync } from 'node:fs';
 import { openStore } from '../../../../src/store/store.ts';
 
@@ -12,6 +13,7 @@ if (gated === 'gated') {
   readSync(0, Buffer.alloc(1));
 }
 const count = Number(countArg);
+const pause = new Int32Array(new SharedArrayBuffer(4));
 for (let i = 0; i < count; i++) {
   const id = `${tag}:${i}`;
   store.recordJudgment({
@@ -22,5 +24,6 @@ for (let i = 0; i < count; i++) {
   });
   // Synchronous write: the ack leaves the process only after the commit above returned.
   writeSync(1, `ack ${id}\n`);
+  if (gated === 'gated') Atomics.wait(pause, 0, 0, 1);
 }
 store.close();
