@@ -5,7 +5,7 @@ import { type Command, type ParsedArgs, UsageError, requireString } from '../com
 
 const USAGE =
   'prefer sample --model DIR [--adapter DIR] (--prefix S [--suffix S] | --file F --line L --col C) --n N --max-tokens K\n' +
-  '              [--temperature T --top-p P --top-k K --min-p P --seed S --stop S… --device cpu|webgpu|cuda --threads T\n' +
+  '              [--temperature T --top-p P --top-k K --min-p P --repetition-penalty R --seed S --stop S… --device cpu|webgpu|cuda --threads T\n' +
   '               --prompt-tokens K --suffix-share F --heal on|off --cache DIR] [--json]';
 
 function number(args: ParsedArgs, flag: string, integer: boolean): number | undefined {
@@ -48,6 +48,7 @@ export const sample: Command = {
     'top-p': { type: 'string' },
     'top-k': { type: 'string' },
     'min-p': { type: 'string' },
+    'repetition-penalty': { type: 'string' },
     seed: { type: 'string' },
     stop: { type: 'string', multiple: true },
     device: { type: 'string' },
@@ -107,6 +108,7 @@ export const sample: Command = {
         ...(number(args, 'top-p', false) !== undefined ? { topP: number(args, 'top-p', false)! } : {}),
         ...(number(args, 'top-k', true) !== undefined ? { topK: number(args, 'top-k', true)! } : {}),
         ...(number(args, 'min-p', false) !== undefined ? { minP: number(args, 'min-p', false)! } : {}),
+        ...(number(args, 'repetition-penalty', false) !== undefined ? { repetitionPenalty: number(args, 'repetition-penalty', false)! } : {}),
         ...(number(args, 'seed', true) !== undefined ? { seed: number(args, 'seed', true)! } : {}),
         ...(Array.isArray(stops) ? { stopStrings: stops.map(String) } : {}),
         budget: { maxTokens: budgetTokens ?? 2048, suffixShare: suffixShare ?? 0.25 },

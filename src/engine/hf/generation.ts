@@ -30,11 +30,13 @@ export function parseGenerationDefaults(json: unknown, path: string): Generation
   const topP = number('top_p', (v) => v > 0 && v <= 1, 'a number in (0, 1]');
   const minP = number('min_p', (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
   const maxNewTokens = number('max_new_tokens', (v) => Number.isInteger(v) && v > 0, 'a positive integer');
+  const repetitionPenalty = number('repetition_penalty', (v) => v > 0 && Number.isFinite(v), 'a positive number');
   if (temperature !== undefined) defaults.temperature = temperature;
   if (topK !== undefined) defaults.topK = topK;
   if (topP !== undefined) defaults.topP = topP;
   if (minP !== undefined) defaults.minP = minP;
   if (maxNewTokens !== undefined) defaults.maxNewTokens = maxNewTokens;
+  if (repetitionPenalty !== undefined) defaults.repetitionPenalty = repetitionPenalty;
   const eos = json['eos_token_id'];
   if (eos !== undefined && eos !== null) {
     const ids = Array.isArray(eos) ? (eos as unknown[]) : [eos];

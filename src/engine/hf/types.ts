@@ -63,6 +63,7 @@ export interface GenerationDefaults {
   topP?: number;
   minP?: number;
   maxNewTokens?: number;
+  repetitionPenalty?: number;
   eosTokenIds?: number[];
 }
 

@@ -15,6 +15,20 @@ export interface TokenChoiceOptions {
   minP: number;
 }
 
+/**
+ * The repetition penalty of CTRL (Keskar et al. 2019) as Hugging Face applies it: the logit of every token in
+ * `seen` is divided by `penalty` when positive and multiplied by it when negative, so a penalty above 1 makes each
+ * of them less likely. Writes into `out` (the logits untouched) and returns it.
+ */
+export function penalizeRepeats(logits: ArrayLike<number>, seen: ReadonlySet<number>, penalty: number, out: Float32Array): Float32Array {
+  out.set(logits as ArrayLike<number>);
+  for (const id of seen) {
+    const v = out[id]!;
+    out[id] = v > 0 ? v / penalty : v * penalty;
+  }
+  return out;
+}
+
 /** Seeded uniform [0, 1) generator (splitmix32): the same seed gives the same candidates. */
 export function seededRandom(seed: number): () => number {
   let s = seed >>> 0;

@@ -99,6 +99,7 @@ export class Engine {
       seed: request.seed ?? Math.floor(Math.random() * 2 ** 31),
       stopStrings: request.stopStrings ?? [],
       stopTokens: request.stopTokens ?? g.eosTokenIds ?? this.tokenizer.eosTokenIds,
+      repetitionPenalty: request.repetitionPenalty ?? g.repetitionPenalty ?? 1,
     };
   }
 

@@ -6,7 +6,7 @@
  * prompt, and that forced text is cut from what the candidate streams and returns.
  */
 import type { KvDecoder } from '../runtime/session.ts';
-import { type TokenChoiceOptions, chooseToken, logSumExp, seededRandom } from './distribution.ts';
+import { type TokenChoiceOptions, chooseToken, logSumExp, penalizeRepeats, seededRandom } from './distribution.ts';
 import type { HealingPlan } from './healing.ts';
 import { StopMatcher } from './stop.ts';
 
@@ -17,6 +17,11 @@ export interface SampleOptions extends TokenChoiceOptions {
   stopStrings: string[];
   /** token ids that end a candidate (EOS and friends); not part of its text */
   stopTokens: number[];
+  /**
+   * > 1 makes tokens the candidate already wrote less likely (CTRL / Hugging Face `repetition_penalty`); 1 or
+   * absent = off. Only the candidate's own tokens count, not the prompt's: code rightly repeats the names around it.
+   */
+  repetitionPenalty?: number;
 }
 
 export interface SampleTokenizer {
@@ -69,6 +74,8 @@ class Running {
   healed: number;
   /** decoded characters still to cut: the forced text as the decoder renders it */
   unseen: number;
+  /** the tokens this candidate wrote after any healing, for the repetition penalty */
+  readonly written = new Set<number>();
 
   constructor(index: number, seed: number, tokenizer: SampleTokenizer, stops: string[], healing: HealingPlan | null) {
     this.index = index;
@@ -99,6 +106,7 @@ export function validateSampleOptions(o: SampleOptions): void {
   if (!Number.isInteger(o.topK) || o.topK < 0) bad(`top-k must be a non-negative integer, got ${o.topK}`);
   if (!(o.minP >= 0 && o.minP <= 1)) bad(`min-p must be in [0, 1], got ${o.minP}`);
   if (!Number.isInteger(o.seed)) bad(`seed must be an integer, got ${o.seed}`);
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0 && Number.isFinite(o.repetitionPenalty))) bad(`repetition penalty must be a positive number, got ${o.repetitionPenalty}`);
 }
 
 export async function sampleCandidates(
@@ -116,6 +124,8 @@ export async function sampleCandidates(
   const stopTokens = new Set(options.stopTokens);
   const all = Array.from({ length: options.n }, (_, i) => new Running(i, options.seed, tokenizer, options.stopStrings, healing));
   const masked = new Float32Array(healing ? vocab : 0);
+  const penalty = options.repetitionPenalty ?? 1;
+  const penalized = new Float32Array(penalty !== 1 ? vocab : 0);
   const aborted = () => callbacks.signal?.aborted ?? false;
 
   const maxPositions = model.config.maxPositions;
@@ -134,13 +144,17 @@ export async function sampleCandidates(
       c.unseen = 0;
       forced = null;
     }
-    const choice = chooseToken(forced ? masked : logits, options, c.random);
+    // the penalty never applies while healing respells the prompt's own text
+    const penalize = !forced && penalty !== 1 && c.written.size > 0;
+    const choice = chooseToken(forced ? masked : penalize ? penalizeRepeats(logits, c.written, penalty, penalized) : logits, options, c.random);
     if (stopTokens.has(choice.id)) {
       c.finish = 'stop';
       return false;
     }
     c.tokens++;
-    c.logprob += forced ? logits[choice.id]! - logSumExp(logits) : choice.logprob;
+    // the model's own log-prob, before the healing mask and the repetition penalty
+    c.logprob += forced || penalize ? logits[choice.id]! - logSumExp(logits) : choice.logprob;
+    if (!forced) c.written.add(choice.id);
     if (forced) c.healed = forced.advance(c.healed, choice.id);
     const text = c.stop.push(c.visible(c.decoder.push(choice.id)));
     if (text) callbacks.onText?.(c.index, text);

@@ -145,6 +145,10 @@ test('rejects a bad generation_config.json field', async () => {
   const dir = await freshCheckpoint('gen');
   await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ top_p: 1.5 }));
   await rejectsWith(dir, 'generation_config.json', /field "top_p" must be a number in \(0, 1\], got 1\.5$/);
+  await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ repetition_penalty: 0 }));
+  await rejectsWith(dir, 'generation_config.json', /field "repetition_penalty" must be a positive number, got 0$/);
+  await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ repetition_penalty: 1.3 }));
+  assert.equal((await loadCheckpoint(dir)).generation.repetitionPenalty, 1.3);
 });
 
 test('an untouched fixture loads (the corruptions above are what fail)', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chooseToken, seededRandom, truncatedDistribution } from '../../../src/engine/sample/distribution.ts';
+import { chooseToken, penalizeRepeats, seededRandom, truncatedDistribution } from '../../../src/engine/sample/distribution.ts';
 
 const logits = Float32Array.from([2, 1, 0.5, 0, -1, -3, 3, 0.1]);
 const plain = { temperature: 1, topK: 0, topP: 1, minP: 0 };
@@ -76,4 +76,15 @@ test('a seed fixes the draws; another seed changes them', () => {
   };
   assert.deepEqual(run(7), run(7));
   assert.notDeepEqual(run(7), run(8));
+});
+
+test('the repetition penalty divides positive and multiplies negative logits of seen tokens only', () => {
+  const out = new Float32Array(logits.length);
+  const penalized = penalizeRepeats(logits, new Set([0, 4, 6]), 2, out);
+  assert.equal(penalized, out);
+  assert.deepEqual([...penalized], [1, 1, 0.5, 0, -2, -3, 1.5, 0.1].map(Math.fround));
+  assert.deepEqual([...logits], [2, 1, 0.5, 0, -1, -3, 3, 0.1].map(Math.fround), 'the logits are left as they were');
+  // greedy: the top token (6) loses its place to the next one once seen
+  assert.equal(chooseToken(logits, { ...plain, temperature: 0 }, seededRandom(1)).id, 6);
+  assert.equal(chooseToken(penalizeRepeats(logits, new Set([6]), 2, out), { ...plain, temperature: 0 }, seededRandom(1)).id, 0);
 });

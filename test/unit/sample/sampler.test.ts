@@ -101,3 +101,17 @@ test('rejects bad options with a one-line message', async () => {
   await assert.rejects(engine.complete({ prefix, n: 0 }), /sample: n must be a positive integer, got 0/);
   await assert.rejects(engine.complete({ prefix, topP: 1.5 }), /sample: top-p must be in \(0, 1\], got 1.5/);
 });
+
+test('a repetition penalty makes a candidate repeat its own tokens less; 1 is off; a bad value is rejected', async () => {
+  const request = { prefix, n: 1, maxTokens: 24, temperature: 0, seed: 1 };
+  const repeats = (ids: number[]) => ids.length - new Set(ids).size;
+  const plain = (await engine.complete({ ...request, repetitionPenalty: 1 })).candidates[0]!;
+  const penalized = (await engine.complete({ ...request, repetitionPenalty: 3 })).candidates[0]!;
+  const tokensOf = (text: string) => engine.tokenizer.encode(text);
+  assert.ok(repeats(tokensOf(plain.text)) > 0, `the fixture repeats itself unpenalized: ${JSON.stringify(plain.text)}`);
+  assert.ok(repeats(tokensOf(penalized.text)) < repeats(tokensOf(plain.text)), `${JSON.stringify(penalized.text)} vs ${JSON.stringify(plain.text)}`);
+  // 1 is off: the same as no penalty at all
+  assert.deepEqual((await engine.complete(request)).candidates[0], plain);
+  assert.ok(Number.isFinite(penalized.logprob) && penalized.logprob <= 0);
+  await assert.rejects(engine.complete({ ...request, repetitionPenalty: -1 }), /sample: repetition penalty must be a positive number, got -1/);
+});
