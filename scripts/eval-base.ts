@@ -7,7 +7,8 @@
  *     twice: the raw 48 tokens, and cut after their last complete line when the model did not stop by itself
  *     (what an editor inserting whole lines would do).
  *
- *   npm run eval:base -- --model .cache/pretrain/tiny/best [--samples 100] [--temperature 0] [--out FILE]
+ *   npm run eval:base -- --model .cache/pretrain/tiny/best [--samples 100] [--temperature 0] [--repetition-penalty R]
+ *                           [--out FILE]   (the penalty defaults to the model's generation_config.json)
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -88,7 +89,7 @@ export interface ParseResult {
   examples: { file: string; completion: string; parses: boolean }[];
 }
 
-export async function parseRate(modelDir: string, boundaries: readonly Boundary[], temperature: number, cacheRoot: string): Promise<ParseResult> {
+export async function parseRate(modelDir: string, boundaries: readonly Boundary[], temperature: number, cacheRoot: string, repetitionPenalty?: number): Promise<ParseResult> {
   // the compiled-model cache is keyed by config and safetensors headers, not weight values: two checkpoints of one
   // architecture would share an entry, so each set of weights gets its own cache folder
   const weightsHash = createHash('sha256').update(readFileSync(join(modelDir, 'model.safetensors'))).digest('hex').slice(0, 16);
@@ -100,7 +101,7 @@ export async function parseRate(modelDir: string, boundaries: readonly Boundary[
   const examples: ParseResult['examples'] = [];
   try {
     for (const [i, b] of boundaries.entries()) {
-      const result = await engine.complete({ prefix: b.prefix, suffix: b.suffix, n: 1, maxTokens: COMPLETION_TOKENS, temperature, seed: 1000 + i, budget: { maxTokens: PROMPT_TOKENS, suffixShare: 0.25 } });
+      const result = await engine.complete({ prefix: b.prefix, suffix: b.suffix, n: 1, maxTokens: COMPLETION_TOKENS, temperature, seed: 1000 + i, budget: { maxTokens: PROMPT_TOKENS, suffixShare: 0.25 }, ...(repetitionPenalty !== undefined ? { repetitionPenalty } : {}) });
       const candidate = result.candidates[0]!;
       const completion = candidate.text;
       const ok = completion.trim().length > 0 && (await parses(b.language, b.prefix, b.suffix, completion));
@@ -126,6 +127,7 @@ async function main(): Promise<void> {
       corpus: { type: 'string', default: join(repoRoot, '.cache/corpus') },
       samples: { type: 'string', default: '100' },
       temperature: { type: 'string', default: '0' },
+      'repetition-penalty': { type: 'string' },
       'loss-batches': { type: 'string', default: '32' },
       seed: { type: 'string', default: '2024' },
       out: { type: 'string' },
@@ -148,14 +150,16 @@ async function main(): Promise<void> {
   });
   const boundaries = await sampleBoundaries([...readDocuments(join(corpusDir, 'heldout.jsonl'))], Number(values.samples), Number(values.seed));
   const temperature = Number(values.temperature);
+  const penalty = values['repetition-penalty'] === undefined ? undefined : Number(values['repetition-penalty']);
   const batches = Number(values['loss-batches']);
   const report = {
     model: modelDir,
     completion_tokens: COMPLETION_TOKENS,
     prompt_tokens: PROMPT_TOKENS,
     temperature,
-    trained: { heldout: await heldoutLoss(checkpoint.config, checkpoint.weights, heldout, join(work, 'graphs'), batches), parse: await parseRate(modelDir, boundaries, temperature, join(work, 'compiled')) },
-    random_init: { heldout: await heldoutLoss(checkpoint.config, random, heldout, join(work, 'graphs'), batches), parse: await parseRate(randomDir, boundaries, temperature, join(work, 'compiled')) },
+    repetition_penalty: penalty ?? 'generation_config',
+    trained: { heldout: await heldoutLoss(checkpoint.config, checkpoint.weights, heldout, join(work, 'graphs'), batches), parse: await parseRate(modelDir, boundaries, temperature, join(work, 'compiled'), penalty) },
+    random_init: { heldout: await heldoutLoss(checkpoint.config, random, heldout, join(work, 'graphs'), batches), parse: await parseRate(randomDir, boundaries, temperature, join(work, 'compiled'), penalty) },
   };
   const text = JSON.stringify(report, null, 2);
   if (values.out) writeFileSync(resolve(values.out), `${text}\n`);
