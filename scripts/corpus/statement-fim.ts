@@ -13,12 +13,13 @@
  *
  * Writes the examples as one token stream (each <|fim_prefix|> … <|endoftext|>), read like a tokenized split.
  */
-import { Tokenizer } from '@huggingface/tokenizers';
-import { closeSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import ts from 'typescript';
-import { mulberry32 } from '../../src/engine/pretrain/batches.ts';
+import { CheckpointTokenizer } from '../../src/engine/hf/tokenizer.ts';
+import { type FimIds, mulberry32 } from '../../src/engine/pretrain/batches.ts';
+import { fimIdsOf } from '../train-base.ts';
 import { readDocuments } from './train-tokenizer.ts';
 
 export interface StatementSpan {
@@ -72,12 +73,7 @@ export interface StatementFimOptions {
 
 export const STATEMENT_FIM_DEFAULTS: StatementFimOptions = { prefixTokens: [16, 320], suffixTokens: [0, 96], maxMiddleTokens: 40, twoStatementRate: 0.25 };
 
-export interface FimMarkers {
-  prefix: number;
-  suffix: number;
-  middle: number;
-  endOfText: number;
-}
+export type FimMarkers = Pick<FimIds, 'prefix' | 'suffix' | 'middle' | 'endOfText'>;
 
 /** Characters of context read around a cut before tokenizing (more than the longest kept side needs). */
 const CONTEXT_CHARS = 4000;
@@ -130,7 +126,7 @@ export function* statementExamples(documents: readonly StatementDocument[], coun
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const repoRoot = resolve(import.meta.dirname, '../..');
   const { values } = parseArgs({
     options: {
@@ -144,16 +140,9 @@ function main(): void {
   const count = Number(values.examples);
   if (!Number.isInteger(count) || count < 1) throw new Error(`--examples must be a positive integer, got ${values.examples}`);
   const corpusDir = resolve(values.corpus!);
-  const tokenizerPath = join(resolve(values.tokenizer!), 'tokenizer.json');
-  const tokenizerJson = JSON.parse(readFileSync(tokenizerPath, 'utf8')) as Record<string, unknown>;
-  const tokenizer = new Tokenizer(tokenizerJson, {});
-  const id = (name: string) => {
-    const found = tokenizer.token_to_id(name);
-    if (found === undefined) throw new Error(`${tokenizerPath}: no ${name} token`);
-    return found;
-  };
-  const markers = { prefix: id('<|fim_prefix|>'), suffix: id('<|fim_suffix|>'), middle: id('<|fim_middle|>'), endOfText: id('<|endoftext|>') };
-  const encode = { encode: (text: string) => tokenizer.encode(text, { add_special_tokens: false }).ids };
+  const tokenizerDir = resolve(values.tokenizer!);
+  const tokenizer = await CheckpointTokenizer.fromDir(tokenizerDir);
+  const markers = await fimIdsOf(tokenizerDir);
   const documents = [...readDocuments(join(corpusDir, 'train.jsonl'))];
   const outPath = resolve(values.out ?? join(corpusDir, 'train-statements.u16'));
   const tmp = `${outPath}.tmp-${process.pid}`;
@@ -162,7 +151,7 @@ function main(): void {
   let made = 0;
   let tokens = 0;
   try {
-    for (const example of statementExamples(documents, count, Number(values.seed), encode, markers)) {
+    for (const example of statementExamples(documents, count, Number(values.seed), tokenizer, markers)) {
       writeSync(fd, Uint16Array.from(example));
       made++;
       tokens += example.length;
@@ -176,4 +165,9 @@ function main(): void {
   console.log(`statement-fim: ${made} examples, ${tokens} tokens (${(tokens / made).toFixed(0)} per example), ${((performance.now() - started) / 1000).toFixed(0)} s → ${outPath}`);
 }
 
-if (import.meta.main) main();
+if (import.meta.main) {
+  main().catch((error: unknown) => {
+    console.error(`statement-fim: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}
