@@ -64,7 +64,7 @@ export interface PretrainOptions {
 
 /** The recipe fields that must match to resume a run. */
 function recipeKey(r: PretrainRecipe, initFrom?: string): Record<string, unknown> {
-  return { shape: r.shape, batch: r.batch, seq: r.seq, fimRate: r.fimRate, ...(r.lineFimRate ? { lineFimRate: r.lineFimRate } : {}), ...(r.fimMaxLines ? { fimMaxLines: r.fimMaxLines } : {}), seed: r.seed, schedule: r.schedule, ...(initFrom ? { initFrom } : {}) };
+  return { shape: r.shape, batch: r.batch, seq: r.seq, fimRate: r.fimRate, ...(r.lineFimRate ? { lineFimRate: r.lineFimRate } : {}), ...(r.fimMaxLines ? { fimMaxLines: r.fimMaxLines } : {}), ...(r.exampleRate ? { exampleRate: r.exampleRate } : {}), seed: r.seed, schedule: r.schedule, ...(initFrom ? { initFrom } : {}) };
 }
 
 export class Pretrainer {

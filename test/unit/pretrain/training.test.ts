@@ -117,6 +117,7 @@ test('a resumed run continues exactly where an uninterrupted one would be', asyn
   await second.close();
   assert.ok(Math.abs(loss - expected) < 1e-5, `resumed ${loss}, straight ${expected}`);
   await assert.rejects(open(recipe({ seed: 8 }), dir, true), /different recipe/);
+  await assert.rejects(open(recipe({ exampleRate: 0.5 }), dir, true), /different recipe/, 'another share of prepared examples draws other batches');
 });
 
 test('a checkpoint is an HF folder the sampler loads and samples from, FIM prompts included', async () => {
