@@ -31,9 +31,7 @@ export interface BuiltPrompt {
   fim: FimStyle | null;
   /** prefix/suffix tokens dropped by the budget */
   truncated: { prefix: number; suffix: number };
-  /** the text of the prefix's last token, removed for token healing ('' when none was) */
-  healed: string;
-  /** how the sampler spells `healed` again; null when nothing was removed */
+  /** what token healing removed from the prefix (`healing.text`) and how the sampler spells it again; null if nothing */
   healing: HealingPlan | null;
 }
 
@@ -65,7 +63,7 @@ export function buildPrompt(tokenizer: PromptTokenizer, prefix: string, suffix: 
     const ids = healed.ids;
     const room = Math.max(1, budget.maxTokens - bos.length);
     const kept = ids.slice(Math.max(0, ids.length - room));
-    return { ids: [...bos, ...kept], fim: null, truncated: { prefix: ids.length - kept.length, suffix: 0 }, healed: healed.healing?.text ?? '', healing: healed.healing };
+    return { ids: [...bos, ...kept], fim: null, truncated: { prefix: ids.length - kept.length, suffix: 0 }, healing: healed.healing };
   }
   // the prefix is encoded on its own, so backing up its last token stays inside the prefix
   const healed = healPrefix(tokenizer.encode(fim.style === 'codellama' ? ` ${prefix}` : prefix), heal, 0);
@@ -79,5 +77,5 @@ export function buildPrompt(tokenizer: PromptTokenizer, prefix: string, suffix: 
   const s = suffixIds.slice(0, suffixRoom);
   // every supported template is prefix-suffix-middle order; only the marker tokens differ
   const ids = [...bos, fim.prefix.id, ...p, fim.suffix.id, ...s, fim.middle.id];
-  return { ids, fim: fim.style, truncated: { prefix: prefixIds.length - p.length, suffix: suffixIds.length - s.length }, healed: healed.healing?.text ?? '', healing: healed.healing };
+  return { ids, fim: fim.style, truncated: { prefix: prefixIds.length - p.length, suffix: suffixIds.length - s.length }, healing: healed.healing };
 }

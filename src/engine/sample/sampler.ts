@@ -154,8 +154,8 @@ export async function sampleCandidates(
     c.tokens++;
     // the model's own log-prob, before the healing mask and the repetition penalty
     c.logprob += forced || penalize ? logits[choice.id]! - logSumExp(logits) : choice.logprob;
-    if (!forced) c.written.add(choice.id);
     if (forced) c.healed = forced.advance(c.healed, choice.id);
+    else c.written.add(choice.id);
     const text = c.stop.push(c.visible(c.decoder.push(choice.id)));
     if (text) callbacks.onText?.(c.index, text);
     if (c.stop.stopped) c.finish = 'stop';

@@ -6,8 +6,11 @@ import { after, before, test } from 'node:test';
 import { CheckpointTokenizer } from '../../../src/engine/hf/tokenizer.ts';
 import { Engine } from '../../../src/engine/sample/engine.ts';
 import { TokenTexts } from '../../../src/engine/sample/healing.ts';
-import { buildPrompt } from '../../../src/engine/sample/prompt.ts';
+import { type BuiltPrompt, buildPrompt } from '../../../src/engine/sample/prompt.ts';
 import { seededRandom } from '../../../src/engine/sample/distribution.ts';
+
+/** The text a prompt removed for healing ('' when it removed none). */
+const healedText = (prompt: BuiltPrompt) => prompt.healing?.text ?? '';
 
 const modelDir = join(import.meta.dirname, '../../../models/default');
 let cache: string;
@@ -144,12 +147,11 @@ test('the prompt backs up a trailing newline-and-indentation token and an identi
   const ids = tokenizer.encode(indent);
   assert.equal(tokenizer.decode(ids.slice(-1)), '\n            ', 'the indentation is one token');
   assert.deepEqual(prompt.ids, ids.slice(0, -1));
-  assert.equal(prompt.healed, '\n            ');
-  assert.equal(prompt.healing?.text, '\n            ');
+  assert.equal(healedText(prompt), '\n            ');
 
   const fragment = buildPrompt(tokenizer, 'function f() {\n  cons', '', undefined, healing);
-  assert.equal(fragment.healed, ' cons');
-  assert.equal(tokenizer.decode(fragment.ids) + fragment.healed, 'function f() {\n  cons');
+  assert.equal(healedText(fragment), ' cons');
+  assert.equal(tokenizer.decode(fragment.ids) + healedText(fragment), 'function f() {\n  cons');
 
   // with a FIM template only the prefix is backed up; the markers and the suffix stay
   const fim = tokenizer.fim!;
@@ -161,15 +163,15 @@ test('the prompt backs up a trailing newline-and-indentation token and an identi
     ...tokenizer.encode(';\n'),
     fim.middle.id,
   ]);
-  assert.equal(infill.healed, tokenizer.decode(tokenizer.encode('const x = va').slice(-1)));
+  assert.equal(healedText(infill), tokenizer.decode(tokenizer.encode('const x = va').slice(-1)));
 
   // without healing the prompt is the whole prefix
   assert.deepEqual(buildPrompt(tokenizer, indent, '').ids, ids);
-  assert.equal(buildPrompt(tokenizer, indent, '').healed, '');
+  assert.equal(healedText(buildPrompt(tokenizer, indent, '')), '');
 
   const sp = sentencePieceTokenizer();
   const spPrompt = buildPrompt(sp, 'x = 1; cons', '', undefined, { texts: TokenTexts.of(sp), banned: [] });
-  assert.equal(spPrompt.healed, ' cons');
+  assert.equal(healedText(spPrompt), ' cons');
   assert.equal(
     spPrompt.healing?.rendered,
     'cons',
@@ -190,20 +192,20 @@ test('the prompt backs up a trailing newline-and-indentation token and an identi
 test('the prompt never backs up over a special token, a partial character, or an empty prefix', () => {
   const healing = { texts, banned: [] };
   const special = buildPrompt(tokenizer, 'let a = 1;<|endoftext|>', '', undefined, healing);
-  assert.equal(special.healed, '');
+  assert.equal(healedText(special), '');
   assert.deepEqual(special.ids, tokenizer.encode('let a = 1;<|endoftext|>'));
   assert.equal(
-    buildPrompt(tokenizer, 'const s = "é€', '', undefined, healing).healed,
+    healedText(buildPrompt(tokenizer, 'const s = "é€', '', undefined, healing)),
     '',
     'the last token is a byte of €',
   );
   const empty = buildPrompt(tokenizer, '', 'return x;', undefined, healing);
-  assert.equal(empty.healed, '');
+  assert.equal(healedText(empty), '');
   assert.equal(empty.healing, null);
   // a prefix-only prompt without BOS keeps its only token: the model needs something to read
   const lone = buildPrompt(tokenizer, 'function', '', undefined, healing);
   assert.equal(tokenizer.encode('function').length, 1);
-  assert.equal(lone.healed, '');
+  assert.equal(healedText(lone), '');
   assert.equal(lone.ids.length, 1);
 });
 
@@ -233,7 +235,7 @@ test('a forced text no allowed tokens can spell is not backed up, and dead-end s
   const tokenizerStub = { encode: (t: string) => (t === 'xyz' ? [3, 0] : [3]), fim: null, bosTokenId: null };
   const prompt = buildPrompt(tokenizerStub, 'xyz', '', undefined, { texts: table, banned: [0, 2] });
   assert.deepEqual(prompt.ids, [3, 0]);
-  assert.equal(prompt.healed, '');
+  assert.equal(healedText(prompt), '');
 });
 
 test('a token may finish the forced text, or be the longest piece it starts with', () => {
