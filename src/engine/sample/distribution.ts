@@ -118,7 +118,11 @@ export interface TokenChoice {
   logprob: number;
 }
 
-export function chooseToken(logits: ArrayLike<number>, options: TokenChoiceOptions, random: () => number): TokenChoice {
+/**
+ * Draws from `logits`; the log-prob is read from `modelLogits`, the model's own row when `logits` is a masked or
+ * penalized copy of it.
+ */
+export function chooseToken(logits: ArrayLike<number>, options: TokenChoiceOptions, random: () => number, modelLogits: ArrayLike<number> = logits): TokenChoice {
   let id: number;
   if (options.temperature <= 0) {
     id = 0;
@@ -138,5 +142,5 @@ export function chooseToken(logits: ArrayLike<number>, options: TokenChoiceOptio
       }
     }
   }
-  return { id, logprob: logits[id]! - logSumExp(logits) };
+  return { id, logprob: modelLogits[id]! - logSumExp(modelLogits) };
 }

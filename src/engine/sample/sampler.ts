@@ -6,7 +6,7 @@
  * prompt, and that forced text is cut from what the candidate streams and returns.
  */
 import type { KvDecoder } from '../runtime/session.ts';
-import { type TokenChoiceOptions, chooseToken, logSumExp, penalizeRepeats, seededRandom } from './distribution.ts';
+import { type TokenChoiceOptions, chooseToken, penalizeRepeats, seededRandom } from './distribution.ts';
 import type { HealingPlan } from './healing.ts';
 import { StopMatcher } from './stop.ts';
 
@@ -146,14 +146,14 @@ export async function sampleCandidates(
     }
     // the penalty never applies while healing respells the prompt's own text
     const penalize = !forced && penalty !== 1 && c.written.size > 0;
-    const choice = chooseToken(forced ? masked : penalize ? penalizeRepeats(logits, c.written, penalty, penalized) : logits, options, c.random);
+    const choice = chooseToken(forced ? masked : penalize ? penalizeRepeats(logits, c.written, penalty, penalized) : logits, options, c.random, logits);
     if (stopTokens.has(choice.id)) {
       c.finish = 'stop';
       return false;
     }
     c.tokens++;
     // the model's own log-prob, before the healing mask and the repetition penalty
-    c.logprob += forced || penalize ? logits[choice.id]! - logSumExp(logits) : choice.logprob;
+    c.logprob += choice.logprob;
     if (forced) c.healed = forced.advance(c.healed, choice.id);
     else c.written.add(choice.id);
     const text = c.stop.push(c.visible(c.decoder.push(choice.id)));

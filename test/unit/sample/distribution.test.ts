@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chooseToken, penalizeRepeats, seededRandom, truncatedDistribution } from '../../../src/engine/sample/distribution.ts';
+import { chooseToken, logSumExp, penalizeRepeats, seededRandom, truncatedDistribution } from '../../../src/engine/sample/distribution.ts';
 
 const logits = Float32Array.from([2, 1, 0.5, 0, -1, -3, 3, 0.1]);
 const plain = { temperature: 1, topK: 0, topP: 1, minP: 0 };
@@ -87,4 +87,12 @@ test('the repetition penalty divides positive and multiplies negative logits of 
   // greedy: the top token (6) loses its place to the next one once seen
   assert.equal(chooseToken(logits, { ...plain, temperature: 0 }, seededRandom(1)).id, 6);
   assert.equal(chooseToken(penalizeRepeats(logits, new Set([6]), 2, out), { ...plain, temperature: 0 }, seededRandom(1)).id, 0);
+});
+
+test('a token drawn from a penalized copy reports its log-prob under the model’s own logits', () => {
+  const copy = penalizeRepeats(logits, new Set([6]), 2, new Float32Array(logits.length));
+  const choice = chooseToken(copy, { ...plain, temperature: 0 }, seededRandom(1), logits);
+  assert.equal(choice.id, 0);
+  assert.equal(choice.logprob, logits[0]! - logSumExp(logits));
+  assert.notEqual(choice.logprob, chooseToken(copy, { ...plain, temperature: 0 }, seededRandom(1)).logprob);
 });
