@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { InputError } from '../inputError.ts';
 
 /** A `prefer` sub-command: its flags, its help text, and what it does with them. */
 export interface Command {
@@ -22,7 +23,7 @@ export interface Output {
 }
 
 /** An error the user caused (bad flag, missing file): printed as one line, exit code 2. */
-export class UsageError extends Error {}
+export class UsageError extends InputError {}
 
 export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
   try {

@@ -1,3 +1,4 @@
+import { isInputError } from '../inputError.ts';
 import { type Command, type Output, UsageError, parseCommandArgs } from './command.ts';
 import { stats } from './commands/stats.ts';
 import { importCommand } from './commands/import.ts';
@@ -47,6 +48,6 @@ export async function main(argv: string[]): Promise<number> {
     const message = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
     if (json) process.stdout.write(JSON.stringify({ error: message }) + '\n');
     process.stderr.write(`${message}\n`);
-    return e instanceof UsageError ? 2 : 1;
+    return isInputError(e) ? 2 : 1;
   }
 }
