@@ -98,7 +98,10 @@ export function registerLabelerCommands({ context, store, log, onChanged }: Serv
         onChanged();
         const text =
           `${labeler.name}: ${result.pairsAdded} pairs from ${result.prompts} prompts (${result.candidatesScored} candidates scored)` +
-          (result.disagreements ? `, ${result.disagreements} disagree with your judgments (flagged)` : '');
+          (result.disagreements ? `, ${result.disagreements} disagree with your judgments (flagged)` : '') +
+          (result.skipped.length ? `, ${result.skipped.length} prompts skipped (see the log)` : '');
+        for (const s of result.skipped)
+          log.info(`${labeler.name}: prompt ${s.promptId} skipped: ${s.reason}`);
         log.info(text);
         void vscode.window.showInformationMessage(`Prefer: ${text}.`);
         return result;

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { join } from 'node:path';
 import { completedText, type LabelTarget, type Labeler, type Verdict } from './labeler.ts';
+import { copyWorkspace, placement, writeInCopy } from './workspaceCopy.ts';
 
 export interface CommandLabelerOptions {
   /** Program and arguments, run without a shell. `{file}` and `{dir}` in an argument name the temporary copy. */
@@ -14,8 +15,6 @@ export interface CommandLabelerOptions {
   timeoutMs?: number | undefined;
 }
 
-/** Folders never copied: version control, and dependencies, which are linked instead (large, read-only). */
-const NOT_COPIED = new Set(['.git', 'node_modules']);
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_OUTPUT_CHARS = 1024 * 1024;
 
@@ -37,29 +36,14 @@ function checkOptions(name: string, options: CommandLabelerOptions): void {
   }
 }
 
-/** Lays out a temporary copy with the completion applied and returns the document's path in it. */
+/**
+ * Lays out the temporary copy with the completion applied and returns the document's path in it, which is
+ * `dir` plus safe path segments only (see placement). Throws SkipPrompt for a path that cannot be used.
+ */
 function applyInCopy(dir: string, target: LabelTarget, completion: string, root: string | undefined): string {
-  const workspaceRoot = root === undefined ? undefined : resolve(root);
-  let inside: string | undefined;
-  if (workspaceRoot && target.filePath && isAbsolute(target.filePath)) {
-    const rel = relative(workspaceRoot, target.filePath);
-    if (rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel)) inside = rel;
-  }
-  let file: string;
-  if (inside !== undefined && workspaceRoot) {
-    cpSync(workspaceRoot, dir, {
-      recursive: true,
-      filter: (source) => !NOT_COPIED.has(basename(source)) || dirname(source) !== workspaceRoot,
-    });
-    const dependencies = join(workspaceRoot, 'node_modules');
-    if (existsSync(dependencies)) symlinkSync(dependencies, join(dir, 'node_modules'), 'dir');
-    file = join(dir, inside);
-  } else {
-    file = join(dir, target.filePath ? basename(target.filePath) : 'completion.txt');
-  }
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, completedText(target, completion));
-  return file;
+  const place = placement(target.filePath, root);
+  if (place.workspaceRoot !== undefined) copyWorkspace(place.workspaceRoot, dir);
+  return writeInCopy(dir, place.relative, completedText(target, completion));
 }
 
 /** Ends the command and everything it started (test runners spawn workers), ignoring what already ended. */

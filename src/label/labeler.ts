@@ -29,6 +29,17 @@ export interface Labeler {
   score(target: LabelTarget, completion: string): Promise<Verdict | undefined> | Verdict | undefined;
 }
 
+/**
+ * Thrown by `score` when a prompt cannot be judged safely (its file path leads outside the workspace, say):
+ * the run records the prompt as skipped with this message as the reason, and goes on.
+ */
+export class SkipPrompt extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'SkipPrompt';
+  }
+}
+
 /** The whole document as it would read with the completion accepted. */
 export function completedText(target: LabelTarget, completion: string): string {
   return target.prefix + completion + target.suffix;

@@ -1,6 +1,6 @@
 import { insertPair } from '../store/pairs.ts';
 import type { Store } from '../store/store.ts';
-import type { LabelTarget, Labeler, Verdict } from './labeler.ts';
+import { type LabelTarget, type Labeler, SkipPrompt, type Verdict } from './labeler.ts';
 import { writeTransaction } from '../store/writeTransaction.ts';
 
 export interface LabelOptions {
@@ -18,6 +18,14 @@ export interface LabelResult {
   pairsAdded: number;
   /** Labeler pairs stored flagged because a human judged the other way. */
   disagreements: number;
+  /** Prompts left unjudged, and why (a file path outside the workspace, say); they get no scores or pairs. */
+  skipped: SkippedPrompt[];
+}
+
+export interface SkippedPrompt {
+  promptId: number;
+  filePath: string | null;
+  reason: string;
 }
 
 interface PromptRow extends LabelTarget {
@@ -25,10 +33,29 @@ interface PromptRow extends LabelTarget {
   hash: string;
 }
 
+/** Each distinct text scored once; the SkipPrompt when the labeler cannot judge this prompt at all. */
+async function scoreTexts(
+  labeler: Labeler,
+  prompt: PromptRow,
+  candidates: readonly { text: string }[],
+): Promise<Map<string, Verdict | undefined> | SkipPrompt> {
+  const verdicts = new Map<string, Verdict | undefined>();
+  try {
+    for (const c of candidates) {
+      if (!verdicts.has(c.text)) verdicts.set(c.text, await labeler.score(prompt, c.text));
+    }
+  } catch (e) {
+    if (e instanceof SkipPrompt) return e;
+    throw e;
+  }
+  return verdicts;
+}
+
 /**
  * Runs one labeler over every stored prompt with at least two distinct candidate texts: each text is scored
  * once, every candidate's score is recorded, and each strictly better text is stored as preferred over each
- * worse one, with the run as provenance. One transaction per prompt.
+ * worse one, with the run as provenance. One transaction per prompt. A prompt the labeler cannot judge
+ * (SkipPrompt) is listed in `skipped` and the run goes on.
  */
 export async function runLabeler(
   store: Store,
@@ -43,6 +70,7 @@ export async function runLabeler(
     candidatesScored: 0,
     pairsAdded: 0,
     disagreements: 0,
+    skipped: [],
   };
   try {
     const languages = options.languages;
@@ -66,9 +94,11 @@ export async function runLabeler(
       if (options.signal?.aborted) throw new Error('labeling was cancelled');
       const prompt = promptById.get(id) as PromptRow;
       const candidates = candidatesOf.all(prompt.id) as { id: number; text: string }[];
-      const verdicts = new Map<string, Verdict | undefined>();
-      for (const c of candidates) {
-        if (!verdicts.has(c.text)) verdicts.set(c.text, await labeler.score(prompt, c.text));
+      const verdicts = await scoreTexts(labeler, prompt, candidates);
+      if (verdicts instanceof SkipPrompt) {
+        result.skipped.push({ promptId: prompt.id, filePath: prompt.filePath, reason: verdicts.message });
+        options.onProgress?.(done + 1, prompts.length);
+        continue;
       }
       writeTransaction(db, () => {
         for (const c of candidates) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openStore } from '../../../src/store/store.ts';
@@ -92,4 +92,44 @@ it('a --json after -- belongs to the labeler command, not to prefer', () => {
   assert.notEqual(r.code, 0);
   assert.equal(r.stdout, '', 'no JSON error object on stdout');
   assert.match(r.stderr, /prefer label/);
+});
+
+describe('prefer label on imported file paths', () => {
+  const dir = tempDir('cli-label-paths');
+  const workspace = join(dir, 'ws');
+  mkdirSync(join(workspace, 'src'), { recursive: true });
+  const marker = join(dir, 'PWNED');
+  const db = join(dir, 'paths.sqlite');
+  const lines = [
+    'x$(touch $PREFER_TEST_MARKER).js',
+    join(workspace, 'src', '`touch $PREFER_TEST_MARKER`.js'),
+    '/x/..',
+    '../escape.js',
+    '/elsewhere/a.js',
+    join(workspace, 'src', 'ok.js'),
+  ].map((file_path) => JSON.stringify({ prompt: 'say ', chosen: 'good', rejected: 'bad', file_path }));
+  writeFileSync(join(dir, 'pairs.jsonl'), lines.join('\n') + '\n');
+
+  it('never runs what a file path holds, skips the paths outside the workspace with reasons, and goes on', () => {
+    assert.equal(preferJson('import', join(dir, 'pairs.jsonl'), '--db', db).code, 0);
+    process.env.PREFER_TEST_MARKER = marker;
+    const labelArgs = ['label', '--db', db, '--labeler', 'test', '--trust'];
+    const command = ['--', 'sh', '-c', 'grep -q good {file}'];
+    const r = preferJson(...labelArgs, '--workspace', workspace, ...command);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!existsSync(marker), 'nothing in a file path ran');
+    assert.equal(r.value.pairs_added, 3, 'the two prompts with safe-named files, and ok.js');
+    assert.deepEqual(
+      (r.value.skipped as { file_path: string; reason: string }[]).map((s) => [s.file_path, s.reason]),
+      [
+        ['/x/..', "file path has a '..' segment"],
+        ['../escape.js', "file path has a '..' segment"],
+        ['/elsewhere/a.js', 'file path is outside the workspace'],
+      ],
+    );
+    const plain = prefer(...labelArgs, ...command);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.ok(!existsSync(marker), 'nothing in a file path ran without --workspace either');
+    assert.match(plain.stdout, /; 2 prompts skipped \(2 file path has a '\.\.' segment\)/);
+  });
 });
