@@ -5,8 +5,8 @@
  * plus Prefer's own record (base model hash, training data, metrics) in the safetensors metadata and in
  * prefer_adapter.json. Files are written to a temporary folder and renamed into place.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { encodeSafetensors } from '../engine/hf/safetensors-write.ts';
 import type { LoraConfig, LoraLayer } from './lora.ts';
 
@@ -38,7 +38,31 @@ export function adapterConfigJson(lora: LoraConfig, layers: readonly LoraLayer[]
   };
 }
 
-export function saveAdapter(dir: string, lora: LoraConfig, layers: readonly LoraLayer[], weights: ReadonlyMap<string, Float32Array | Float64Array>, record: AdapterRecord): void {
+/** Whether anything is at `path`, a dangling link included. */
+function present(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The files of a saved adapter folder, and nothing else. */
+export const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'prefer_adapter.json'] as const;
+
+/**
+ * Writes the adapter into a temporary sibling of `dir` and renames it into place. Something already at `dir`
+ * is an error unless `replace` says it is an earlier version of this same adapter, which is then swapped out.
+ */
+export function saveAdapter(
+  dir: string,
+  lora: LoraConfig,
+  layers: readonly LoraLayer[],
+  weights: ReadonlyMap<string, Float32Array | Float64Array>,
+  record: AdapterRecord,
+  { replace = false }: { replace?: boolean } = {},
+): void {
   const tensors = layers.flatMap(({ a, b }) =>
     [a, b].map((v) => {
       const data = weights.get(v.name);
@@ -46,16 +70,19 @@ export function saveAdapter(dir: string, lora: LoraConfig, layers: readonly Lora
       return { name: v.name, shape: v.shape as number[], data: data instanceof Float32Array ? data : Float32Array.from(data) };
     }),
   );
-  const staging = join(dirname(dir), `.${Date.now()}-${process.pid}.adapter-tmp`);
+  const target = resolve(dir);
+  const staging = join(dirname(target), `.${Date.now()}-${process.pid}.adapter-tmp`);
   mkdirSync(staging, { recursive: true });
   try {
     writeFileSync(join(staging, 'adapter_config.json'), `${JSON.stringify(adapterConfigJson(lora, layers, record), null, 2)}\n`);
     writeFileSync(join(staging, 'adapter_model.safetensors'), encodeSafetensors(tensors, { metadata: { format: 'pt', prefer: JSON.stringify(record) } }));
     writeFileSync(join(staging, 'prefer_adapter.json'), `${JSON.stringify(record, null, 2)}\n`);
+    const exists = present(target);
+    if (exists && !replace) throw new Error(`${dir}: already exists; the adapter was not saved over it`);
     // the old version moves aside before the new one moves in: one of the two is complete at any moment
-    const previous = existsSync(dir) ? `${staging}-previous` : null;
-    if (previous) renameSync(dir, previous);
-    renameSync(staging, dir);
+    const previous = exists ? `${staging}-previous` : null;
+    if (previous) renameSync(target, previous);
+    renameSync(staging, target);
     if (previous) rmSync(previous, { recursive: true, force: true });
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  * options and data; resuming with anything else is refused. Beside it, the round's record (round.json) says
  * what the round was — store run, model, pairs, options — so a process that did not start it can resume it.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSafetensors } from '../engine/hf/safetensors-write.ts';
 import { readSafetensors } from '../engine/hf/safetensors.ts';
@@ -57,8 +57,47 @@ export async function readCheckpoint(dir: string): Promise<TrainingCheckpoint> {
   return { step, fingerprint: file.metadata.fingerprint, tensors, history: JSON.parse(file.metadata.history ?? '[]') as unknown[] };
 }
 
+/** Whether a folder entry is one Prefer writes into a checkpoint folder (the two files and their staging copies). */
+function isCheckpointFile(name: string): boolean {
+  return name === FILE || name === RECORD || /^(checkpoint\.safetensors|round\.json)\.\d+\.tmp$/.test(name);
+}
+
+/**
+ * Why `dir` cannot be taken for a Prefer checkpoint folder — a link, a file, or a folder holding anything
+ * Prefer did not write there — or undefined when it is one (or does not exist).
+ */
+export function checkpointFolderProblem(dir: string): string | undefined {
+  let stat;
+  try {
+    stat = lstatSync(dir);
+  } catch {
+    return undefined;
+  }
+  if (stat.isSymbolicLink()) return 'is a link, not a Prefer checkpoint folder';
+  if (!stat.isDirectory()) return 'is not a folder';
+  const foreign = readdirSync(dir).find((name) => !isCheckpointFile(name));
+  return foreign === undefined ? undefined : `holds ${foreign}, which is not part of a Prefer checkpoint`;
+}
+
+/**
+ * Removes a checkpoint folder: only the files Prefer writes there, then the folder if that left it empty.
+ * Anything else (a link, a file, what a user put inside) is left where it is.
+ */
 export function removeCheckpoint(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  let stat;
+  try {
+    stat = lstatSync(dir);
+  } catch {
+    return;
+  }
+  if (!stat.isDirectory()) return;
+  for (const name of readdirSync(dir)) if (isCheckpointFile(name)) unlinkSync(join(dir, name));
+  try {
+    rmdirSync(dir);
+  } catch (e) {
+    // something that is not Prefer's was put there: it stays, and so does its folder
+    if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw e;
+  }
 }
 
 /** What a round was, kept with its checkpoint: enough to resume it with nothing else but the store. */

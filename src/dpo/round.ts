@@ -10,25 +10,20 @@ import { loadCheckpoint } from '../engine/hf/checkpoint.ts';
 import { CheckpointTokenizer } from '../engine/hf/tokenizer.ts';
 import { type PairFilter, type Store, type TrainingRunOwner, openStore } from '../store/store.ts';
 import { saveAdapter } from './adapterFiles.ts';
-import {
-  type RoundRecord,
-  checkpointStep,
-  readRoundRecord,
-  removeCheckpoint,
-  writeRoundRecord,
-} from './checkpoint.ts';
+import { type RoundRecord, checkpointStep, removeCheckpoint, writeRoundRecord } from './checkpoint.ts';
 import { type PairText, type PreferenceExample, tokenizePair } from './examples.ts';
 import { ADAMW_DEFAULTS } from './optimizer.ts';
-import { type Metrics, type StepMetrics, type TrainHooks, type TrainOptions, trainDpo } from './trainer.ts';
+import { RoundInputError, checkLoraFits, checkRoundPaths } from './roundChecks.ts';
+import {
+  type Metrics,
+  type StepMetrics,
+  type TrainHooks,
+  type TrainOptions,
+  TrainingDivergedError,
+  trainDpo,
+} from './trainer.ts';
 
-/** A problem with the round's inputs (no pairs, a pair that does not fit): the caller's to fix. */
-export class RoundInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    // the worker thread tells input errors from failures by name
-    this.name = 'RoundInputError';
-  }
-}
+export { RoundInputError } from './roundChecks.ts';
 
 export interface RoundOptions {
   modelDir: string;
@@ -102,8 +97,9 @@ const samePath = (a: string | null | undefined, b: string | null | undefined) =>
 export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): Promise<RoundResult> {
   const { modelDir, outDir, training } = options;
   const saved = training.checkpoint;
-  const record = saved?.resume ? readRoundRecord(saved.dir) : undefined;
-  // a fresh round never picks up what an earlier round left in its folder
+  // before anything is written or removed: nothing of the user's may be lost to the round
+  const { record, replaceAdapter } = checkRoundPaths({ ...options, checkpoint: saved });
+  // a fresh round never picks up what an earlier round left in its folder (only Prefer's files are in it)
   if (saved && !saved.resume) removeCheckpoint(saved.dir);
   if (record && !samePath(record.database, options.database)) {
     throw new RoundInputError(
@@ -131,6 +127,7 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
         `${saved!.dir}: the round was trained on the model in ${record.modelDir}, and ${modelDir} holds other weights`,
       );
     }
+    checkLoraFits(checkpoint.config, checkpoint.weights, training.lora);
     const tokenizer = await CheckpointTokenizer.fromDir(modelDir);
     const trainOptions: TrainOptions = {
       ...training,
@@ -199,21 +196,32 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
           hooks.onStep?.(m);
         },
       });
+      saveAdapter(
+        outDir,
+        trainOptions.lora,
+        result.layers,
+        result.weights,
+        {
+          baseModelHash: checkpoint.hash,
+          baseModelPath: modelDir,
+          fanInFanOut: checkpoint.config.family === 'gpt2',
+          trainPairs: result.trainPairs,
+          evalPairs: result.evalPairs,
+          steps: result.steps.length,
+          loss: trainOptions.loss,
+          eval: result.eval,
+          createdAt: new Date().toISOString(),
+          // tells this round's partial adapter (saved on a cancel) from anything else when the round resumes
+          ...(kept ? { roundStartedAt: kept.startedAt } : {}),
+        },
+        { replace: replaceAdapter },
+      );
     } catch (e) {
       if (runId !== undefined) store!.finishTrainingRun(runId, 'failed');
+      // a diverged round cannot be resumed into anything better: its fresh checkpoint folder goes
+      if (e instanceof TrainingDivergedError && saved && !saved.resume) removeCheckpoint(saved.dir);
       throw e;
     }
-    saveAdapter(outDir, trainOptions.lora, result.layers, result.weights, {
-      baseModelHash: checkpoint.hash,
-      baseModelPath: modelDir,
-      fanInFanOut: checkpoint.config.family === 'gpt2',
-      trainPairs: result.trainPairs,
-      evalPairs: result.evalPairs,
-      steps: result.steps.length,
-      loss: trainOptions.loss,
-      eval: result.eval,
-      createdAt: new Date().toISOString(),
-    });
     let version: number | undefined;
     let adapterId: number | undefined;
     if (store && runId !== undefined) {

@@ -4,6 +4,7 @@
  * still saved, marked cancelled).
  */
 import { parentPort } from 'node:worker_threads';
+import { isInputError } from '../inputError.ts';
 import { runRound } from './round.ts';
 import type { FromTrainWorker, ToTrainWorker } from './trainProtocol.ts';
 
@@ -33,7 +34,7 @@ port.on('message', (m: ToTrainWorker) => {
         send({
           type: 'error',
           message: (e instanceof Error ? e.message : String(e)).split('\n')[0]!,
-          input: (e as Error)?.name === 'RoundInputError',
+          input: isInputError(e),
         }),
     );
   }

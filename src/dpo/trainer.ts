@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
+import { InputError } from '../inputError.ts';
 import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
 import type { Graph } from '../engine/graph/ir.ts';
 import { lower } from '../engine/graph/lower.ts';
@@ -82,6 +83,28 @@ export interface TrainHooks {
   /** A line for the log, such as a fallback from GPU residency; console.warn when not given. */
   onNotice?(message: string): void;
   signal?: AbortSignal;
+}
+
+/**
+ * The round's numbers left the finite range: what it learned is garbage and is not saved. Too large a step for
+ * this model and data, so the user's to fix (the message says which options).
+ */
+export class TrainingDivergedError extends InputError {
+  constructor(step: number, what: string) {
+    super(`diverged at step ${step}: ${what} — lower --lr or --lora-alpha`);
+  }
+}
+
+/** The first value that is not finite among `tensors`, or undefined. */
+function firstNonFinite(tensors: ReadonlyMap<string, Float32Array>): number | undefined {
+  for (const data of tensors.values()) for (const v of data) if (!Number.isFinite(v)) return v;
+  return undefined;
+}
+
+/** Throws when the weights after `step` steps hold a value that is not finite. */
+function checkFinite(weights: ReadonlyMap<string, Float32Array>, step: number): void {
+  const bad = firstNonFinite(weights);
+  if (bad !== undefined) throw new TrainingDivergedError(step, `LoRA weights ${bad}`);
 }
 
 const METRICS: readonly MetricName[] = ['loss', 'rewards/chosen', 'rewards/rejected', 'rewards/margins', 'rewards/accuracies', 'logps/chosen', 'logps/rejected'];
@@ -246,7 +269,10 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     const print = fingerprint(options, examples);
     const save = async () => {
       if (!saved) return;
-      const tensors = new Map([...(await device.read(params)), ...(await device.read(state))]);
+      const weights = await device.read(params);
+      // a checkpoint is only ever of a round still worth resuming
+      checkFinite(weights, steps.length);
+      const tensors = new Map([...weights, ...(await device.read(state))]);
       const stateShapes = new Map([...state.keys()].map((n) => [n, shapes.get(paramOf(n))!]));
       writeCheckpoint(saved.dir, { step: steps.length, fingerprint: print, tensors, history: steps }, new Map([...shapes, ...stateShapes]));
     };
@@ -308,12 +334,16 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       // a step's metrics are the mean over its micro-batches, as TRL logs them
       const metrics = Object.fromEntries(METRICS.map((m) => [m, micro.reduce((sum, x) => sum + x[m], 0) / micro.length])) as Metrics;
       const record: StepMetrics = { step: k + 1, epoch: epoch + progress, ...metrics, grad_norm: scalar(out.grad_norm), learning_rate: learningRate };
+      if (!Number.isFinite(record.loss)) throw new TrainingDivergedError(k + 1, `loss ${record.loss}`);
+      if (!Number.isFinite(record.grad_norm)) throw new TrainingDivergedError(k + 1, `grad_norm ${record.grad_norm}`);
       steps.push(record);
       if (saved && steps.length % saved.every === 0) await save();
       hooks.onHostTraffic?.(k + 1, { fedBytes: device.traffic.fedBytes - before.fedBytes, returnedBytes: device.traffic.returnedBytes - before.returnedBytes });
       hooks.onStep?.(record);
     }
 
+    const trained = await device.read(params);
+    checkFinite(trained, steps.length);
     let evalMetrics: Metrics | null = null;
     if (evalIndices.length > 0 && !cancelled) {
       hooks.onPhase?.('eval', `${evalIndices.length} pairs`);
@@ -329,8 +359,9 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
         for (const m of METRICS) sums[m] += scalar(out[m]) * b.indices.length;
       }
       evalMetrics = Object.fromEntries(METRICS.map((m) => [m, sums[m] / evalIndices.length])) as Metrics;
+      if (!Number.isFinite(evalMetrics.loss)) throw new TrainingDivergedError(steps.length, `held-out loss ${evalMetrics.loss}`);
     }
-    return { steps, eval: evalMetrics, layers, weights: await device.read(params), cancelled, trainPairs: trainIndices.length, evalPairs: evalIndices.length };
+    return { steps, eval: evalMetrics, layers, weights: trained, cancelled, trainPairs: trainIndices.length, evalPairs: evalIndices.length };
   } finally {
     // GPU buffers go before the sessions that allocated them
     device.dispose([...params.values(), ...state.values(), ...sums.values()]);

@@ -21,7 +21,7 @@ import { type DType, Graph, type Value } from '../engine/graph/ir.ts';
 import * as op from '../engine/graph/ops.ts';
 import { gradients } from '../engine/graph/autodiff.ts';
 import { gradientRules } from '../engine/graph/gradients.ts';
-import { type LinearHook, MASKED } from '../engine/models/family.ts';
+import { type LinearHook, type LinearSite, MASKED } from '../engine/models/family.ts';
 import { causalLM } from '../engine/models/index.ts';
 import { type DpoLossConfig, dpoLoss, sequenceLogps, usesAverageLogps } from './losses.ts';
 import { LoraAdapter, type LoraConfig } from './lora.ts';
@@ -86,6 +86,18 @@ export function referenceGraph(config: ModelConfig, weights: WeightSource, shape
   const g = new Graph('dpo_reference');
   g.output(policySequenceLogps(g, config, weights, shape, usesAverageLogps(loss.type)).sequences, 'sequence_logps');
   return g;
+}
+
+/**
+ * The linears `lora` adapts on this model, from a one-token forward pass over a graph that is never run:
+ * the weights are read as stored, so nothing is copied. Throws on a LoRA config or a target the model lacks.
+ */
+export function adaptedLinears(config: ModelConfig, weights: WeightSource, lora: LoraConfig): LinearSite[] {
+  const g = new Graph('lora_sites');
+  const adapter = new LoraAdapter(g, lora, 'float32');
+  policySequenceLogps(g, config, weights, { rows: 2, length: 1 }, false, adapter.hook);
+  adapter.assertTargetsMatched();
+  return adapter.layers.map((l) => l.site);
 }
 
 export interface DpoGraph {

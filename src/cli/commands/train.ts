@@ -4,8 +4,10 @@ import { readJsonlLines } from '../../io/lines.ts';
 import type { PairText } from '../../dpo/examples.ts';
 import { DPO_LOSS_TYPES, type DpoLossType } from '../../dpo/losses.ts';
 import { ADAMW_DEFAULTS } from '../../dpo/optimizer.ts';
-import { RoundInputError, type RoundOptions, runRound } from '../../dpo/round.ts';
+import { type RoundOptions, runRound } from '../../dpo/round.ts';
 import type { StepMetrics } from '../../dpo/trainer.ts';
+import { clampThreads } from '../../engine/runtime/threads.ts';
+import { isInputError } from '../../inputError.ts';
 import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
 
 const USAGE = [
@@ -15,7 +17,8 @@ const USAGE = [
   '              --warmup-ratio F --eval-split F --seed S --device cpu|webgpu --threads N --head-chunks K',
   '              --checkpoint-every N --resume] [--json]',
   '',
-  'Prints one line per step (TRL metric names), then {eval, adapter}. The adapter is saved in PEFT format.',
+  'Prints one line per step (TRL metric names), then {eval, adapter}. The adapter is saved in PEFT format into',
+  'OUT, which must not exist yet (nor lie inside the model folder); a round that diverges saves nothing.',
   'State is checkpointed to OUT.checkpoint every N steps (default 10); --resume continues a killed or cancelled round.',
 ].join('\n');
 
@@ -27,7 +30,11 @@ function number(args: ParsedArgs, flag: string, fallback: number, check: (n: num
   return n;
 }
 
+const MAX_EPOCHS = 1000;
 const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
+/** The graphs compute in float32: a larger value becomes infinity there. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+const positiveFloat32 = (n: number) => n > 0 && n <= FLOAT32_MAX;
 
 /** Pairs from a TRL/OpenAI JSONL file: a bad line stops the command with its line number. */
 function pairsFromFile(file: string): PairText[] {
@@ -89,13 +96,15 @@ export const train: Command = {
     const rank = number(args, 'lora-r', 16, positiveInt, 'a positive integer');
     const targets = (args.values['target-modules'] as string | undefined)?.split(',').map((s) => s.trim()).filter(Boolean);
     const maxLength = number(args, 'max-length', 512, positiveInt, 'a positive integer');
+    const threads = clampThreads(number(args, 'threads', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'));
     const options: RoundOptions['training'] = {
-      loss: { type: lossType as DpoLossType, beta: number(args, 'beta', 0.1, (n) => n > 0, 'a positive number'), labelSmoothing: number(args, 'label-smoothing', 0, (n) => n >= 0 && n < 0.5, 'in [0, 0.5)') },
-      lora: { rank, alpha: number(args, 'lora-alpha', 2 * rank, (n) => n > 0, 'a positive number'), rsLora: args.values.rslora === true, ...(targets ? { targetModules: targets } : {}) },
+      loss: { type: lossType as DpoLossType, beta: number(args, 'beta', 0.1, positiveFloat32, 'a positive number up to 3.4e38'), labelSmoothing: number(args, 'label-smoothing', 0, (n) => n >= 0 && n < 0.5, 'in [0, 0.5)') },
+      lora: { rank, alpha: number(args, 'lora-alpha', 2 * rank, positiveFloat32, 'a positive number up to 3.4e38'), rsLora: args.values.rslora === true, ...(targets ? { targetModules: targets } : {}) },
       optimizer: ADAMW_DEFAULTS,
-      learningRate: number(args, 'lr', 5e-5, (n) => n >= 0, 'a non-negative number'),
+      learningRate: number(args, 'lr', 5e-5, (n) => n >= 0 && n <= FLOAT32_MAX, 'a non-negative number up to 3.4e38'),
       warmupRatio: number(args, 'warmup-ratio', 0.1, (n) => n >= 0 && n <= 1, 'in [0, 1]'),
-      epochs: number(args, 'epochs', 1, positiveInt, 'a positive integer'),
+      // the round plans every step up front: a count past this is a typo, not a run
+      epochs: number(args, 'epochs', 1, (n) => positiveInt(n) && n <= MAX_EPOCHS, `an integer from 1 to ${MAX_EPOCHS}`),
       pairsPerStep: number(args, 'batch', 4, positiveInt, 'a positive integer'),
       lengthStep: Math.min(32, maxLength),
       maxLength,
@@ -103,12 +112,14 @@ export const train: Command = {
       seed: number(args, 'seed', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
       headChunks: number(args, 'head-chunks', 8, positiveInt, 'a positive integer'),
       device,
-      threads: number(args, 'threads', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
-      // beside the adapter folder; removed once the adapter is saved, kept after a kill or a cancel for --resume
-      checkpoint: { dir: `${outDir}.checkpoint`, every: number(args, 'checkpoint-every', 10, positiveInt, 'a positive integer'), resume: args.values.resume === true },
+      threads: threads.threads,
+      // beside the adapter folder (not inside it, whatever slash ends --out); removed once the adapter is saved, kept after a kill or a cancel for --resume
+      checkpoint: { dir: `${outDir.replace(/(.)[\\/]+$/, '$1')}.checkpoint`, every: number(args, 'checkpoint-every', 10, positiveInt, 'a positive integer'), resume: args.values.resume === true },
     };
 
     if (pairsFile === undefined && !existsSync(db!)) throw new UsageError(`prefer train: ${db}: no such database`);
+    // on stderr, so --json output stays one object per line
+    if (threads.note) process.stderr.write(`note: ${threads.note}\n`);
     const stepLine = (m: StepMetrics) =>
       `step ${m.step} epoch ${m.epoch.toFixed(2)}  loss ${m.loss.toFixed(4)}  margins ${m['rewards/margins'].toFixed(4)}  accuracy ${m['rewards/accuracies'].toFixed(2)}  grad_norm ${m.grad_norm.toFixed(4)}  lr ${m.learning_rate.toExponential(2)}`;
     const controller = new AbortController();
@@ -125,7 +136,7 @@ export const train: Command = {
         },
       );
     } catch (e) {
-      if (e instanceof RoundInputError) throw new UsageError(`prefer train: ${e.message}`);
+      if (isInputError(e)) throw new UsageError(`prefer train: ${(e as Error).message}`);
       throw e;
     } finally {
       process.off('SIGINT', stop);

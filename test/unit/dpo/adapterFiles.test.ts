@@ -25,7 +25,8 @@ test('saves a PEFT adapter: config, tensors by PEFT name and shape, Prefer’s r
   const dir = join(mkdtempSync(join(tmpdir(), 'prefer-adapter-')), 'v1');
   const record = { baseModelHash: 'abc', baseModelPath: '/models/base', fanInFanOut: false, steps: 3 };
   saveAdapter(dir, lora.config, lora.layers, weights, record);
-  saveAdapter(dir, lora.config, lora.layers, weights, { ...record, steps: 4 });
+  assert.throws(() => saveAdapter(dir, lora.config, lora.layers, weights, { ...record, steps: 4 }), /v1: already exists/, 'never over a folder unless told');
+  saveAdapter(dir, lora.config, lora.layers, weights, { ...record, steps: 4 }, { replace: true });
   const config = readAdapterConfig(dir);
   assert.equal(config.peft_type, 'LORA');
   assert.equal(config.r, 2);
