@@ -148,6 +148,19 @@ const [, filteredSeconds] = time(() =>
 const peakAfterExports = maxRssMiB();
 store.close();
 
+// Opening the store, alone and with the integrity check (PRAGMA quick_check) a writer runs before its first
+// write to an existing store; best of a few, as one open is a millisecond.
+const storeFile = join(dir, 'bench.sqlite');
+const bestOf = (runs: number, fn: () => void) =>
+  Math.min(...Array.from({ length: runs }, () => time(fn)[1].wall * 1000));
+const openMs = bestOf(20, () => openStore(storeFile).close());
+const readonlyOpenMs = bestOf(20, () => openStore(storeFile, { readonly: true }).close());
+const checkedOpenMs = bestOf(5, () => {
+  const checked = openStore(storeFile);
+  checked.prepareToWrite();
+  checked.close();
+});
+
 const [, anchor] = time(() => {
   // Block by block, like the code measured: a whole-file read would need ~3x the file in memory.
   const from = openSync(input, 'r');
@@ -192,6 +205,11 @@ for (const [label, { wall, cpu, written }, target] of rows) {
       `${written.toFixed(0).padStart(6)} MiB ${ratio.padStart(11)}×${verdict}`,
   );
 }
+console.log(
+  `open the store (${mb(storeFile)} MiB): ${openMs.toFixed(1)} ms; read-only ${readonlyOpenMs.toFixed(1)} ms; ` +
+    `with quick_check before the first write ${checkedOpenMs.toFixed(0)} ms ` +
+    `(${(checkedOpenMs / openMs).toFixed(0)}× the open alone)`,
+);
 console.log(
   `peak memory (max RSS): ${peakBefore.toFixed(0)} MiB before import, ${peakAfterImport.toFixed(0)} MiB after ` +
     `import, ${peakAfterExports.toFixed(0)} MiB after the exports`,

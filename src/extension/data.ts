@@ -55,16 +55,25 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
       });
       if (!target) return undefined;
       const keys = new Set(options.map((o) => o.key));
-      const result = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: 'Prefer: exporting pairs' },
-        async (progress) =>
-          exportPairs(store.get(), target.fsPath, {
-            format: format.format,
-            private: keys.has('private'),
-            includeTies: keys.has('ties'),
-            onProgress: (done, total) => progress.report({ message: `${done} / ${total}` }),
-          }),
-      );
+      const result = await vscode.window
+        .withProgress(
+          { location: vscode.ProgressLocation.Notification, title: 'Prefer: exporting pairs' },
+          async (progress) =>
+            exportPairs(store.get(), target.fsPath, {
+              format: format.format,
+              private: keys.has('private'),
+              includeTies: keys.has('ties'),
+              // The save dialog has asked before replacing a file.
+              force: true,
+              onProgress: (done, total) => progress.report({ message: `${done} / ${total}` }),
+            }),
+        )
+        .then(undefined, (e: unknown) => {
+          // Refused (the database itself, a folder) or failed: nothing was written.
+          void vscode.window.showErrorMessage(`Prefer: ${(e as Error).message}`);
+          return undefined;
+        });
+      if (!result) return undefined;
       log.info(`exported ${result.exported} pairs (${format.format}) to ${target.fsPath}`);
       const ties = result.ties
         ? ` and ${result.ties.exported} ties/both-bad to ${path.basename(tiesFileFor(target.fsPath))}`

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { PairFilter, Store } from '../store/store.ts';
-import { AtomicLineWriter } from './fileWriter.ts';
+import { storeError } from '../store/storeFile.ts';
+import { AtomicLineWriter, checkOutputFile } from './fileWriter.ts';
 import { type EncodeOptions, encodePair, type FormatName } from './formats.ts';
 
 export interface ExportOptions extends EncodeOptions {
@@ -8,6 +9,8 @@ export interface ExportOptions extends EncodeOptions {
   filter?: PairFilter | undefined;
   /** Also write ties and both-bad judgments, to the sidecar file named by `tiesFileFor`. */
   includeTies?: boolean | undefined;
+  /** Replace `out` (and the ties file) when it exists; without it an existing file is refused. */
+  force?: boolean | undefined;
   /** Called every few thousand pairs with the count written and the total to write. */
   onProgress?: ((done: number, total: number) => void) | undefined;
 }
@@ -25,11 +28,18 @@ export function tiesFileFor(out: string): string {
   return out.endsWith('.jsonl') ? `${out.slice(0, -'.jsonl'.length)}.ties.jsonl` : `${out}.ties.jsonl`;
 }
 
-/** Streams the store's pairs into `out` as JSONL; the file appears complete or not at all. */
+/**
+ * Streams the store's pairs into `out` as JSONL; the file appears complete or not at all. Refused before
+ * anything is written (InputError naming the path): an output that is the database or one of its files, a
+ * folder, a path in a missing folder, an existing file without `force`.
+ */
 export function exportPairs(store: Store, out: string, options: ExportOptions): ExportResult {
   const filter = options.filter ?? {};
+  const check = { database: store.file, force: options.force === true };
+  const target = checkOutputFile(out, check);
+  const tiesTarget = options.includeTies ? checkOutputFile(tiesFileFor(out), check) : undefined;
   const total = options.onProgress ? store.countPairs(filter) : 0;
-  const writer = new AtomicLineWriter(out);
+  const writer = new AtomicLineWriter(target);
   let exported = 0;
   try {
     for (const pair of store.iteratePairs(filter)) {
@@ -37,10 +47,10 @@ export function exportPairs(store: Store, out: string, options: ExportOptions): 
       exported++;
       if (options.onProgress && exported % PROGRESS_EVERY === 0) options.onProgress(exported, total);
     }
-    const ties = options.includeTies ? exportTies(store.db, tiesFileFor(out), options) : undefined;
+    const ties = tiesTarget === undefined ? undefined : exportTies(store, tiesTarget, options);
     writer.commit();
     options.onProgress?.(exported, total);
-    return { exported, ties };
+    return { exported, ties: ties && { file: tiesFileFor(out), exported: ties.exported } };
   } catch (e) {
     writer.abort();
     throw e;
@@ -60,7 +70,15 @@ interface TieRow {
 }
 
 /** One line per tie or both-bad comparison: the prompt and every candidate shown, in shown order. */
-function exportTies(
+function exportTies(store: Store, file: string, options: ExportOptions): { file: string; exported: number } {
+  try {
+    return writeTies(store.db, file, options);
+  } catch (e) {
+    throw storeError(store.file, e);
+  }
+}
+
+function writeTies(
   db: Database.Database,
   file: string,
   options: ExportOptions,

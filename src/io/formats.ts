@@ -92,19 +92,33 @@ export function detectFormat(value: unknown): FormatName | undefined {
 
 const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * A lone surrogate (JSON allows "\ud800") has no UTF-8 form: stored, it would become U+FFFD, and two
+ * different texts the same one.
+ */
+function wellFormed(v: string, field: string): string {
+  const lone = LONE_SURROGATE.exec(v)?.[0];
+  if (lone === undefined) return v;
+  throw new RecordError(
+    `field "${field}" has a lone surrogate (\\u${lone.charCodeAt(0).toString(16)}), which UTF-8 cannot store`,
+  );
+}
+
 function text(record: Record<string, unknown>, field: string, { allowEmpty = false } = {}): string {
   const v = record[field];
   if (v === undefined) throw new RecordError(`missing field "${field}"`);
   if (typeof v !== 'string') throw new RecordError(`field "${field}" must be a string, not ${typeName(v)}`);
   if (!allowEmpty && v.trim() === '') throw new RecordError(`field "${field}" is empty`);
-  return v;
+  return wellFormed(v, field);
 }
 
 function optionalText(record: Record<string, unknown>, field: string): string | undefined {
   const v = record[field];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new RecordError(`field "${field}" must be a string, not ${typeName(v)}`);
-  return v;
+  return wellFormed(v, field);
 }
 
 /** The one message of a turn list, e.g. `[{"role":"assistant","content":"…"}]`. */
@@ -126,7 +140,7 @@ function singleMessage(value: unknown, field: string, role: string): string {
   if (typeof m.content !== 'string') {
     throw new RecordError(`field "${field}[0].content" must be a string, not ${typeName(m.content)}`);
   }
-  return m.content;
+  return wellFormed(m.content, `${field}[0].content`);
 }
 
 function extras(record: Record<string, unknown>): Omit<PairRecord, 'prefix' | 'chosen' | 'rejected'> {

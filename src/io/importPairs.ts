@@ -3,6 +3,7 @@ import { pairKey, promptHash, textHash } from '../store/hashing.ts';
 import { insertPair, pairStored } from '../store/pairs.ts';
 import { upsertPrompt } from '../store/prompts.ts';
 import type { Store } from '../store/store.ts';
+import { storeError } from '../store/storeFile.ts';
 import { decodePair, detectFormat, type FormatName, type PairRecord, RecordError } from './formats.ts';
 import { DEFAULT_MAX_LINE_BYTES, readJsonlLines } from './lines.ts';
 import { writeTransaction } from '../store/writeTransaction.ts';
@@ -64,6 +65,8 @@ export async function importPairs(
   file: string,
   options: ImportOptions = {},
 ): Promise<ImportResult> {
+  // A damaged store is refused before the first line is read, not written into.
+  store.prepareToWrite();
   const db = store.db;
   const batchLines = options.batchLines ?? DEFAULT_BATCH_LINES;
   const result: ImportResult = { format: options.format, imported: 0, skipped: 0, errors: [], errorCount: 0 };
@@ -136,7 +139,11 @@ export async function importPairs(
   let linesRead = 0;
   const commit = async () => {
     if (options.signal?.aborted) throw new Error(`import of ${file} was cancelled after line ${linesRead}`);
-    storeBatch(batch);
+    try {
+      storeBatch(batch);
+    } catch (e) {
+      throw storeError(store.file, e);
+    }
     batch = [];
     options.onProgress?.(linesRead);
     // Let the event loop breathe between batches (progress output, cancellation, an extension host).

@@ -1,4 +1,31 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { InputError } from '../inputError.ts';
+
+/** The file's fs errors as one line naming it (a folder opens on Linux and fails on read with no path). */
+function inputError(file: string, e: unknown): InputError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new InputError(
+    code === 'EISDIR'
+      ? `${file}: is a folder, not a file`
+      : `${file}: cannot read it (${code ?? (e as Error).message})`,
+  );
+}
+
+function openInput(file: string): number {
+  try {
+    return openSync(file, 'r');
+  } catch (e) {
+    throw inputError(file, e);
+  }
+}
+
+function readInput(file: string, fd: number, chunk: Buffer): number {
+  try {
+    return readSync(fd, chunk, 0, chunk.length, null);
+  } catch (e) {
+    throw inputError(file, e);
+  }
+}
 
 /** One line of a JSONL file: its text, or why it cannot be read. Lines are numbered from 1. */
 export type JsonlLine = { line: number; text: string } | { line: number; error: string };
@@ -17,7 +44,7 @@ const CHUNK_BYTES = 1 << 20;
 export function* readJsonlLines(file: string, maxLineBytes = DEFAULT_MAX_LINE_BYTES): Generator<JsonlLine> {
   // A fresh decode() call drops a leading byte-order mark, so each line may carry one.
   const utf8 = new TextDecoder('utf-8', { fatal: true });
-  const fd = openSync(file, 'r');
+  const fd = openInput(file);
   try {
     const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
     // Start of the current line when it began in an earlier chunk (copied: the chunk buffer is reused).
@@ -66,7 +93,7 @@ export function* readJsonlLines(file: string, maxLineBytes = DEFAULT_MAX_LINE_BY
 
     let sawPartial = false;
     for (;;) {
-      const read = readSync(fd, chunk, 0, CHUNK_BYTES, null);
+      const read = readInput(file, fd, chunk);
       if (read === 0) break;
       let start = 0;
       for (;;) {

@@ -158,6 +158,11 @@ export const migrations: readonly string[] = [
   DROP TABLE training_run;
   ALTER TABLE training_run_next RENAME TO training_run;
   `,
+  // 5: the file says it is a Prefer store (PRAGMA application_id, 'PREF'), so Prefer can refuse any other
+  // SQLite file before changing a byte of it (storeFile.ts: PREFER_APPLICATION_ID).
+  `
+  PRAGMA application_id = 1347568966;
+  `,
 ];
 
 /** The SQL functions migrations may call: the same content hashes the store computes in JavaScript. */

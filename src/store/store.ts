@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { InputError } from '../inputError.ts';
 import {
   type AbRecord,
   type Adapter,
@@ -23,10 +24,11 @@ import {
   recordLabelScore,
   startLabelerRun,
 } from './labelerRuns.ts';
-import { migrate } from './migrations.ts';
+import { migrate, migrations } from './migrations.ts';
 import { countPairs, iteratePairs, type PairFilter, type StoredPair } from './pairs.ts';
 import { upsertPrompt } from './prompts.ts';
 import { type StoreStats, storeStats } from './stats.ts';
+import { inspectStoreFile, openForReading, type Reader, storeError } from './storeFile.ts';
 import {
   finishTrainingRun,
   interruptOrphanedTrainingRuns,
@@ -72,21 +74,109 @@ export interface PickResult {
   pairsAdded: number;
 }
 
-/** The preference store: one SQLite file, opened in WAL mode, schema brought up to date on open. */
+export interface StoreOptions {
+  /**
+   * Only read: the file is never written (no migration, no WAL switch, no -wal or -shm left behind); a store
+   * of an older schema is read from an upgraded copy in memory. A missing file is an error.
+   */
+  readonly?: boolean | undefined;
+}
+
+/**
+ * The preference store: one SQLite file, opened in WAL mode, schema brought up to date on open. Only a new
+ * (missing or empty) file or a Prefer store is opened: any other file is refused before a byte of it changes.
+ */
 export class Store {
   readonly db: Database.Database;
   readonly file: string;
+  readonly readonly: boolean;
+  /** Whether the file held a store before this open, so its pages are checked before the first write. */
+  private unchecked: boolean;
+  private reader: Reader | undefined;
 
-  constructor(file: string) {
+  constructor(file: string, options: StoreOptions = {}) {
     this.file = file;
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    // Set before anything else touches the file, so a second writer waits instead of failing with SQLITE_BUSY.
-    this.db.pragma('busy_timeout = 10000');
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('synchronous = NORMAL');
-    migrate(this.db);
+    this.readonly = options.readonly === true;
+    try {
+      const kind = file === ':memory:' ? 'new' : inspectStoreFile(file);
+      this.unchecked = kind === 'store';
+      if (this.readonly) this.db = this.openReadonly(kind);
+      else this.db = this.openWritable(kind);
+    } catch (e) {
+      this.reader?.dispose();
+      throw storeError(file, e);
+    }
+  }
+
+  private openWritable(kind: 'new' | 'store'): Database.Database {
+    if (this.file !== ':memory:' && kind === 'new') mkdirSync(dirname(this.file), { recursive: true });
+    const db = new Database(this.file);
+    try {
+      // Set before anything else touches the file, so a second writer waits instead of failing with SQLITE_BUSY.
+      db.pragma('busy_timeout = 10000');
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('synchronous = NORMAL');
+      // A migration is a write: a damaged store is refused before it.
+      if (this.unchecked && (db.pragma('user_version', { simple: true }) as number) < migrations.length)
+        this.checkIntact(db);
+      migrate(db);
+      return db;
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  private openReadonly(kind: 'new' | 'store'): Database.Database {
+    if (kind === 'new') {
+      // Nothing stored yet: an empty store in memory answers every question without creating the file.
+      if (this.file !== ':memory:' && !existsSync(this.file))
+        throw new InputError(`${this.file}: no such database`);
+      const db = new Database(':memory:');
+      migrate(db);
+      return db;
+    }
+    this.reader = openForReading(this.file);
+    const version = this.reader.db.pragma('user_version', { simple: true }) as number;
+    if (version >= migrations.length) return this.reader.db;
+    const image = this.reader.db.serialize();
+    this.reader.dispose();
+    this.reader = undefined;
+    // An image of a WAL database must be marked as a rollback-journal one to open in memory.
+    image[18] = image[19] = 1;
+    const db = new Database(image);
+    migrate(db);
+    return db;
+  }
+
+  /** PRAGMA quick_check (about 1 ms per 1000 pairs: bench/store.ts): a store damaged on disk is refused, not written into. */
+  private checkIntact(db: Database.Database = this.db): void {
+    let found: string[];
+    try {
+      const problems = db.pragma('quick_check(3)', { simple: false }) as { quick_check: string }[];
+      found = problems.map((p) => p.quick_check).filter((p) => p !== 'ok');
+    } catch (e) {
+      // Damage to the schema or to page 1 stops the check itself.
+      if (!/^SQLITE_(CORRUPT|NOTADB)/.test(String((e as { code?: unknown }).code))) throw e;
+      found = [(e as Error).message];
+    }
+    if (found.length > 0) {
+      throw new InputError(
+        `${this.file}: the database is damaged (${found.join('; ').replace(/\s+/g, ' ')}); restore it from a backup or use another file`,
+      );
+    }
+    this.unchecked = false;
+  }
+
+  /** Called before the first write of this connection: see checkIntact. */
+  private beforeWrite(): void {
+    if (this.unchecked) this.checkIntact();
+  }
+
+  /** For writers that use `db` directly (the importer): checks the store before their first write. */
+  prepareToWrite(): void {
+    this.beforeWrite();
   }
 
   get schemaVersion(): number {
@@ -95,6 +185,7 @@ export class Store {
 
   /** Stores a prompt (deduplicated by content hash) and returns its id. */
   upsertPrompt(p: PromptInput): number {
+    this.beforeWrite();
     return upsertPrompt(this.db, p).id;
   }
 
@@ -112,12 +203,17 @@ export class Store {
 
   /** Records any judgment (pick, ranking, tie, both bad, skip, edited answer) and the pairs it implies. */
   recordJudgment(input: JudgmentInput): JudgmentResult {
+    this.beforeWrite();
     return recordJudgment(this.db, input);
   }
 
   /** Streams stored pairs for the trainer and exporters; see PairFilter. */
-  iteratePairs(filter: PairFilter = {}): Generator<StoredPair> {
-    return iteratePairs(this.db, filter);
+  *iteratePairs(filter: PairFilter = {}): Generator<StoredPair> {
+    try {
+      yield* iteratePairs(this.db, filter);
+    } catch (e) {
+      throw storeError(this.file, e);
+    }
   }
 
   countPairs(filter: PairFilter = {}): number {
@@ -125,14 +221,17 @@ export class Store {
   }
 
   startLabelerRun(labeler: string, config: Record<string, unknown> = {}): number {
+    this.beforeWrite();
     return startLabelerRun(this.db, labeler, config);
   }
 
   recordLabelScore(runId: number, candidateId: number, score: number, detail?: string): void {
+    this.beforeWrite();
     recordLabelScore(this.db, runId, candidateId, score, detail);
   }
 
   finishLabelerRun(runId: number, result: LabelerRunResult): void {
+    this.beforeWrite();
     finishLabelerRun(this.db, runId, result);
   }
 
@@ -145,22 +244,27 @@ export class Store {
     config?: Record<string, unknown> | undefined;
     owner?: TrainingRunOwner | undefined;
   }): number {
+    this.beforeWrite();
     return startTrainingRun(this.db, run);
   }
 
   resumeTrainingRun(runId: number, step: number, owner?: TrainingRunOwner): void {
+    this.beforeWrite();
     resumeTrainingRun(this.db, runId, step, owner);
   }
 
   interruptTrainingRun(runId: number): boolean {
+    this.beforeWrite();
     return interruptTrainingRun(this.db, runId);
   }
 
   interruptOrphanedTrainingRuns(alive: (owner: TrainingRunOwner) => boolean): number[] {
+    this.beforeWrite();
     return interruptOrphanedTrainingRuns(this.db, alive);
   }
 
   recordTrainingStep(runId: number, split: MetricSplit, step: number, metrics: TrainingMetrics): void {
+    this.beforeWrite();
     recordTrainingStep(this.db, runId, split, step, metrics);
   }
 
@@ -169,6 +273,7 @@ export class Store {
     status: 'done' | 'failed' | 'cancelled' | 'interrupted',
     adapterId?: number,
   ): void {
+    this.beforeWrite();
     finishTrainingRun(this.db, runId, status, adapterId);
   }
 
@@ -181,10 +286,12 @@ export class Store {
   }
 
   registerAdapter(a: AdapterInput): Adapter {
+    this.beforeWrite();
     return registerAdapter(this.db, a);
   }
 
   activateAdapter(id: number | undefined): void {
+    this.beforeWrite();
     activateAdapter(this.db, id);
   }
 
@@ -197,10 +304,12 @@ export class Store {
   }
 
   deleteAdapter(id: number): void {
+    this.beforeWrite();
     deleteAdapter(this.db, id);
   }
 
   updateAbRecord(adapterId: number): AbRecord {
+    this.beforeWrite();
     return updateAbRecord(this.db, adapterId);
   }
 
@@ -209,10 +318,29 @@ export class Store {
   }
 
   close(): void {
-    this.db.close();
+    if (this.reader) this.reader.dispose();
+    else this.db.close();
   }
 }
 
-export function openStore(file: string): Store {
-  return new Store(file);
+// Every error out of a store method names the store's file: SQLite's own messages name none.
+for (const name of Object.getOwnPropertyNames(Store.prototype)) {
+  const method = Object.getOwnPropertyDescriptor(Store.prototype, name)?.value as unknown;
+  if (name === 'constructor' || name === 'iteratePairs' || typeof method !== 'function') continue;
+  Object.defineProperty(Store.prototype, name, {
+    value: function named(this: Store, ...args: unknown[]): unknown {
+      try {
+        return (method as (...a: unknown[]) => unknown).apply(this, args);
+      } catch (e) {
+        throw storeError(this.file, e);
+      }
+    },
+    writable: true,
+    configurable: true,
+  });
+}
+
+/** Opens (creating when missing) the store in `file`; see Store and StoreOptions. */
+export function openStore(file: string, options: StoreOptions = {}): Store {
+  return new Store(file, options);
 }

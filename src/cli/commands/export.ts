@@ -1,16 +1,41 @@
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { exportPairs } from '../../io/exportPairs.ts';
 import { FORMAT_NAMES, isFormatName } from '../../io/formats.ts';
+import { isInputError } from '../../inputError.ts';
 import { openStore, type PairFilter, type Store } from '../../store/store.ts';
 import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
 
-const strings = (v: ParsedArgs['values'][string]) =>
-  v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String).flatMap((s) => s.split(','));
+function strings(args: ParsedArgs, flag: string): string[] | undefined {
+  const v = args.values[flag];
+  if (v === undefined) return undefined;
+  const values = (Array.isArray(v) ? v : [v]).map(String).flatMap((s) => s.split(','));
+  if (values.some((s) => s.trim() === ''))
+    throw new UsageError(`prefer export: --${flag}: empty value (give a name, or a comma list of names)`);
+  return values;
+}
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?$/;
+
+function date(args: ParsedArgs, flag: 'since' | 'until'): string | undefined {
+  const v = args.values[flag] as string | undefined;
+  if (v === undefined) return undefined;
+  const m = ISO_DATE.exec(v);
+  // Date.parse rolls 2025-02-31 over to March: the day must survive the round trip.
+  const day = m && new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  const valid =
+    day !== null &&
+    !Number.isNaN(Date.parse(v)) &&
+    day.getUTCMonth() === Number(m![2]) - 1 &&
+    day.getUTCDate() === Number(m![3]);
+  if (!valid)
+    throw new UsageError(`prefer export: --${flag} ${v}: not ISO 8601 (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)`);
+  return v;
+}
 
 function adapterFilter(store: Store, flag: string | undefined): PairFilter['adapter'] {
   if (flag === undefined) return undefined;
   if (flag === 'base') return 'base';
+  if (!/^v?\d+$/.test(flag))
+    throw new UsageError(`prefer export: --adapter ${flag}: expected an adapter version (e.g. v3) or "base"`);
   const version = Number(flag.replace(/^v/, ''));
   const adapter = store.adapters().find((a) => a.version === version);
   if (!adapter)
@@ -18,11 +43,18 @@ function adapterFilter(store: Store, flag: string | undefined): PairFilter['adap
   return adapter.id;
 }
 
+/** The store's and the output's errors already name their file; input errors keep their exit code. */
+function commandError(e: unknown): Error {
+  const message = `prefer export: ${(e as Error).message.split('\n')[0]}`;
+  if ((e as Error).message.startsWith('prefer export:')) return e as Error;
+  return isInputError(e) ? new UsageError(message) : new Error(message);
+}
+
 export const exportCommand: Command = {
   name: 'export',
   summary: 'export preference pairs as JSONL for TRL or OpenAI',
   usage: [
-    `prefer export --db DB --format ${FORMAT_NAMES.join('|')} --out FILE [filters] [--include-ties] [--private] [--json]`,
+    `prefer export --db DB --format ${FORMAT_NAMES.join('|')} --out FILE [filters] [--include-ties] [--private] [--force] [--json]`,
     '',
     'filters (each may repeat or take a comma list):',
     '  --source S     human, implicit, imported, or a labeler name (parse, compile, test, metric)',
@@ -33,6 +65,7 @@ export const exportCommand: Command = {
     '  --include-disagreements   also labeler pairs that contradict a human judgment',
     '  --include-ties  also write ties and both-bad judgments to FILE.ties.jsonl (they are not DPO pairs)',
     '  --private       leave out file paths and workspace names',
+    '  --force         replace FILE (and FILE.ties.jsonl) when it exists',
   ].join('\n'),
   options: {
     db: { type: 'string' },
@@ -46,6 +79,7 @@ export const exportCommand: Command = {
     'include-ties': { type: 'boolean' },
     'include-disagreements': { type: 'boolean' },
     private: { type: 'boolean' },
+    force: { type: 'boolean' },
   },
   run(args, out) {
     const db = requireString(args, 'db', 'export');
@@ -53,36 +87,33 @@ export const exportCommand: Command = {
     const file = requireString(args, 'out', 'export');
     if (!isFormatName(format))
       throw new UsageError(`prefer export: --format must be one of ${FORMAT_NAMES.join(', ')}`);
-    if (!existsSync(db)) throw new UsageError(`prefer export: ${db}: no such database`);
-    if (!existsSync(dirname(resolve(file))))
-      throw new UsageError(`prefer export: ${dirname(file)}: no such folder`);
-    const store = openStore(db);
+    const filter: PairFilter = {
+      sources: strings(args, 'source'),
+      languages: strings(args, 'language'),
+      since: date(args, 'since'),
+      until: date(args, 'until'),
+      includeDisagreements: args.values['include-disagreements'] === true,
+    };
+    let store: Store;
+    try {
+      // Read-only: an export never changes the database, whatever it is.
+      store = openStore(db, { readonly: true });
+    } catch (e) {
+      throw commandError(e);
+    }
     const tty = process.stderr.isTTY === true;
     try {
-      const filter: PairFilter = {
-        sources: strings(args.values.source),
-        languages: strings(args.values.language),
-        since: args.values.since as string | undefined,
-        until: args.values.until as string | undefined,
-        adapter: adapterFilter(store, args.values.adapter as string | undefined),
-        includeDisagreements: args.values['include-disagreements'] === true,
-      };
-      let result;
-      try {
-        result = exportPairs(store, file, {
-          format,
-          filter,
-          private: args.values.private === true,
-          includeTies: args.values['include-ties'] === true,
-          onProgress: tty
-            ? (done, total) => process.stderr.write(`\rexporting to ${file}: ${done}/${total}`)
-            : undefined,
-        });
-      } catch (e) {
-        if ((e as Error).message.includes('not ISO 8601'))
-          throw new UsageError(`prefer export: ${(e as Error).message}`);
-        throw new Error(`prefer export: ${(e as Error).message}`);
-      }
+      filter.adapter = adapterFilter(store, args.values.adapter as string | undefined);
+      const result = exportPairs(store, file, {
+        format,
+        filter,
+        force: args.values.force === true,
+        private: args.values.private === true,
+        includeTies: args.values['include-ties'] === true,
+        onProgress: tty
+          ? (done, total) => process.stderr.write(`\rexporting to ${file}: ${done}/${total}`)
+          : undefined,
+      });
       if (tty) process.stderr.write('\n');
       const value: Record<string, unknown> = { exported: result.exported, out: file };
       if (result.ties) value.ties = result.ties;
@@ -92,6 +123,8 @@ export const exportCommand: Command = {
           (result.ties ? `; ${result.ties.exported} ties and both-bad judgments to ${result.ties.file}` : ''),
       );
       return 0;
+    } catch (e) {
+      throw commandError(e);
     } finally {
       store.close();
     }

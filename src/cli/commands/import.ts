@@ -1,8 +1,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { FORMAT_NAMES, isFormatName } from '../../io/formats.ts';
 import { importPairs } from '../../io/importPairs.ts';
+import { isInputError } from '../../inputError.ts';
 import { openStore } from '../../store/store.ts';
 import { type Command, UsageError, requireString } from '../command.ts';
+
+/** The store's and the file's errors already name them; input errors keep their exit code. */
+function commandError(e: unknown): Error {
+  const message = `prefer import: ${(e as Error).message.split('\n')[0]}`;
+  return isInputError(e) ? new UsageError(message) : new Error(message);
+}
 
 export const importCommand: Command = {
   name: 'import',
@@ -24,13 +31,19 @@ export const importCommand: Command = {
     if (extra.length > 0)
       throw new UsageError(`prefer import: one FILE at a time (also got ${extra.join(' ')})`);
     if (!existsSync(file)) throw new UsageError(`prefer import: ${file}: no such file`);
+    if (statSync(file).isDirectory()) throw new UsageError(`prefer import: ${file}: is a folder, not a file`);
     if (!statSync(file).isFile()) throw new UsageError(`prefer import: ${file}: not a file`);
     const format = args.values.format;
     if (format !== undefined && (typeof format !== 'string' || !isFormatName(format))) {
       throw new UsageError(`prefer import: --format must be one of ${FORMAT_NAMES.join(', ')}`);
     }
     const tty = process.stderr.isTTY === true;
-    const store = openStore(db);
+    let store;
+    try {
+      store = openStore(db);
+    } catch (e) {
+      throw commandError(e);
+    }
     try {
       const result = await importPairs(store, file, {
         format,
@@ -49,7 +62,16 @@ export const importCommand: Command = {
           ...(errorCount > errors.length ? [`… and ${errorCount - errors.length} more`] : []),
         ].join('\n'),
       );
+      // The exit code says lines were rejected; one line on stderr says which, for a reader of the log.
+      if (errorCount > 0) {
+        const first = errors[0]!;
+        process.stderr.write(
+          `prefer import: ${errorCount} bad line${errorCount === 1 ? '' : 's'} not imported (first: ${file}:${first.line}: ${first.message})\n`,
+        );
+      }
       return errorCount > 0 ? 1 : 0;
+    } catch (e) {
+      throw commandError(e);
     } finally {
       store.close();
     }

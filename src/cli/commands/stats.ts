@@ -1,6 +1,12 @@
-import { existsSync } from 'node:fs';
+import { isInputError } from '../../inputError.ts';
 import { openStore } from '../../store/store.ts';
 import { type Command, UsageError, requireString } from '../command.ts';
+
+/** The store's errors already name its file; input errors keep their exit code. */
+function commandError(e: unknown): Error {
+  const message = `prefer stats: ${(e as Error).message.split('\n')[0]}`;
+  return isInputError(e) ? new UsageError(message) : new Error(message);
+}
 
 export const stats: Command = {
   name: 'stats',
@@ -9,8 +15,13 @@ export const stats: Command = {
   options: { db: { type: 'string' } },
   run(args, out) {
     const db = requireString(args, 'db', 'stats');
-    if (!existsSync(db)) throw new UsageError(`prefer stats: ${db}: no such database`);
-    const store = openStore(db);
+    let store;
+    try {
+      // Read-only: counting never changes the database, whatever it is.
+      store = openStore(db, { readonly: true });
+    } catch (e) {
+      throw commandError(e);
+    }
     try {
       const s = store.stats();
       const by = (r: Record<string, number>) =>
@@ -34,6 +45,8 @@ export const stats: Command = {
           `adapters     ${s.adapters}${s.activeAdapterVersion === null ? '' : ` (active: v${s.activeAdapterVersion})`}`,
         ].join('\n'),
       );
+    } catch (e) {
+      throw commandError(e);
     } finally {
       store.close();
     }

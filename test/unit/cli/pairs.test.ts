@@ -65,6 +65,7 @@ describe('prefer import / export / stats', () => {
       out,
       '--source',
       'human,parse',
+      '--force',
     );
     assert.equal(bySource.value.exported, 5);
   });

@@ -84,7 +84,22 @@ const corpus: Case[] = [
     json({ prompt: null, chosen: 'b', rejected: 'c' }),
     /field "prompt" must be a string, not null/,
   ],
+  [
+    'a lone surrogate in chosen (UTF-8 has no form for it: stored, it would become U+FFFD)',
+    Buffer.from('{"prompt":"a","chosen":"x\\ud800","rejected":"x\\udbff"}'),
+    /^field "chosen" has a lone surrogate \(\\ud800\)/,
+  ],
+  [
+    'a lone low surrogate in the prompt',
+    Buffer.from('{"prompt":"a\\udc00b","chosen":"x","rejected":"y"}'),
+    /^field "prompt" has a lone surrogate \(\\udc00\)/,
+  ],
   ['a good line after the bad ones', good(4), undefined],
+  [
+    'a surrogate pair (an emoji, written escaped)',
+    Buffer.from('{"prompt":"e","chosen":"\\ud83d\\ude00","rejected":"f"}'),
+    undefined,
+  ],
   ['a repeat of a good line', good(2), undefined],
   ['a lone NUL byte inside a string', json({ prompt: 'a', chosen: 'b\u0000', rejected: 'c' }), undefined],
 ];
@@ -114,7 +129,7 @@ describe('bad input', () => {
     );
     assert.equal(result.errorCount, expectedErrors.length);
 
-    assert.equal(result.imported, 5, 'five distinct good lines');
+    assert.equal(result.imported, 6, 'six distinct good lines');
     assert.equal(result.skipped, 1, 'the repeat');
     const stored = [...store.iteratePairs()].map((p) => [p.prefix, p.chosen, p.rejected]);
     assert.deepEqual(stored, [
@@ -122,6 +137,7 @@ describe('bad input', () => {
       ['const v2 = ', '2;', '2'],
       ['const v3 = ', '3;', '3'],
       ['const v4 = ', '4;', '4'],
+      ['e', '\u{1f600}', 'f'],
       ['a', 'b\u0000', 'c'],
     ]);
     assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');

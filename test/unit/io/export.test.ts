@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { exportPairs, tiesFileFor } from '../../../src/io/exportPairs.ts';
@@ -67,7 +75,8 @@ describe('export', () => {
 
   it('exports only the pairs that match the filters', () => {
     const count = (filter: Parameters<typeof exportPairs>[2]['filter']) =>
-      exportPairs(store, join(dir, 'filtered.jsonl'), { format: 'trl', private: false, filter }).exported;
+      exportPairs(store, join(dir, 'filtered.jsonl'), { format: 'trl', private: false, filter, force: true })
+        .exported;
     assert.equal(count({ languages: ['python'] }), 1);
     assert.equal(count({ sources: ['parse'] }), 1);
     assert.equal(count({ sources: ['human'], languages: ['typescript'] }), 3);
@@ -80,7 +89,7 @@ describe('export', () => {
     const without = exportPairs(store, out, { format: 'trl', private: false });
     assert.equal(without.ties, undefined);
     assert.ok(!existsSync(tiesFileFor(out)));
-    const result = exportPairs(store, out, { format: 'trl', private: true, includeTies: true });
+    const result = exportPairs(store, out, { format: 'trl', private: true, includeTies: true, force: true });
     assert.equal(tiesFileFor(out), join(dir, 'with-ties.ties.jsonl'));
     assert.deepEqual(result.ties, { file: tiesFileFor(out), exported: 2 });
     assertGolden(tiesFileFor(out), 'ties.jsonl');
@@ -95,6 +104,7 @@ describe('export', () => {
         private: false,
         includeTies: true,
         filter,
+        force: true,
       }).ties!.exported;
     assert.equal(ties({ languages: ['python'] }), 1);
     assert.equal(ties({ since: '2025-06-04' }), 1);
@@ -107,10 +117,54 @@ describe('export', () => {
     const out = join(dir, 'kept.jsonl');
     writeFileSync(out, 'previous export\n');
     assert.throws(
-      () => exportPairs(store, out, { format: 'trl', private: false, filter: { since: 'not a date' } }),
+      () =>
+        exportPairs(store, out, {
+          format: 'trl',
+          private: false,
+          filter: { since: 'not a date' },
+          force: true,
+        }),
       /not ISO 8601/,
     );
     assert.equal(readFileSync(out, 'utf8'), 'previous export\n');
     assert.ok(!existsSync(`${out}.${process.pid}.partial`));
+  });
+  it('refuses an output that is the database, by any name, before writing anything', () => {
+    const db = join(dir, 'target-checks.sqlite');
+    const own = sampleStore(db);
+    const before = readFileSync(db);
+    linkSync(db, join(dir, 'hard-link.jsonl'));
+    symlinkSync(db, join(dir, 'soft-link.jsonl'));
+    for (const out of [
+      db,
+      join(dir, 'hard-link.jsonl'),
+      join(dir, 'soft-link.jsonl'),
+      `${db}-shm`,
+      `${db}-journal`,
+    ]) {
+      assert.throws(
+        () => exportPairs(own, out, { format: 'trl', private: false, force: true }),
+        (e: Error) => e.name === 'InputError' && e.message.startsWith(`${out}: is the database`),
+        out,
+      );
+    }
+    assert.ok(readFileSync(db).equals(before), 'the database file is unchanged');
+    own.close();
+    assert.ok(!readdirSync(dir).some((f) => f.endsWith('.partial')));
+  });
+
+  it('replaces an existing file only with force, writing through a link and keeping the link', () => {
+    const target = join(dir, 'real-target.jsonl');
+    const link = join(dir, 'link-to-target.jsonl');
+    writeFileSync(target, 'older export\n');
+    symlinkSync(target, link);
+    assert.throws(
+      () => exportPairs(store, link, { format: 'trl', private: false }),
+      /link-to-target\.jsonl: already exists/,
+    );
+    assert.equal(readFileSync(target, 'utf8'), 'older export\n');
+    const result = exportPairs(store, link, { format: 'trl', private: false, force: true });
+    assert.equal(readFileSync(target, 'utf8').trimEnd().split('\n').length, result.exported);
+    assert.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link');
   });
 });

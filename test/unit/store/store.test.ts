@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { migrations } from '../../../src/store/migrations.ts';
 import { openStore } from '../../../src/store/store.ts';
+import { PREFER_APPLICATION_ID } from '../../../src/store/storeFile.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'prefer-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -77,11 +78,22 @@ describe('store', () => {
     store.close();
   });
 
-  it('refuses a database from a newer version of Prefer', () => {
+  it('refuses a database from a newer version of Prefer without changing a byte of it', () => {
     const file = join(dir, 'future.sqlite');
     const db = new Database(file);
+    db.pragma(`application_id = ${PREFER_APPLICATION_ID}`);
     db.pragma(`user_version = ${migrations.length + 1}`);
     db.close();
-    assert.throws(() => openStore(file), /newer than this version of Prefer understands/);
+    const before = readFileSync(file);
+    assert.throws(
+      () => openStore(file),
+      /future\.sqlite: database schema version \d+ is newer than this version of Prefer understands/,
+    );
+    assert.throws(() => openStore(file, { readonly: true }), /is newer than this version of Prefer/);
+    assert.ok(readFileSync(file).equals(before), 'not switched to WAL');
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith('future')),
+      ['future.sqlite'],
+    );
   });
 });
