@@ -1,6 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { Engine } from '../../engine/sample/engine.ts';
+import { contextLength } from '../../engine/hf/config.ts';
 import { isDevice } from '../../engine/runtime/providers.ts';
+import { clampThreads } from '../../engine/runtime/threads.ts';
+import { Engine } from '../../engine/sample/engine.ts';
+import type { SampleOptions } from '../../engine/sample/sampler.ts';
 import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
 
 const USAGE =
@@ -18,6 +21,39 @@ function number(args: ParsedArgs, flag: string, integer: boolean): number | unde
   return n;
 }
 
+/** Candidates are decoded as one batch whose KV cache grows with N; the extension asks for at most 9. */
+const MAX_CANDIDATES = 64;
+
+interface Range {
+  integer: boolean;
+  ok(v: number): boolean;
+  what: string;
+}
+
+/** The numeric flags of sample with the values each accepts (what the sampler and the prompt builder can use). */
+const RANGES: Record<string, Range> = {
+  n: { integer: true, ok: (v) => v >= 1 && v <= MAX_CANDIDATES, what: `an integer from 1 to ${MAX_CANDIDATES}` },
+  'max-tokens': { integer: true, ok: (v) => v >= 1, what: 'a positive integer' },
+  temperature: { integer: false, ok: (v) => v >= 0, what: 'a number ≥ 0' },
+  'top-p': { integer: false, ok: (v) => v > 0 && v <= 1, what: 'a number in (0, 1]' },
+  'top-k': { integer: true, ok: (v) => v >= 0, what: 'an integer ≥ 0 (0: off)' },
+  'min-p': { integer: false, ok: (v) => v >= 0 && v <= 1, what: 'a number in [0, 1]' },
+  'repetition-penalty': { integer: false, ok: (v) => v > 0, what: 'a positive number' },
+  // the sampler seeds with seed >>> 0: beyond 32 bits two seeds would give the same candidates
+  seed: { integer: true, ok: (v) => v >= 0 && v <= 0xffffffff, what: 'an integer from 0 to 4294967295' },
+  threads: { integer: true, ok: (v) => v >= 0, what: 'an integer ≥ 0 (0: ONNX Runtime decides)' },
+  'prompt-tokens': { integer: true, ok: (v) => v >= 1, what: 'a positive integer' },
+  'suffix-share': { integer: false, ok: (v) => v >= 0 && v <= 1, what: 'a number in [0, 1]' },
+};
+
+/** A numeric flag checked against its range; undefined when absent. */
+function ranged(args: ParsedArgs, flag: keyof typeof RANGES): number | undefined {
+  const range = RANGES[flag]!;
+  const n = number(args, flag, range.integer);
+  if (n !== undefined && !range.ok(n)) throw new UsageError(`prefer sample: --${flag} must be ${range.what}, got ${args.values[flag] as string}`);
+  return n;
+}
+
 /** Prefix and suffix around a 1-based line and column of a file (the column counts characters of that line). */
 function splitFileAt(file: string, line: number, col: number): { prefix: string; suffix: string } {
   if (!existsSync(file)) throw new UsageError(`prefer sample: ${file}: no such file`);
@@ -28,6 +64,24 @@ function splitFileAt(file: string, line: number, col: number): { prefix: string;
   if (col < 1 || col > chars.length + 1) throw new UsageError(`prefer sample: ${file}:${line}: --col ${col} is outside 1..${chars.length + 1}`);
   const before = lines.slice(0, line - 1).join('\n') + (line > 1 ? '\n' : '') + chars.slice(0, col - 1).join('');
   return { prefix: before, suffix: text.slice(before.length) };
+}
+
+/** The sampling flags given, as CompletionRequest fields (absent ones take the model's generation defaults). */
+function samplingFlags(args: ParsedArgs): Partial<SampleOptions> {
+  const fields: [keyof typeof RANGES, keyof SampleOptions][] = [
+    ['temperature', 'temperature'],
+    ['top-p', 'topP'],
+    ['top-k', 'topK'],
+    ['min-p', 'minP'],
+    ['repetition-penalty', 'repetitionPenalty'],
+    ['seed', 'seed'],
+  ];
+  const options: Partial<Record<keyof SampleOptions, number>> = {};
+  for (const [flag, field] of fields) {
+    const v = ranged(args, flag);
+    if (v !== undefined) options[field] = v;
+  }
+  return options as Partial<SampleOptions>;
 }
 
 export const sample: Command = {
@@ -80,49 +134,52 @@ export const sample: Command = {
     const device = typeof args.values.device === 'string' ? args.values.device : 'cpu';
     if (!isDevice(device)) throw new UsageError(`prefer sample: --device must be cpu, webgpu or cuda, got ${JSON.stringify(device)}`);
     if (!existsSync(modelDir)) throw new UsageError(`prefer sample: ${modelDir}: no such model directory`);
-    const n = number(args, 'n', true);
-    const maxTokens = number(args, 'max-tokens', true);
+    const n = ranged(args, 'n');
+    const maxTokens = ranged(args, 'max-tokens');
     if (n === undefined) throw new UsageError('prefer sample: --n is required');
     if (maxTokens === undefined) throw new UsageError('prefer sample: --max-tokens is required');
     const heal = args.values.heal;
     if (heal !== undefined && heal !== 'on' && heal !== 'off') throw new UsageError(`prefer sample: --heal must be on or off, got ${JSON.stringify(heal)}`);
+    const sampling = samplingFlags(args);
+    const budget = { maxTokens: ranged(args, 'prompt-tokens') ?? 2048, suffixShare: ranged(args, 'suffix-share') ?? 0.25 };
+    const threads = clampThreads(ranged(args, 'threads') ?? 0);
+    if (threads.note) process.stderr.write(`prefer sample: ${threads.note}\n`);
 
     const engine = await Engine.open({
       modelDir,
       ...(adapterDir !== undefined ? { adapterDir } : {}),
       device,
-      threads: number(args, 'threads', true) ?? 0,
+      threads: threads.threads,
       ...(typeof args.values.cache === 'string' ? { cacheDir: args.values.cache } : {}),
     });
     try {
       if (engine.startup.fallback) process.stderr.write(`prefer sample: ${engine.startup.fallback}\n`);
       const stops = args.values.stop;
-      const budgetTokens = number(args, 'prompt-tokens', true);
-      const suffixShare = number(args, 'suffix-share', false);
       const result = await engine.complete({
         prefix,
         suffix,
         n,
         maxTokens,
-        ...(number(args, 'temperature', false) !== undefined ? { temperature: number(args, 'temperature', false)! } : {}),
-        ...(number(args, 'top-p', false) !== undefined ? { topP: number(args, 'top-p', false)! } : {}),
-        ...(number(args, 'top-k', true) !== undefined ? { topK: number(args, 'top-k', true)! } : {}),
-        ...(number(args, 'min-p', false) !== undefined ? { minP: number(args, 'min-p', false)! } : {}),
-        ...(number(args, 'repetition-penalty', false) !== undefined ? { repetitionPenalty: number(args, 'repetition-penalty', false)! } : {}),
-        ...(number(args, 'seed', true) !== undefined ? { seed: number(args, 'seed', true)! } : {}),
+        ...sampling,
         ...(Array.isArray(stops) ? { stopStrings: stops.map(String) } : {}),
-        budget: { maxTokens: budgetTokens ?? 2048, suffixShare: suffixShare ?? 0.25 },
+        budget,
         // without --heal the engine decides: healed prefix-only prompts, FIM prompts as typed
         ...(heal !== undefined ? { heal: heal === 'on' } : {}),
       });
+      if (result.maxTokens < maxTokens) {
+        const context = contextLength(engine.config);
+        process.stderr.write(`prefer sample: --max-tokens ${maxTokens}: the model's context is ${context} tokens and the prompt takes ${result.promptTokens}, so candidates stop after ${result.maxTokens}\n`);
+      }
       const round = (x: number) => Math.round(x * 100) / 100;
       const value = {
+        prompt_tokens: result.promptTokens,
+        max_tokens: result.maxTokens,
         candidates: result.candidates.map((c) => ({ text: c.text, tokens: c.tokens, logprob: c.logprob })),
         timing: { prefill_ms: round(result.timing.prefill_ms), first_token_ms: round(result.timing.first_token_ms), decode_tok_s: round(result.timing.decode_tok_s) },
       };
       const text = [
         ...result.candidates.map((c, i) => `── candidate ${i + 1} (${c.tokens} tokens, logprob ${c.logprob.toFixed(3)})\n${c.text}`),
-        `── prefill ${value.timing.prefill_ms} ms, first token ${value.timing.first_token_ms} ms, decode ${value.timing.decode_tok_s} tok/s`,
+        `── prompt ${result.promptTokens} tokens, prefill ${value.timing.prefill_ms} ms, first token ${value.timing.first_token_ms} ms, decode ${value.timing.decode_tok_s} tok/s`,
       ].join('\n');
       out.result(value, text);
     } finally {

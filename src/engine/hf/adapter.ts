@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { InputError } from '../../inputError.ts';
 import { readSafetensors } from './safetensors.ts';
 import type { Checkpoint, Weight, WeightSource } from './types.ts';
 import { toFloat32 } from './weights.ts';
@@ -21,19 +22,19 @@ interface LoraPair {
 export async function withAdapter(base: Checkpoint, adapterDir: string): Promise<Checkpoint> {
   const configFile = join(adapterDir, 'adapter_config.json');
   const weightsFile = join(adapterDir, 'adapter_model.safetensors');
-  if (!existsSync(configFile)) throw new Error(`${configFile}: missing (not a PEFT adapter folder)`);
+  if (!existsSync(configFile)) throw new InputError(`${configFile}: missing (not a PEFT adapter folder)`);
   let config: Record<string, unknown>;
   try {
     config = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
   } catch (e) {
-    throw new Error(`${configFile}: bad JSON (${(e as Error).message.split('\n')[0]})`);
+    throw new InputError(`${configFile}: bad JSON (${(e as Error).message.split('\n')[0]})`);
   }
   if (config.peft_type !== 'LORA')
-    throw new Error(`${configFile}: peft_type ${JSON.stringify(config.peft_type)} is not LORA`);
+    throw new InputError(`${configFile}: peft_type ${JSON.stringify(config.peft_type)} is not LORA`);
   const rank = config.r;
   const alpha = config.lora_alpha;
   if (typeof rank !== 'number' || !(rank > 0) || typeof alpha !== 'number')
-    throw new Error(`${configFile}: r and lora_alpha must be positive numbers`);
+    throw new InputError(`${configFile}: r and lora_alpha must be positive numbers`);
   const scale = config.use_rslora === true ? alpha / Math.sqrt(rank) : alpha / rank;
   const fanInFanOut = config.fan_in_fan_out === true;
 
@@ -41,7 +42,7 @@ export async function withAdapter(base: Checkpoint, adapterDir: string): Promise
   if (existsSync(record)) {
     const trainedOn = (JSON.parse(readFileSync(record, 'utf8')) as { baseModelHash?: string }).baseModelHash;
     if (trainedOn && trainedOn !== base.hash)
-      throw new Error(`${adapterDir}: this adapter was trained on a different base model than ${base.dir}`);
+      throw new InputError(`${adapterDir}: this adapter was trained on a different base model than ${base.dir}`);
   }
 
   const file = await readSafetensors(weightsFile);
@@ -51,22 +52,22 @@ export async function withAdapter(base: Checkpoint, adapterDir: string): Promise
     if (!m) continue;
     const site = m[1]!.startsWith(PREFIX) ? m[1]!.slice(PREFIX.length) : m[1]!;
     const bEntry = file.tensors.get(`${m[1]}.lora_B.weight`);
-    if (!bEntry) throw new Error(`${weightsFile}: ${name} has no matching lora_B`);
+    if (!bEntry) throw new InputError(`${weightsFile}: ${name} has no matching lora_B`);
     const target = `${site}.weight`;
     if (!base.weights.has(target))
-      throw new Error(`${weightsFile}: ${name} adapts ${target}, which ${base.dir} does not have`);
+      throw new InputError(`${weightsFile}: ${name} adapts ${target}, which ${base.dir} does not have`);
     const [r, inFeatures] = entry.shape as [number, number];
     const [outFeatures, rB] = bEntry.shape as [number, number];
     const w = base.weights.get(target);
     const expected = fanInFanOut ? [inFeatures, outFeatures] : [outFeatures, inFeatures];
     if (r !== rB || w.shape.join() !== expected.join()) {
-      throw new Error(
+      throw new InputError(
         `${weightsFile}: ${site}: lora_A ${entry.shape} and lora_B ${bEntry.shape} do not fit ${target} ${w.shape}`,
       );
     }
     pairs.set(target, { a: toFloat32(file, entry), b: toFloat32(file, bEntry), rank: r });
   }
-  if (pairs.size === 0) throw new Error(`${weightsFile}: no lora_A/lora_B tensors`);
+  if (pairs.size === 0) throw new InputError(`${weightsFile}: no lora_A/lora_B tensors`);
 
   const merged = new Map<string, Weight>();
   const weights: WeightSource = {

@@ -2,8 +2,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { InputError } from '../../inputError.ts';
 import { readModelConfig } from './config.ts';
 import { readGenerationDefaults } from './generation.ts';
+import { checkSizes } from './sizes.ts';
 import { CheckpointTokenizer } from './tokenizer.ts';
 import type { Checkpoint, GenerationDefaults, ModelConfig, WeightSource } from './types.ts';
 import { loadWeights, type LoadedWeights } from './weights.ts';
@@ -16,7 +18,9 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
     CheckpointTokenizer.fromDir(root),
     readGenerationDefaults(root),
   ]);
+  checkSizes(config, weights, join(root, 'config.json'));
   checkVocabulary(root, config, tokenizer);
+  checkTokenIds(root, config, generationFile);
   return {
     dir: root,
     config,
@@ -37,8 +41,21 @@ function withEos(defaults: GenerationDefaults, config: ModelConfig, tokenizer: C
 function checkVocabulary(dir: string, config: ModelConfig, tokenizer: CheckpointTokenizer): void {
   // Padded embedding tables (vocab_size ≥ tokens) are common; fewer rows than tokens is not a usable model.
   if (tokenizer.vocabSize > config.vocabSize) {
-    throw new Error(`${join(dir, 'tokenizer.json')}: ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.vocabSize}`);
+    throw new InputError(`${join(dir, 'tokenizer.json')}: ${tokenizer.vocabSize} tokens but config.json vocab_size is ${config.vocabSize}`);
   }
+}
+
+/** Special token ids index the logits and the embedding: one past the vocabulary would never match or would read past the table. */
+function checkTokenIds(dir: string, config: ModelConfig, generation: GenerationDefaults): void {
+  const check = (file: string, field: string, ids: readonly number[]) => {
+    const outside = ids.find((id) => id >= config.vocabSize);
+    if (outside !== undefined) {
+      throw new InputError(`${join(dir, file)}: ${field} ${outside} is outside the vocabulary (config.json vocab_size is ${config.vocabSize})`);
+    }
+  };
+  check('config.json', 'eos_token_id', config.eosTokenIds);
+  check('config.json', 'bos_token_id', config.bosTokenId === null ? [] : [config.bosTokenId]);
+  check('generation_config.json', 'eos_token_id', generation.eosTokenIds ?? []);
 }
 
 /**

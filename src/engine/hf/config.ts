@@ -3,6 +3,7 @@
  * GPT-2 has its own field names. Defaults follow the transformers config classes.
  */
 import { join } from 'node:path';
+import { InputError } from '../../inputError.ts';
 import { isRecord, readJsonFile } from './json-file.ts';
 import type { Family, ModelConfig, RopeScaling } from './types.ts';
 
@@ -23,6 +24,17 @@ const ARCHITECTURES: Record<string, ArchitectureInfo> = {
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = Object.keys(ARCHITECTURES);
 
+/**
+ * The most positions the engine gives a model. Rotary tables hold a row per position and no tensor bounds
+ * max_position_embeddings, so a config claiming 10⁷ would allocate gigabytes; 131072 is Llama 3's context.
+ */
+export const MAX_CONTEXT = 131_072;
+
+/** Positions a sequence may use: max_position_embeddings, at most MAX_CONTEXT. */
+export function contextLength(config: Pick<ModelConfig, 'maxPositions'>): number {
+  return Math.min(config.maxPositions, MAX_CONTEXT);
+}
+
 export async function readModelConfig(dir: string): Promise<ModelConfig> {
   const path = join(dir, 'config.json');
   return parseModelConfig(await readJsonFile(path), path);
@@ -30,14 +42,14 @@ export async function readModelConfig(dir: string): Promise<ModelConfig> {
 
 /** `path` only names the file in error messages. */
 export function parseModelConfig(json: unknown, path: string): ModelConfig {
-  if (!isRecord(json)) throw new Error(`${path}: config is not a JSON object`);
+  if (!isRecord(json)) throw new InputError(`${path}: config is not a JSON object`);
   const fields = new ConfigFields(json, path);
   const architectures = json['architectures'];
   const architecture = Array.isArray(architectures) && typeof architectures[0] === 'string' ? architectures[0] : null;
-  if (architecture === null) throw new Error(`${path}: missing config field "architectures"`);
+  if (architecture === null) throw new InputError(`${path}: missing config field "architectures"`);
   const info = ARCHITECTURES[architecture];
   if (!info) {
-    throw new Error(`${path}: unknown architecture ${architecture} (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
+    throw new InputError(`${path}: unknown architecture ${architecture} (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
   }
   return info.family === 'gpt2' ? gpt2Config(fields, architecture) : llamaLikeConfig(fields, architecture, info);
 }
@@ -47,7 +59,7 @@ function llamaLikeConfig(f: ConfigFields, architecture: string, info: Architectu
   const numHeads = f.positiveInt('num_attention_heads');
   const numKvHeads = f.optionalPositiveInt('num_key_value_heads') ?? numHeads;
   if (numHeads % numKvHeads !== 0) {
-    throw new Error(`${f.path}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+    throw new InputError(`${f.path}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   }
   const headDim = f.optionalPositiveInt('head_dim') ?? exactDivision(f, hiddenSize, numHeads, 'hidden_size', 'num_attention_heads');
   const rope = ropeSettings(f);
@@ -112,10 +124,10 @@ function gpt2Config(f: ConfigFields, architecture: string): ModelConfig {
 function ropeSettings(f: ConfigFields): { theta: number; scaling: RopeScaling | null } {
   const parameters = f.raw['rope_parameters'];
   if (parameters !== undefined && parameters !== null) {
-    if (!isRecord(parameters)) throw new Error(`${f.path}: rope_parameters is not an object`);
+    if (!isRecord(parameters)) throw new InputError(`${f.path}: rope_parameters is not an object`);
     const theta = parameters['rope_theta'];
     if (typeof theta !== 'number' || !(theta > 0)) {
-      throw new Error(`${f.path}: missing config field "rope_parameters.rope_theta"`);
+      throw new InputError(`${f.path}: missing config field "rope_parameters.rope_theta"`);
     }
     return { theta, scaling: ropeScaling(parameters) };
   }
@@ -143,7 +155,7 @@ function slidingWindow(f: ConfigFields, modelType: string): number | null {
 }
 
 function exactDivision(f: ConfigFields, a: number, b: number, aName: string, bName: string): number {
-  if (a % b !== 0) throw new Error(`${f.path}: ${aName} ${a} is not divisible by ${bName} ${b}`);
+  if (a % b !== 0) throw new InputError(`${f.path}: ${aName} ${a} is not divisible by ${bName} ${b}`);
   return a / b;
 }
 
@@ -159,7 +171,7 @@ class ConfigFields {
 
   positiveInt(name: string): number {
     const value = this.optionalPositiveInt(name);
-    if (value === null) throw new Error(`${this.path}: missing config field "${name}"`);
+    if (value === null) throw new InputError(`${this.path}: missing config field "${name}"`);
     return value;
   }
 
@@ -167,7 +179,7 @@ class ConfigFields {
     const value = this.raw[name];
     if (value === undefined || value === null) return null;
     if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-      throw new Error(`${this.path}: config field "${name}" must be a positive integer, got ${JSON.stringify(value)}`);
+      throw new InputError(`${this.path}: config field "${name}" must be a positive integer, got ${JSON.stringify(value)}`);
     }
     return value;
   }
@@ -176,7 +188,7 @@ class ConfigFields {
     const value = this.raw[name];
     if (value === undefined || value === null) return null;
     if (typeof value !== 'number' || !(value > 0)) {
-      throw new Error(`${this.path}: config field "${name}" must be a positive number, got ${JSON.stringify(value)}`);
+      throw new InputError(`${this.path}: config field "${name}" must be a positive number, got ${JSON.stringify(value)}`);
     }
     return value;
   }
@@ -185,7 +197,7 @@ class ConfigFields {
     const value = this.raw[name];
     if (value === undefined || value === null) return null;
     if (typeof value !== 'boolean') {
-      throw new Error(`${this.path}: config field "${name}" must be true or false, got ${JSON.stringify(value)}`);
+      throw new InputError(`${this.path}: config field "${name}" must be true or false, got ${JSON.stringify(value)}`);
     }
     return value;
   }
@@ -212,7 +224,7 @@ class ConfigFields {
 
   private checkedTokenId(name: string, value: unknown): number {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-      throw new Error(`${this.path}: config field "${name}" must be a token id, got ${JSON.stringify(value)}`);
+      throw new InputError(`${this.path}: config field "${name}" must be a token id, got ${JSON.stringify(value)}`);
     }
     return value;
   }

@@ -1,26 +1,23 @@
 /** generation_config.json → GenerationDefaults. The file is optional; absent fields stay undefined. */
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InputError } from '../../inputError.ts';
+import { isPresent } from './files.ts';
 import { isRecord, readJsonFile } from './json-file.ts';
 import type { GenerationDefaults } from './types.ts';
 
 export async function readGenerationDefaults(dir: string): Promise<GenerationDefaults> {
   const path = join(dir, 'generation_config.json');
-  try {
-    await access(path);
-  } catch {
-    return {};
-  }
+  if (!(await isPresent(path))) return {};
   return parseGenerationDefaults(await readJsonFile(path), path);
 }
 
 export function parseGenerationDefaults(json: unknown, path: string): GenerationDefaults {
-  if (!isRecord(json)) throw new Error(`${path}: generation config is not a JSON object`);
+  if (!isRecord(json)) throw new InputError(`${path}: generation config is not a JSON object`);
   const number = (field: string, check: (v: number) => boolean, what: string): number | undefined => {
     const value = json[field];
     if (value === undefined || value === null) return undefined;
     if (typeof value !== 'number' || !check(value)) {
-      throw new Error(`${path}: field "${field}" must be ${what}, got ${JSON.stringify(value)}`);
+      throw new InputError(`${path}: field "${field}" must be ${what}, got ${JSON.stringify(value)}`);
     }
     return value;
   };
@@ -41,7 +38,7 @@ export function parseGenerationDefaults(json: unknown, path: string): Generation
   if (eos !== undefined && eos !== null) {
     const ids = Array.isArray(eos) ? (eos as unknown[]) : [eos];
     if (!ids.every((id) => Number.isInteger(id) && (id as number) >= 0)) {
-      throw new Error(`${path}: field "eos_token_id" must be a token id or a list of them, got ${JSON.stringify(eos)}`);
+      throw new InputError(`${path}: field "eos_token_id" must be a token id or a list of them, got ${JSON.stringify(eos)}`);
     }
     defaults.eosTokenIds = ids as number[];
   }

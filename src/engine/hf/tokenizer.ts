@@ -4,8 +4,9 @@
  * decode that never splits a UTF-8 multi-byte character.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { InputError } from '../../inputError.ts';
+import { isPresent } from './files.ts';
 import { isRecord, oneLine, readJsonFile } from './json-file.ts';
 
 export type FimStyle = 'qwen' | 'starcoder' | 'deepseek' | 'codellama';
@@ -53,12 +54,12 @@ export class CheckpointTokenizer {
   private readonly merges: [string, string][] | null;
 
   constructor(tokenizerJson: unknown, tokenizerConfig: unknown, path = 'tokenizer.json') {
-    if (!isRecord(tokenizerJson)) throw new Error(`${path}: tokenizer is not a JSON object`);
+    if (!isRecord(tokenizerJson)) throw new InputError(`${path}: tokenizer is not a JSON object`);
     const config = isRecord(tokenizerConfig) ? tokenizerConfig : {};
     try {
       this.tokenizer = new Tokenizer(tokenizerJson, config);
     } catch (error) {
-      throw new Error(`${path}: unsupported tokenizer (${oneLine(error)})`);
+      throw new InputError(`${path}: unsupported tokenizer (${oneLine(error)})`);
     }
     const vocab = this.tokenizer.get_vocab(true);
     let maxId = -1;
@@ -77,7 +78,7 @@ export class CheckpointTokenizer {
   static async fromDir(dir: string): Promise<CheckpointTokenizer> {
     const tokenizerPath = join(dir, 'tokenizer.json');
     const configPath = join(dir, 'tokenizer_config.json');
-    const [json, config] = await Promise.all([readJsonFile(tokenizerPath), existsSync(configPath) ? readJsonFile(configPath) : {}]);
+    const [json, config] = await Promise.all([readJsonFile(tokenizerPath), isPresent(configPath).then((present) => (present ? readJsonFile(configPath) : {}))]);
     return new CheckpointTokenizer(json, config, tokenizerPath);
   }
 

@@ -3,8 +3,9 @@
  * model.safetensors.index.json. Held once: aligned f32 data are views on the file bytes; f16/bf16 and
  * unaligned f32 are converted or copied once per tensor on first use and cached.
  */
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InputError } from '../../inputError.ts';
+import { isPresent } from './files.ts';
 import { isRecord, readJsonFile } from './json-file.ts';
 import { readSafetensors, type SafetensorsFile, type TensorEntry } from './safetensors.ts';
 import type { Weight, WeightDType, WeightSource } from './types.ts';
@@ -15,13 +16,17 @@ export const INDEX_FILE = 'model.safetensors.index.json';
 export interface LoadedWeights extends WeightSource {
   /** The files read, in a stable order (hashed to key compiled-graph caches). */
   files: SafetensorsFile[];
+  /** model.safetensors or the shard index: the file that names the tensors, for messages. */
+  readonly sourcePath: string;
+  /** A tensor's shape as its file's header gives it (nothing read or converted); undefined when absent. */
+  shapeOf(name: string): number[] | undefined;
 }
 
 export async function loadWeights(dir: string): Promise<LoadedWeights> {
   const indexPath = join(dir, INDEX_FILE);
-  if (await exists(indexPath)) return loadSharded(dir, indexPath);
+  if (await isPresent(indexPath)) return loadSharded(dir, indexPath);
   const singlePath = join(dir, SINGLE_FILE);
-  if (!(await exists(singlePath))) throw new Error(`${dir}: no ${SINGLE_FILE} or ${INDEX_FILE}`);
+  if (!(await isPresent(singlePath))) throw new InputError(`${dir}: no ${SINGLE_FILE} or ${INDEX_FILE}`);
   const file = await readSafetensors(singlePath);
   return new SafetensorsWeights([file], new Map([...file.tensors.keys()].map((name) => [name, file])), singlePath);
 }
@@ -29,12 +34,12 @@ export async function loadWeights(dir: string): Promise<LoadedWeights> {
 async function loadSharded(dir: string, indexPath: string): Promise<LoadedWeights> {
   const index = await readJsonFile(indexPath);
   const weightMap = isRecord(index) ? index['weight_map'] : undefined;
-  if (!isRecord(weightMap)) throw new Error(`${indexPath}: missing field "weight_map"`);
+  if (!isRecord(weightMap)) throw new InputError(`${indexPath}: missing field "weight_map"`);
   const shardNames = new Set<string>();
   for (const [name, shard] of Object.entries(weightMap)) {
     // Shard names come from the file: keep them inside the checkpoint folder.
     if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\') || shard.startsWith('.')) {
-      throw new Error(`${indexPath}: tensor ${name} maps to a bad shard name ${JSON.stringify(shard)}`);
+      throw new InputError(`${indexPath}: tensor ${name} maps to a bad shard name ${JSON.stringify(shard)}`);
     }
     shardNames.add(shard);
   }
@@ -44,7 +49,7 @@ async function loadSharded(dir: string, indexPath: string): Promise<LoadedWeight
   const owner = new Map<string, SafetensorsFile>();
   for (const [name, shard] of Object.entries(weightMap)) {
     const file = byShard.get(shard as string) as SafetensorsFile;
-    if (!file.tensors.has(name)) throw new Error(`${file.path}: missing tensor ${name} (listed in ${INDEX_FILE})`);
+    if (!file.tensors.has(name)) throw new InputError(`${file.path}: missing tensor ${name} (listed in ${INDEX_FILE})`);
     owner.set(name, file);
   }
   return new SafetensorsWeights(files, owner, indexPath);
@@ -53,7 +58,7 @@ async function loadSharded(dir: string, indexPath: string): Promise<LoadedWeight
 class SafetensorsWeights implements LoadedWeights {
   readonly files: SafetensorsFile[];
   private readonly owner: Map<string, SafetensorsFile>;
-  private readonly sourcePath: string;
+  readonly sourcePath: string;
   private readonly cache = new Map<string, Weight>();
 
   constructor(files: SafetensorsFile[], owner: Map<string, SafetensorsFile>, sourcePath: string) {
@@ -70,11 +75,15 @@ class SafetensorsWeights implements LoadedWeights {
     return this.owner.has(name);
   }
 
+  shapeOf(name: string): number[] | undefined {
+    return this.owner.get(name)?.tensors.get(name)?.shape;
+  }
+
   get(name: string): Weight {
     const cached = this.cache.get(name);
     if (cached) return cached;
     const file = this.owner.get(name);
-    if (!file) throw new Error(`${this.sourcePath}: missing tensor ${name}`);
+    if (!file) throw new InputError(`${this.sourcePath}: missing tensor ${name}`);
     const entry = file.tensors.get(name) as TensorEntry;
     const weight: Weight = {
       name,
@@ -101,7 +110,7 @@ export function toFloat32(file: SafetensorsFile, entry: TensorEntry): Float32Arr
     case 'BF16':
       return bfloat16ToFloat32(bytes.subarray(entry.begin, entry.end), count);
     default:
-      throw new Error(`${file.path}: tensor ${entry.name} has dtype ${entry.dtype}; only F32, F16 and BF16 weights are supported`);
+      throw new InputError(`${file.path}: tensor ${entry.name} has dtype ${entry.dtype}; only F32, F16 and BF16 weights are supported`);
   }
 }
 
@@ -135,13 +144,4 @@ function bfloat16ToFloat32(raw: Uint8Array, count: number): Float32Array {
   const bits = new Uint32Array(out.buffer);
   for (let i = 0; i < count; i++) bits[i] = (((raw[2 * i + 1] as number) << 24) | ((raw[2 * i] as number) << 16)) >>> 0;
   return out;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

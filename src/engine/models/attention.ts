@@ -1,4 +1,5 @@
 /** Pieces shared by the families: rotary tables and causal self-attention over a KV cache with grouped KV heads. */
+import { InputError } from '../../inputError.ts';
 import type { RopeScaling } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
@@ -11,7 +12,7 @@ export function rotaryInverseFrequencies(headDim: number, theta: number, scaling
   const p = scaling.parameters;
   const need = (name: string): number => {
     const v = p[name];
-    if (typeof v !== 'number') throw new Error(`config.json: rope_scaling ${scaling.type} needs ${name}`);
+    if (typeof v !== 'number') throw new InputError(`config.json: rope_scaling ${scaling.type} needs ${name}`);
     return v;
   };
   switch (scaling.type) {
@@ -32,7 +33,7 @@ export function rotaryInverseFrequencies(headDim: number, theta: number, scaling
       });
     }
     default:
-      throw new Error(`config.json: rope_scaling type ${scaling.type} is not supported by the llama family`);
+      throw new InputError(`config.json: rope_scaling type ${scaling.type} is not supported by the llama family`);
   }
 }
 

@@ -3,6 +3,8 @@
  * explicit head_dim). Pre-norm decoder: RMSNorm → attention with rotary positions and grouped KV heads →
  * residual → RMSNorm → SwiGLU MLP → residual; final RMSNorm; LM head (tied to the embedding or not).
  */
+import { InputError } from '../../inputError.ts';
+import { contextLength } from '../hf/config.ts';
 import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
@@ -13,8 +15,8 @@ import { attention, rotaryTables } from './attention.ts';
 export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype: DType): CausalLM {
   const w = new GraphWeights(g, source, dtype);
   const { hiddenSize: C, numHeads: H, numKvHeads: Hkv, headDim: D, intermediateSize: F, normEps: eps } = config;
-  if (H % Hkv !== 0) throw new Error(`config.json: num_attention_heads ${H} is not a multiple of num_key_value_heads ${Hkv}`);
-  const { cos: cosTable, sin: sinTable } = rotaryTables(g, config.maxPositions, D, config.ropeTheta, dtype, config.ropeScaling);
+  if (H % Hkv !== 0) throw new InputError(`config.json: num_attention_heads ${H} is not a multiple of num_key_value_heads ${Hkv}`);
+  const { cos: cosTable, sin: sinTable } = rotaryTables(g, contextLength(config), D, config.ropeTheta, dtype, config.ropeScaling);
 
   // set per forward pass: whether linears read their weights as stored ([out, in]) or transposed ([in, out])
   let asStored = false;

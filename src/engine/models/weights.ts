@@ -1,4 +1,5 @@
 /** Turning checkpoint tensors into graph initializers: dtype conversion, and linears stored [in, out] for MatMul. */
+import { InputError } from '../../inputError.ts';
 import type { WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 
@@ -89,7 +90,7 @@ export class GraphWeights {
 
   private checkShape(name: string, actual: number[], expected: number[]): void {
     if (actual.length !== expected.length || actual.some((d, i) => d !== expected[i])) {
-      throw new Error(`weight ${name}: shape [${actual.join(', ')}], expected [${expected.join(', ')}] from config.json`);
+      throw new InputError(`weight ${name}: shape [${actual.join(', ')}], expected [${expected.join(', ')}] from config.json`);
     }
   }
 }

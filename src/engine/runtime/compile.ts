@@ -51,11 +51,17 @@ export function compileInference(checkpoint: Checkpoint, cacheDir: string, optio
   const path = join(dir, 'model.onnx');
   if (existsSync(path) && existsSync(`${path}.data`)) return { path, compiled: false, compileMs: 0 };
   const started = performance.now();
+  // built before anything is written: a checkpoint the graph refuses leaves nothing in the cache
+  const graph = lower(inferenceGraph(checkpoint.config, checkpoint.weights, options.dtype), options.target, { fused: options.fused ?? true });
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const graph = lower(inferenceGraph(checkpoint.config, checkpoint.weights, options.dtype), options.target, { fused: options.fused ?? true });
-  writeModel(graph, join(tmp, 'model.onnx'), 'external');
+  try {
+    writeModel(graph, join(tmp, 'model.onnx'), 'external');
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
   // a complete directory appears at once, so a crash mid-write never leaves a half cache entry
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);

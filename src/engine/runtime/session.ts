@@ -6,6 +6,9 @@ import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../hf/types.ts';
 import { MASKED } from '../models/family.ts';
 import { type Device, chooseProvider } from './providers.ts';
+import { disableOrtTelemetry } from './telemetry.ts';
+
+disableOrtTelemetry();
 
 export interface SessionSettings {
   device: Device;

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { withAdapter } from '../hf/adapter.ts';
 import { loadCheckpoint } from '../hf/checkpoint.ts';
+import { contextLength } from '../hf/config.ts';
 import type { GenerationDefaults, ModelConfig } from '../hf/types.ts';
 import type { CheckpointTokenizer, FimTokens } from '../hf/tokenizer.ts';
 import { compileInference } from '../runtime/compile.ts';
@@ -14,7 +15,7 @@ import type { Device } from '../runtime/providers.ts';
 import { KvDecoder, openSession } from '../runtime/session.ts';
 import { TokenTexts } from './healing.ts';
 import { DEFAULT_BUDGET, type PromptBudget, buildPrompt } from './prompt.ts';
-import { type SampleCallbacks, type SampleOptions, type SampleResult, sampleCandidates } from './sampler.ts';
+import { type SampleCallbacks, type SampleOptions, type SampleResult, sampleCandidates, validateSampleOptions } from './sampler.ts';
 
 export interface EngineOptions {
   modelDir: string;
@@ -105,14 +106,18 @@ export class Engine {
 
   async complete(request: CompletionRequest, callbacks: SampleCallbacks = {}): Promise<SampleResult> {
     const options = this.resolveOptions(request);
-    // The prompt and the completion must fit the model's positions.
+    validateSampleOptions(options);
     const budget = request.budget ?? DEFAULT_BUDGET;
-    const room = Math.max(1, this.config.maxPositions - options.maxTokens);
+    const context = contextLength(this.config);
+    // The prompt and the completion share the context: the completion reserves at most half of it, so a large
+    // max tokens never crowds the prompt out; a short prompt leaves the completion the rest.
+    const room = context - Math.min(options.maxTokens, Math.floor(context / 2));
     const stopTokens = completionStopTokens(options.stopTokens, this.tokenizer.fim);
     const fimPrompt = (request.suffix ?? '').length > 0 && this.tokenizer.fim !== null;
     const healing = (request.heal ?? !fimPrompt) ? { texts: this.tokenTexts(), banned: stopTokens } : undefined;
     const prompt = buildPrompt(this.tokenizer, request.prefix, request.suffix ?? '', { ...budget, maxTokens: Math.min(budget.maxTokens, room) }, healing);
-    return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, stopTokens }, callbacks, prompt.healing);
+    const maxTokens = Math.max(1, Math.min(options.maxTokens, context - prompt.ids.length));
+    return sampleCandidates(this.decoder, this.tokenizer, prompt.ids, { ...options, maxTokens, stopTokens }, callbacks, prompt.healing);
   }
 
   /** What each token adds to a text, for token healing: built on first use (~0.5 s for a 150k vocabulary). */

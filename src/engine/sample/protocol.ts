@@ -12,5 +12,6 @@ export type FromWorker =
   | { type: 'opened'; startup: EngineStartup }
   | { type: 'text'; id: number; index: number; text: string }
   | { type: 'result'; id: number; result: SampleResult }
-  | { type: 'error'; id: number | null; message: string }
+  /** `name` keeps an error's kind across the thread boundary (InputError: the user's input, not a failure) */
+  | { type: 'error'; id: number | null; message: string; name: string }
   | { type: 'closed' };

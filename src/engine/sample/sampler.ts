@@ -5,6 +5,8 @@
  * cancelled between steps. With token healing, each candidate's first tokens spell the text removed from the
  * prompt, and that forced text is cut from what the candidate streams and returns.
  */
+import { InputError } from '../../inputError.ts';
+import { contextLength } from '../hf/config.ts';
 import type { KvDecoder } from '../runtime/session.ts';
 import { type TokenChoiceOptions, chooseToken, penalizeRepeats, seededRandom } from './distribution.ts';
 import type { HealingPlan } from './healing.ts';
@@ -58,6 +60,8 @@ export interface SampleResult {
   candidates: Candidate[];
   timing: SampleTiming;
   promptTokens: number;
+  /** the most tokens a candidate could write: the request's, or less where the model's context ends first */
+  maxTokens: number;
   cancelled: boolean;
 }
 
@@ -97,7 +101,7 @@ class Running {
 
 export function validateSampleOptions(o: SampleOptions): void {
   const bad = (what: string) => {
-    throw new Error(`sample: ${what}`);
+    throw new InputError(`sample: ${what}`);
   };
   if (!Number.isInteger(o.n) || o.n < 1) bad(`n must be a positive integer, got ${o.n}`);
   if (!Number.isInteger(o.maxTokens) || o.maxTokens < 1) bad(`max tokens must be a positive integer, got ${o.maxTokens}`);
@@ -128,7 +132,7 @@ export async function sampleCandidates(
   const penalized = new Float32Array(penalty !== 1 ? vocab : 0);
   const aborted = () => callbacks.signal?.aborted ?? false;
 
-  const maxPositions = model.config.maxPositions;
+  const maxPositions = contextLength(model.config);
   if (promptIds.length >= maxPositions) throw new Error(`sample: prompt of ${promptIds.length} tokens leaves no room in the model's ${maxPositions} positions`);
   // room for typical completions up front; the cache grows if a long one needs more
   model.reset(1, Math.min(promptIds.length + options.maxTokens, maxPositions, promptIds.length + 512));
@@ -192,6 +196,7 @@ export async function sampleCandidates(
     candidates,
     timing: { prefill_ms: prefillMs, first_token_ms: firstTokenMs, decode_tok_s: decodeSeconds > 0 ? decodeTokens / decodeSeconds : 0 },
     promptTokens: promptIds.length,
+    maxTokens: options.maxTokens,
     cancelled,
   };
 }

@@ -14,7 +14,12 @@ let engine: Engine | null = null;
 const running = new Map<number, AbortController>();
 let queue: Promise<void> = Promise.resolve();
 const send = (m: FromWorker) => port.postMessage(m);
-const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+const failure = (id: number | null, e: unknown): FromWorker => ({
+  type: 'error',
+  id,
+  message: (e instanceof Error ? e.message : String(e)).split('\n')[0]!,
+  name: e instanceof Error ? e.name : 'Error',
+});
 
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
@@ -24,12 +29,12 @@ port.on('message', (m: ToWorker) => {
           engine = e;
           send({ type: 'opened', startup: e.startup });
         },
-        (e: unknown) => send({ type: 'error', id: null, message: oneLine(e) }),
+        (e: unknown) => send(failure(null, e)),
       );
       break;
     case 'complete': {
       if (!engine) {
-        send({ type: 'error', id: m.id, message: 'engine worker: no model open' });
+        send(failure(m.id, new Error('engine worker: no model open')));
         break;
       }
       const controller = new AbortController();
@@ -41,7 +46,7 @@ port.on('message', (m: ToWorker) => {
         .then(() => open.complete(m.request, { signal: controller.signal, onText: (index, text) => send({ type: 'text', id: m.id, index, text }) }))
         .then(
           (result) => send({ type: 'result', id: m.id, result }),
-          (e: unknown) => send({ type: 'error', id: m.id, message: oneLine(e) }),
+          (e: unknown) => send(failure(m.id, e)),
         )
         .finally(() => running.delete(m.id));
       break;

@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { disableOrtTelemetry } from '../runtime/telemetry.ts';
 import type { CompletionRequest, EngineOptions, EngineStartup } from './engine.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import type { SampleCallbacks, SampleResult } from './sampler.ts';
@@ -21,6 +22,13 @@ export function defaultWorkerScript(): string {
     if (existsSync(bundled)) return bundled;
   }
   return resolve('src/engine/sample/worker.ts');
+}
+
+/** The worker's error as an Error of the same name, so isInputError still tells the user's input from a failure. */
+function workerError(m: { message: string; name: string }): Error {
+  const error = new Error(m.message);
+  error.name = m.name;
+  return error;
 }
 
 interface Pending {
@@ -46,11 +54,12 @@ export class EngineWorker {
 
   static async start(options: EngineOptions, workerScript = defaultWorkerScript()): Promise<EngineWorker> {
     if (!existsSync(workerScript)) throw new Error(`engine worker script not found: ${workerScript} (pass its path or set PREFER_ENGINE_WORKER)`);
+    disableOrtTelemetry();
     const worker = new Worker(workerScript);
     const startup = await new Promise<EngineStartup>((ok, fail) => {
       const onMessage = (m: FromWorker) => {
         if (m.type === 'opened') ok(m.startup);
-        else if (m.type === 'error') fail(new Error(m.message));
+        else if (m.type === 'error') fail(workerError(m));
         else return;
         worker.off('message', onMessage);
       };
@@ -93,7 +102,7 @@ export class EngineWorker {
   private receive(m: FromWorker): void {
     if (m.type === 'text') this.pending.get(m.id)?.onText?.(m.index, m.text);
     else if (m.type === 'result') this.settle(m.id)?.resolve(m.result);
-    else if (m.type === 'error' && m.id !== null) this.settle(m.id)?.reject(new Error(m.message));
+    else if (m.type === 'error' && m.id !== null) this.settle(m.id)?.reject(workerError(m));
   }
 
   private settle(id: number): Pending | undefined {

@@ -72,3 +72,36 @@ test('--heal on|off overrides the engine’s healing choice; another value is a 
   assert.equal(bad.code, 2);
   assert.match(String(bad.value.error), /--heal must be on or off, got "maybe"/);
 });
+
+test('a --prefix or --stop of 40 000 characters samples instead of crashing ONNX Runtime (its telemetry regex recursed per character of the command line)', () => {
+  const long = 'a'.repeat(40_000);
+  for (const flags of [['--prefix', long], ['--prefix', 'def f', '--stop', long]]) {
+    const r = preferJson('sample', '--model', model, ...flags, '--n', '2', '--max-tokens', '4', '--seed', '1', '--cache', cache, '--threads', '1');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((r.value as { candidates: unknown[] }).candidates.length, 2);
+  }
+});
+
+test('--max-tokens beyond the context keeps the prompt and stops candidates at the context end, with a note; --json reports prompt_tokens', () => {
+  const defaultModel = join(import.meta.dirname, '../../../models/default');
+  const prefix = 'function add(a, b) {\n  return a + b;\n}\n'.repeat(200);
+  const r = preferJson('sample', '--model', defaultModel, '--prefix', prefix, '--n', '1', '--max-tokens', '1000', '--seed', '1', '--stop', '\n', '--cache', cache, '--threads', '1');
+  assert.equal(r.code, 0, r.stderr);
+  const v = r.value as { prompt_tokens: number; max_tokens: number };
+  // the completion reserves at most half of the 1024 positions; before, the prompt became a single token
+  assert.equal(v.prompt_tokens, 512);
+  assert.equal(v.max_tokens, 512);
+  assert.match(r.stderr, /^prefer sample: --max-tokens 1000: the model's context is 1024 tokens and the prompt takes 512, so candidates stop after 512\n$/);
+  const short = preferJson('sample', '--model', defaultModel, '--prefix', 'x', '--n', '1', '--max-tokens', '1000', '--seed', '1', '--stop', '\n', '--cache', cache, '--threads', '1');
+  assert.equal(short.code, 0, short.stderr);
+  const s = short.value as { prompt_tokens: number; max_tokens: number };
+  assert.ok(s.prompt_tokens <= 2, `prompt ${s.prompt_tokens}`);
+  assert.equal(s.max_tokens, 1000, 'a short prompt leaves the whole budget');
+  assert.equal(short.stderr, '');
+});
+
+test('--threads above the cores is lowered to them with a note on stderr', () => {
+  const r = preferJson('sample', '--model', model, '--prefix', 'def f', '--n', '1', '--max-tokens', '2', '--cache', cache, '--threads', '100000');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^prefer sample: --threads 100000 is more than this machine's \d+ cores; using \d+\n$/);
+});
