@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { disableOrtTelemetry } from '../engine/runtime/telemetry.ts';
 import type { RoundOptions, RoundResult } from './round.ts';
 import type { FromTrainWorker, ToTrainWorker, TrainPhase } from './trainProtocol.ts';
 import type { StepMetrics, TrainPlan } from './trainer.ts';
@@ -40,6 +41,8 @@ export async function runRoundInWorker(
   script = defaultTrainWorkerScript(),
 ): Promise<RoundResult> {
   if (!existsSync(script)) throw new Error(`training worker script not found: ${script}`);
+  // the worker's ONNX Runtime reads the real environment, which only this thread can set
+  disableOrtTelemetry();
   const worker = new Worker(script);
   const cancel = () => worker.postMessage({ type: 'cancel' } satisfies ToTrainWorker);
   const crash = () => worker.postMessage({ type: 'crash' } satisfies ToTrainWorker);

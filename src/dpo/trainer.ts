@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
+import { disableOrtTelemetry } from '../engine/runtime/telemetry.ts';
 import { InputError } from '../inputError.ts';
 import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
 import type { Graph } from '../engine/graph/ir.ts';
@@ -21,6 +22,9 @@ import { type AdamWConfig, optimizerStateNames } from './optimizer.ts';
 import { type Accumulation, accumulatorName, dpoGraph, referenceGraph, trainingSessionOptions } from './trainingGraph.ts';
 import { checkpointExists, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { DeviceState, type HostTraffic } from './deviceState.ts';
+
+// before any session: a long command line would otherwise crash ONNX Runtime's telemetry client (runtime/telemetry.ts)
+disableOrtTelemetry();
 
 export interface TrainOptions {
   loss: DpoLossConfig;
