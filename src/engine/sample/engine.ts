@@ -11,7 +11,8 @@ import { contextLength } from '../hf/config.ts';
 import type { GenerationDefaults, ModelConfig } from '../hf/types.ts';
 import type { CheckpointTokenizer, FimTokens } from '../hf/tokenizer.ts';
 import { compileInference } from '../runtime/compile.ts';
-import type { Device } from '../runtime/providers.ts';
+import type { Target } from '../graph/lower.ts';
+import { type Device, chooseProvider } from '../runtime/providers.ts';
 import { KvDecoder, openSession } from '../runtime/session.ts';
 import { TokenTexts } from './healing.ts';
 import { DEFAULT_BUDGET, type PromptBudget, buildPrompt } from './prompt.ts';
@@ -33,8 +34,12 @@ export interface EngineStartup {
   session_ms: number;
   total_ms: number;
   device: Device;
+  /** What the graph was lowered for: always the device's own (cuda runs the cpu lowering). */
+  target: Target;
   fallback: string | null;
 }
+
+const loweringTarget = (device: Device): Target => (device === 'webgpu' ? 'webgpu' : 'cpu');
 
 export interface CompletionRequest extends Partial<SampleOptions> {
   prefix: string;
@@ -74,14 +79,27 @@ export class Engine {
     const started = performance.now();
     const base = await loadCheckpoint(options.modelDir);
     const checkpoint = options.adapterDir ? await withAdapter(base, options.adapterDir) : base;
-    const compiled = compileInference(checkpoint, options.cacheDir ?? defaultCacheDir(), { dtype: 'float32', target: options.device === 'webgpu' ? 'webgpu' : 'cpu' });
-    const opened = await openSession(compiled.path, { device: options.device ?? 'cpu', threads: options.threads ?? 0 });
+    const cacheDir = options.cacheDir ?? defaultCacheDir();
+    const settings = { device: options.device ?? 'cpu', threads: options.threads ?? 0 };
+    const target = loweringTarget(chooseProvider(settings.device).device);
+    let compiled = compileInference(checkpoint, cacheDir, { dtype: 'float32', target });
+    let opened = await openSession(compiled.path, settings);
+    let compileMs = compiled.compileMs;
+    if (loweringTarget(opened.device) !== target) {
+      // the device failed to start its session: the fallback runs a graph lowered for itself, not for the device
+      await opened.session.release();
+      const fallback = opened.fallback;
+      compiled = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: loweringTarget(opened.device) });
+      compileMs += compiled.compileMs;
+      opened = { ...(await openSession(compiled.path, { ...settings, device: opened.device })), fallback };
+    }
     const startup: EngineStartup = {
       compiled: compiled.compiled,
-      compile_ms: compiled.compileMs,
+      compile_ms: compileMs,
       session_ms: opened.createMs,
       total_ms: performance.now() - started,
       device: opened.device,
+      target: loweringTarget(opened.device),
       fallback: opened.fallback,
     };
     return new Engine(checkpoint.config, checkpoint.tokenizer, checkpoint.generation, new KvDecoder(opened.session, checkpoint.config), startup);
