@@ -11,6 +11,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { testCommandLabeler } from '../../../src/label/command.ts';
@@ -22,6 +23,7 @@ import { pairsOf, storeWith, tempDir } from './helpers.ts';
 const dir = tempDir('label-copy');
 let n = 0;
 const node = process.execPath;
+const cli = join(import.meta.dirname, '../../../src/cli/cli.ts');
 
 /** Every file's hash and every link's target below `root`, by relative path. */
 function snapshot(root: string, rel = '', seen = new Map<string, string>()): Map<string, string> {
@@ -219,20 +221,22 @@ describe('a run with unusable file paths', () => {
 });
 
 describe('a workspace that cannot be copied', () => {
-  const root = process.getuid?.() === 0 ? undefined : join(dir, `unreadable${n++}`);
-  it(
-    'stops the run with an error naming the file',
-    { skip: root === undefined && 'root reads any file' },
-    async () => {
-      mkdirSync(root!);
-      writeFileSync(join(root!, 'private.js'), '');
-      chmodSync(join(root!, 'private.js'), 0o000);
-      const store = storeWith(join(dir, `s${n++}.sqlite`), [
-        { prompt: { filePath: join(root!, 'a.js'), prefix: '' }, texts: ['a', 'b'] },
-      ]);
-      const labeler = testCommandLabeler({ command: [node, '-e', '0'], trusted: true, workspaceRoot: root });
-      await assert.rejects(runLabeler(store, labeler), /copying the workspace .*: EACCES.*private\.js/);
-      store.close();
-    },
-  );
+  it('stops the run with an error naming the file', () => {
+    const root = join(dir, `unreadable${n++}`);
+    mkdirSync(root);
+    writeFileSync(join(root, 'private.js'), '');
+    chmodSync(join(root, 'private.js'), 0o000);
+    const db = join(dir, `s${n++}.sqlite`);
+    storeWith(db, [{ prompt: { filePath: join(root, 'a.js'), prefix: '' }, texts: ['a', 'b'] }]).close();
+    // root reads any file: the run goes as another user, for whom private.js really is unreadable
+    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    for (const path of [dir, root, db]) chmodSync(path, 0o777);
+    const r = spawnSync(
+      node,
+      [cli, 'label', '--db', db, '--labeler', 'test', '--trust', '--workspace', root, '--', node, '-e', '0'],
+      { encoding: 'utf8', ...asUser },
+    );
+    assert.notEqual(r.status, 0, r.stdout);
+    assert.match(r.stderr.trim(), /copying the workspace .*: EACCES.*private\.js/);
+  });
 });
