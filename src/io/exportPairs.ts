@@ -1,6 +1,4 @@
-import type Database from 'better-sqlite3';
 import type { PairFilter, Store } from '../store/store.ts';
-import { storeError } from '../store/storeFile.ts';
 import { AtomicLineWriter, checkOutputFile } from './fileWriter.ts';
 import { type EncodeOptions, encodePair, type FormatName } from './formats.ts';
 
@@ -57,93 +55,24 @@ export function exportPairs(store: Store, out: string, options: ExportOptions): 
   }
 }
 
-interface TieRow {
-  outcome: string;
-  prefix: string;
-  suffix: string;
-  language: string | null;
-  filePath: string | null;
-  workspace: string | null;
-  source: string;
-  shownOrder: string;
-  createdAt: string;
-}
-
 /** One line per tie or both-bad comparison: the prompt and every candidate shown, in shown order. */
 function exportTies(store: Store, file: string, options: ExportOptions): { file: string; exported: number } {
-  try {
-    return writeTies(store.db, file, options);
-  } catch (e) {
-    throw storeError(store.file, e);
-  }
-}
-
-function writeTies(
-  db: Database.Database,
-  file: string,
-  options: ExportOptions,
-): { file: string; exported: number } {
-  const filter = options.filter ?? {};
-  const conditions = ["c.outcome IN ('tie', 'both_bad')"];
-  const params: unknown[] = [];
-  if (filter.sources) {
-    conditions.push(
-      filter.sources.length ? `c.source IN (${filter.sources.map(() => '?').join(', ')})` : '0',
-    );
-    params.push(...filter.sources);
-  }
-  if (filter.languages) {
-    conditions.push(
-      filter.languages.length
-        ? `coalesce(p.language, 'unknown') IN (${filter.languages.map(() => '?').join(', ')})`
-        : '0',
-    );
-    params.push(...filter.languages);
-  }
-  if (filter.since) {
-    conditions.push('c.created_at >= ?');
-    params.push(filter.since);
-  }
-  if (filter.until) {
-    conditions.push('c.created_at < ?');
-    params.push(filter.until);
-  }
-  const shownWithAdapter = `EXISTS (SELECT 1 FROM json_each(c.shown_order) shown
-    JOIN candidate k ON k.id = shown.value WHERE k.adapter_id IS NOT NULL AND (? IS NULL OR k.adapter_id = ?))`;
-  if (filter.adapter === 'base') {
-    conditions.push(`NOT ${shownWithAdapter}`);
-    params.push(null, null);
-  } else if (filter.adapter !== undefined) {
-    conditions.push(shownWithAdapter);
-    params.push(filter.adapter, filter.adapter);
-  }
-  const rows = db
-    .prepare(
-      `SELECT c.outcome, p.prefix, p.suffix, p.language, p.file_path AS filePath, p.workspace, c.source,
-              c.shown_order AS shownOrder, c.created_at AS createdAt
-       FROM comparison c JOIN prompt p ON p.id = c.prompt_id WHERE ${conditions.join(' AND ')} ORDER BY c.id`,
-    )
-    .iterate(...params) as Iterable<TieRow>;
-  const candidateText = db.prepare('SELECT text FROM candidate WHERE id = ?').pluck();
   const writer = new AtomicLineWriter(file);
   let exported = 0;
   try {
-    for (const row of rows) {
-      const completions = (JSON.parse(row.shownOrder) as number[]).map(
-        (id) => candidateText.get(id) as string,
-      );
+    for (const tie of store.iterateTies(options.filter ?? {})) {
       const line: Record<string, unknown> = {
-        outcome: row.outcome,
-        prompt: row.prefix,
-        completions,
-        suffix: row.suffix,
-        language: row.language,
-        source: row.source,
-        created_at: row.createdAt,
+        outcome: tie.outcome,
+        prompt: tie.prefix,
+        completions: tie.completions,
+        suffix: tie.suffix,
+        language: tie.language,
+        source: tie.source,
+        created_at: tie.createdAt,
       };
       if (!options.private) {
-        line.file_path = row.filePath;
-        line.workspace = row.workspace;
+        line.file_path = tie.filePath;
+        line.workspace = tie.workspace;
       }
       writer.writeLine(JSON.stringify(line));
       exported++;

@@ -1,12 +1,6 @@
-import { findOrInsertCandidate, insertCandidate } from '../store/candidates.ts';
-import { pairKey, promptHash, textHash } from '../store/hashing.ts';
-import { insertPair, pairStored } from '../store/pairs.ts';
-import { upsertPrompt } from '../store/prompts.ts';
 import type { Store } from '../store/store.ts';
-import { storeError } from '../store/storeFile.ts';
 import { decodePair, detectFormat, type FormatName, type PairRecord, RecordError } from './formats.ts';
 import { DEFAULT_MAX_LINE_BYTES, readJsonlLines } from './lines.ts';
-import { writeTransaction } from '../store/writeTransaction.ts';
 
 export interface ImportOptions {
   /** Forced format; by default the first valid line decides and every line must match it. */
@@ -45,7 +39,6 @@ export const MAX_REPORTED_ERRORS = 1000;
  * content-hash keys touch pages all over the index (2000 lines per batch wrote 2x the bytes of 10000).
  */
 export const DEFAULT_BATCH_LINES = 10_000;
-const RECENT_PROMPTS = 1000;
 
 function notAPair(value: unknown): string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -66,8 +59,7 @@ export async function importPairs(
   options: ImportOptions = {},
 ): Promise<ImportResult> {
   // A damaged store is refused before the first line is read, not written into.
-  store.prepareToWrite();
-  const db = store.db;
+  const storeBatch = store.pairImporter({ source: IMPORTED_SOURCE, confidence: 1, modelId: IMPORTED_MODEL_ID });
   const batchLines = options.batchLines ?? DEFAULT_BATCH_LINES;
   const result: ImportResult = { format: options.format, imported: 0, skipped: 0, errors: [], errorCount: 0 };
   const fail = (line: number, message: string) => {
@@ -75,75 +67,13 @@ export async function importPairs(
     if (result.errors.length < MAX_REPORTED_ERRORS) result.errors.push({ line, message });
   };
 
-  // Lines of one prompt usually come together: remember the recent prompts and their candidates' ids so
-  // most lines need no lookups. A prompt first stored by this import has no candidates but ours.
-  type RecentPrompt = { id: number; created: boolean; texts: Map<string, { hash: Buffer; id?: number }> };
-  const recent = new Map<string, RecentPrompt>();
-  const text = (prompt: RecentPrompt, value: string) => {
-    let known = prompt.texts.get(value);
-    if (!known) prompt.texts.set(value, (known = { hash: textHash(value) }));
-    return known;
-  };
-  const candidateId = (prompt: RecentPrompt, value: string) => {
-    const known = text(prompt, value);
-    if (known.id === undefined) {
-      const candidate = { text: value, modelId: IMPORTED_MODEL_ID };
-      known.id = prompt.created
-        ? insertCandidate(db, prompt.id, candidate, known.hash)
-        : findOrInsertCandidate(db, prompt.id, candidate, known.hash);
-    }
-    return known.id;
-  };
-
-  const storeBatch = writeTransaction(db, (batch: PairRecord[]) => {
-    for (const pair of batch) {
-      const promptInput = {
-        prefix: pair.prefix,
-        suffix: pair.suffix,
-        language: pair.language,
-        filePath: pair.filePath,
-        workspace: pair.workspace,
-      };
-      const hash = promptHash(promptInput);
-      let prompt = recent.get(hash);
-      if (!prompt) {
-        if (recent.size >= RECENT_PROMPTS) recent.clear();
-        const stored = upsertPrompt(db, promptInput, hash);
-        prompt = { id: stored.id, created: stored.created, texts: new Map() };
-        recent.set(hash, prompt);
-      }
-      const source = pair.source ?? IMPORTED_SOURCE;
-      const textsHash = pairKey(hash, text(prompt, pair.chosen).hash, text(prompt, pair.rejected).hash);
-      // A prompt stored before this import may have the pair already: skip it before any candidate lookup.
-      if (!prompt.created && pairStored(db, textsHash, source)) {
-        result.skipped++;
-        continue;
-      }
-      const added = insertPair(db, {
-        textsHash,
-        promptId: prompt.id,
-        promptHash: hash,
-        chosenId: candidateId(prompt, pair.chosen),
-        chosenText: pair.chosen,
-        rejectedId: candidateId(prompt, pair.rejected),
-        rejectedText: pair.rejected,
-        source,
-        confidence: pair.confidence ?? 1,
-      });
-      if (added) result.imported++;
-      else result.skipped++;
-    }
-  });
-
   let batch: PairRecord[] = [];
   let linesRead = 0;
   const commit = async () => {
     if (options.signal?.aborted) throw new Error(`import of ${file} was cancelled after line ${linesRead}`);
-    try {
-      storeBatch(batch);
-    } catch (e) {
-      throw storeError(store.file, e);
-    }
+    const counts = storeBatch(batch);
+    result.imported += counts.imported;
+    result.skipped += counts.skipped;
     batch = [];
     options.onProgress?.(linesRead);
     // Let the event loop breathe between batches (progress output, cancellation, an extension host).

@@ -1,7 +1,5 @@
-import { insertPair } from '../store/pairs.ts';
-import type { Store } from '../store/store.ts';
-import { type LabelTarget, type Labeler, SkipPrompt, type Verdict } from './labeler.ts';
-import { writeTransaction } from '../store/writeTransaction.ts';
+import type { LabelPrompt, Store } from '../store/store.ts';
+import { type Labeler, SkipPrompt, type Verdict } from './labeler.ts';
 
 export interface LabelOptions {
   /** Only prompts in these languages. */
@@ -28,15 +26,10 @@ export interface SkippedPrompt {
   reason: string;
 }
 
-interface PromptRow extends LabelTarget {
-  id: number;
-  hash: string;
-}
-
 /** Each distinct text scored once; the SkipPrompt when the labeler cannot judge this prompt at all. */
 async function scoreTexts(
   labeler: Labeler,
-  prompt: PromptRow,
+  prompt: LabelPrompt,
   candidates: readonly { text: string }[],
 ): Promise<Map<string, Verdict | undefined> | SkipPrompt> {
   const verdicts = new Map<string, Verdict | undefined>();
@@ -62,7 +55,6 @@ export async function runLabeler(
   labeler: Labeler,
   options: LabelOptions = {},
 ): Promise<LabelResult> {
-  const db = store.db;
   const runId = store.startLabelerRun(labeler.name, labeler.config);
   const result: LabelResult = {
     labelerRunId: runId,
@@ -75,32 +67,21 @@ export async function runLabeler(
   try {
     const languages = options.languages;
     // Ids first, texts one prompt at a time: a large store's prompts need not fit in memory.
-    const prompts = (
-      db
-        .prepare(
-          `SELECT p.id, p.language FROM prompt p
-           WHERE (SELECT count(DISTINCT text_hash) FROM candidate WHERE prompt_id = p.id) >= 2
-           ${languages ? `AND coalesce(p.language, 'unknown') IN (${languages.map(() => '?').join(', ') || 'NULL'})` : ''}
-           ORDER BY p.id`,
-        )
-        .all(...(languages ?? [])) as { id: number; language: string | null }[]
-    ).filter((p) => labeler.supports({ language: p.language, filePath: null, prefix: '', suffix: '' }));
-    const promptById = db.prepare(
-      'SELECT id, hash, language, file_path AS filePath, prefix, suffix FROM prompt WHERE id = ?',
-    );
-    const candidatesOf = db.prepare('SELECT id, text FROM candidate WHERE prompt_id = ? ORDER BY id');
+    const prompts = store
+      .labelablePrompts(languages)
+      .filter((p) => labeler.supports({ language: p.language, filePath: null, prefix: '', suffix: '' }));
 
     for (const [done, { id }] of prompts.entries()) {
       if (options.signal?.aborted) throw new Error('labeling was cancelled');
-      const prompt = promptById.get(id) as PromptRow;
-      const candidates = candidatesOf.all(prompt.id) as { id: number; text: string }[];
+      const prompt = store.labelPrompt(id)!;
+      const candidates = store.candidatesOf(prompt.id);
       const verdicts = await scoreTexts(labeler, prompt, candidates);
       if (verdicts instanceof SkipPrompt) {
         result.skipped.push({ promptId: prompt.id, filePath: prompt.filePath, reason: verdicts.message });
         options.onProgress?.(done + 1, prompts.length);
         continue;
       }
-      writeTransaction(db, () => {
+      store.writeTransaction(() => {
         for (const c of candidates) {
           const v = verdicts.get(c.text);
           if (v) store.recordLabelScore(runId, c.id, v.score, v.detail);
@@ -111,7 +92,7 @@ export async function runLabeler(
         for (const better of judged) {
           for (const worse of judged) {
             if (!(better.score < worse.score)) continue;
-            const added = insertPair(db, {
+            const added = store.addPair({
               promptId: prompt.id,
               promptHash: prompt.hash,
               chosenId: better.id,
@@ -125,15 +106,12 @@ export async function runLabeler(
             if (added) result.pairsAdded++;
           }
         }
-      })();
+      });
       result.prompts++;
       result.candidatesScored += candidates.filter((c) => verdicts.get(c.text)).length;
       options.onProgress?.(done + 1, prompts.length);
     }
-    result.disagreements = db
-      .prepare('SELECT count(*) FROM pair WHERE labeler_run_id = ? AND disagrees_with_human = 1')
-      .pluck()
-      .get(runId) as number;
+    result.disagreements = store.labelerDisagreements(runId);
     store.finishLabelerRun(runId, {
       status: 'done',
       candidatesScored: result.candidatesScored,

@@ -63,3 +63,63 @@ export function labelerRun(db: Database.Database, runId: number): LabelerRun | u
   ).get(runId) as (Omit<LabelerRun, 'config'> & { config: string }) | undefined;
   return row && { ...row, config: JSON.parse(row.config) as Record<string, unknown> };
 }
+
+/** A prompt as a labeler sees it. */
+export interface LabelPrompt {
+  id: number;
+  hash: string;
+  language: string | null;
+  filePath: string | null;
+  prefix: string;
+  suffix: string;
+}
+
+/** Ids and languages of the prompts with at least two distinct candidate texts, in these languages if given. */
+export function labelablePrompts(
+  db: Database.Database,
+  languages?: readonly string[],
+): { id: number; language: string | null }[] {
+  return db
+    .prepare(
+      `SELECT p.id, p.language FROM prompt p
+       WHERE (SELECT count(DISTINCT text_hash) FROM candidate WHERE prompt_id = p.id) >= 2
+       ${languages ? `AND coalesce(p.language, 'unknown') IN (${languages.map(() => '?').join(', ') || 'NULL'})` : ''}
+       ORDER BY p.id`,
+    )
+    .all(...(languages ?? [])) as { id: number; language: string | null }[];
+}
+
+export function labelPrompt(db: Database.Database, promptId: number): LabelPrompt | undefined {
+  return sql(
+    db,
+    'SELECT id, hash, language, file_path AS filePath, prefix, suffix FROM prompt WHERE id = ?',
+  ).get(promptId) as LabelPrompt | undefined;
+}
+
+/** A prompt's candidates, oldest first. */
+export function candidatesOf(db: Database.Database, promptId: number): { id: number; text: string }[] {
+  return sql(db, 'SELECT id, text FROM candidate WHERE prompt_id = ? ORDER BY id').all(promptId) as {
+    id: number;
+    text: string;
+  }[];
+}
+
+/** Pairs of this run stored flagged because a human judged the other way. */
+export function labelerDisagreements(db: Database.Database, runId: number): number {
+  return (
+    sql(db, 'SELECT count(*) AS n FROM pair WHERE labeler_run_id = ? AND disagrees_with_human = 1').get(runId) as {
+      n: number;
+    }
+  ).n;
+}
+
+/** The scores a run gave, by candidate id. */
+export function labelScores(
+  db: Database.Database,
+  runId: number,
+): { candidateId: number; score: number; detail: string | null }[] {
+  return sql(
+    db,
+    'SELECT candidate_id AS candidateId, score, detail FROM label_score WHERE labeler_run_id = ? ORDER BY candidate_id',
+  ).all(runId) as { candidateId: number; score: number; detail: string | null }[];
+}

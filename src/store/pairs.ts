@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { pairTextsHash } from './hashing.ts';
+import { type FilterColumns, filterConditions, whereOf } from './filter.ts';
 import { sql } from './statements.ts';
 
 /** Pair sources written by people; every other source is a machine's opinion. */
@@ -104,38 +105,19 @@ export interface StoredPair {
   createdAt: string;
 }
 
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?$/;
+const PAIR_FILTER_COLUMNS: FilterColumns = {
+  source: 'pair.source',
+  createdAt: 'pair.created_at',
+  adapter: (adapter) =>
+    adapter === 'base'
+      ? { condition: 'c.adapter_id IS NULL AND r.adapter_id IS NULL', params: [] }
+      : { condition: '(c.adapter_id = ? OR r.adapter_id = ?)', params: [adapter, adapter] },
+};
 
 function whereClause(filter: PairFilter): { where: string; params: unknown[] } {
-  const conditions: string[] = [];
-  const params: unknown[] = [];
-  const list = (column: string, values: readonly string[] | undefined) => {
-    if (values === undefined) return;
-    if (values.length === 0) conditions.push('0');
-    else {
-      conditions.push(`${column} IN (${values.map(() => '?').join(', ')})`);
-      params.push(...values);
-    }
-  };
-  list('pair.source', filter.sources);
-  list("coalesce(p.language, 'unknown')", filter.languages);
-  for (const [bound, op] of [
-    [filter.since, '>='],
-    [filter.until, '<'],
-  ] as const) {
-    if (bound === undefined) continue;
-    if (!ISO_DATE.test(bound))
-      throw new Error(`date '${bound}' is not ISO 8601 (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)`);
-    conditions.push(`pair.created_at ${op} ?`);
-    params.push(bound);
-  }
-  if (filter.adapter === 'base') conditions.push('c.adapter_id IS NULL AND r.adapter_id IS NULL');
-  else if (filter.adapter !== undefined) {
-    conditions.push('(c.adapter_id = ? OR r.adapter_id = ?)');
-    params.push(filter.adapter, filter.adapter);
-  }
+  const { conditions, params } = filterConditions(filter, PAIR_FILTER_COLUMNS);
   if (!filter.includeDisagreements) conditions.push('pair.disagrees_with_human = 0');
-  return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', params };
+  return { where: whereOf(conditions), params };
 }
 
 const PAIR_COLUMNS = `pair.id AS id, pair.prompt_id AS promptId, p.prefix AS prefix, p.suffix AS suffix,
@@ -158,6 +140,19 @@ export function* iteratePairs(db: Database.Database, filter: PairFilter = {}): G
   >) {
     yield { ...row, disagreesWithHuman: row.disagreesWithHuman === 1 };
   }
+}
+
+/**
+ * The pairs with these ids, in the order given, whatever filter they would fail (disagreements included);
+ * an id no longer stored is left out, so a caller compares lengths to find what is gone.
+ */
+export function pairsByIds(db: Database.Database, ids: readonly number[]): StoredPair[] {
+  // One parameter for any number of ids: an IN list of placeholders runs into SQLite's variable limit.
+  const rows = db
+    .prepare(`SELECT ${PAIR_COLUMNS} ${PAIR_JOINS} WHERE pair.id IN (SELECT value FROM json_each(?))`)
+    .all(JSON.stringify(ids)) as (Omit<StoredPair, 'disagreesWithHuman'> & { disagreesWithHuman: number })[];
+  const byId = new Map(rows.map((row) => [row.id, { ...row, disagreesWithHuman: row.disagreesWithHuman === 1 }]));
+  return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
 export function countPairs(db: Database.Database, filter: PairFilter = {}): number {

@@ -17,18 +17,34 @@ import type { CandidateInput } from './candidates.ts';
 import type { PromptInput } from './hashing.ts';
 import { type JudgmentInput, type JudgmentResult, recordJudgment } from './judgments.ts';
 import {
+  candidatesOf,
   finishLabelerRun,
+  type LabelPrompt,
   type LabelerRun,
   type LabelerRunResult,
+  labelablePrompts,
+  labelerDisagreements,
   labelerRun,
+  labelPrompt,
+  labelScores,
   recordLabelScore,
   startLabelerRun,
 } from './labelerRuns.ts';
 import { migrate, migrations } from './migrations.ts';
-import { countPairs, iteratePairs, type PairFilter, type StoredPair } from './pairs.ts';
+import { type ImportDefaults, type ImportedCounts, type ImportedPair, pairImporter } from './pairImport.ts';
+import {
+  countPairs,
+  insertPair,
+  iteratePairs,
+  type PairFilter,
+  type PairInput,
+  pairsByIds,
+  type StoredPair,
+} from './pairs.ts';
 import { upsertPrompt } from './prompts.ts';
 import { type StoreStats, storeStats } from './stats.ts';
 import { inspectStoreFile, openForReading, type Reader, storeError } from './storeFile.ts';
+import { iterateTies, type StoredTie } from './ties.ts';
 import {
   finishTrainingRun,
   interruptOrphanedTrainingRuns,
@@ -41,16 +57,20 @@ import {
   type TrainingRun,
   type TrainingRunOwner,
   trainingRun,
+  trainingRunIds,
   trainingSteps,
 } from './training.ts';
+import { writeTransaction } from './writeTransaction.ts';
 
 export type { AbRecord, Adapter, AdapterInput } from './adapters.ts';
 export type { CandidateInput } from './candidates.ts';
 export { type PromptInput, promptHash } from './hashing.ts';
 export type { JudgmentInput, JudgmentResult, Outcome } from './judgments.ts';
-export type { LabelerRun, LabelerRunResult } from './labelerRuns.ts';
-export type { PairFilter, StoredPair } from './pairs.ts';
+export type { LabelPrompt, LabelerRun, LabelerRunResult } from './labelerRuns.ts';
+export type { ImportDefaults, ImportedCounts, ImportedPair } from './pairImport.ts';
+export type { PairFilter, PairInput, StoredPair } from './pairs.ts';
 export type { StoreStats } from './stats.ts';
+export type { StoredTie } from './ties.ts';
 export {
   TRL_METRIC_NAMES,
   type TrainingMetrics,
@@ -87,7 +107,7 @@ export interface StoreOptions {
  * (missing or empty) file or a Prefer store is opened: any other file is refused before a byte of it changes.
  */
 export class Store {
-  readonly db: Database.Database;
+  private readonly db: Database.Database;
   readonly file: string;
   readonly readonly: boolean;
   /** Whether the file held a store before this open, so its pages are checked before the first write. */
@@ -174,9 +194,40 @@ export class Store {
     if (this.unchecked) this.checkIntact();
   }
 
-  /** For writers that use `db` directly (the importer): checks the store before their first write. */
+  /** Checks an existing store now rather than at the first write (see checkIntact): a damaged one is refused. */
   prepareToWrite(): void {
     this.beforeWrite();
+  }
+
+  /**
+   * Runs `fn` as one transaction that takes the write lock at its start (see writeTransaction.ts): every store
+   * write inside it commits together or not at all.
+   */
+  writeTransaction<R>(fn: () => R): R {
+    this.beforeWrite();
+    return writeTransaction(this.db, fn)();
+  }
+
+  /**
+   * A writer of imported pairs, one transaction per batch; the store is checked before it is returned, so a
+   * damaged store is refused before the first line is read.
+   */
+  pairImporter(defaults: ImportDefaults): (batch: readonly ImportedPair[]) => ImportedCounts {
+    this.beforeWrite();
+    const storeBatch = writeTransaction(this.db, pairImporter(this.db, defaults));
+    return (batch) => {
+      try {
+        return storeBatch(batch);
+      } catch (e) {
+        throw storeError(this.file, e);
+      }
+    };
+  }
+
+  /** Stores a pair (a labeler's, say) unless already stored; returns whether a row was added. See insertPair. */
+  addPair(pair: PairInput): boolean {
+    this.beforeWrite();
+    return insertPair(this.db, pair);
   }
 
   get schemaVersion(): number {
@@ -216,6 +267,20 @@ export class Store {
     }
   }
 
+  /** The pairs with these ids in the given order, disagreements included; ids no longer stored are left out. */
+  pairsByIds(ids: readonly number[]): StoredPair[] {
+    return pairsByIds(this.db, ids);
+  }
+
+  /** Streams the tie and both-bad judgments through the same filter as pairs (disagreements aside). */
+  *iterateTies(filter: PairFilter = {}): Generator<StoredTie> {
+    try {
+      yield* iterateTies(this.db, filter);
+    } catch (e) {
+      throw storeError(this.file, e);
+    }
+  }
+
   countPairs(filter: PairFilter = {}): number {
     return countPairs(this.db, filter);
   }
@@ -237,6 +302,27 @@ export class Store {
 
   labelerRun(runId: number): LabelerRun | undefined {
     return labelerRun(this.db, runId);
+  }
+
+  /** Ids and languages of the prompts a labeler can compare (two distinct texts or more), oldest first. */
+  labelablePrompts(languages?: readonly string[]): { id: number; language: string | null }[] {
+    return labelablePrompts(this.db, languages);
+  }
+
+  labelPrompt(promptId: number): LabelPrompt | undefined {
+    return labelPrompt(this.db, promptId);
+  }
+
+  candidatesOf(promptId: number): { id: number; text: string }[] {
+    return candidatesOf(this.db, promptId);
+  }
+
+  labelerDisagreements(runId: number): number {
+    return labelerDisagreements(this.db, runId);
+  }
+
+  labelScores(runId: number): { candidateId: number; score: number; detail: string | null }[] {
+    return labelScores(this.db, runId);
   }
 
   startTrainingRun(run: {
@@ -279,6 +365,10 @@ export class Store {
 
   trainingRun(runId: number): TrainingRun | undefined {
     return trainingRun(this.db, runId);
+  }
+
+  trainingRunIds(): number[] {
+    return trainingRunIds(this.db);
   }
 
   trainingSteps(runId: number, split: MetricSplit): { step: number; metrics: TrainingMetrics }[] {
@@ -326,7 +416,8 @@ export class Store {
 // Every error out of a store method names the store's file: SQLite's own messages name none.
 for (const name of Object.getOwnPropertyNames(Store.prototype)) {
   const method = Object.getOwnPropertyDescriptor(Store.prototype, name)?.value as unknown;
-  if (name === 'constructor' || name === 'iteratePairs' || typeof method !== 'function') continue;
+  if (name === 'constructor' || name === 'iteratePairs' || name === 'iterateTies' || typeof method !== 'function')
+    continue;
   Object.defineProperty(Store.prototype, name, {
     value: function named(this: Store, ...args: unknown[]): unknown {
       try {

@@ -187,3 +187,8 @@ export function trainingSteps(
   }
   return steps;
 }
+
+/** Every training run's id, oldest first. */
+export function trainingRunIds(db: Database.Database): number[] {
+  return sql(db, 'SELECT id FROM training_run ORDER BY id').pluck().all() as number[];
+}

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+// eslint-disable-next-line no-restricted-imports -- reads the file a killed import left, as another program would
 import Database from 'better-sqlite3';
 import { preferJson, tempDir } from './helpers.ts';
 import { DEFAULT_BATCH_LINES as BATCH } from '../../../src/io/importPairs.ts';

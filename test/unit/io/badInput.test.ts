@@ -5,6 +5,8 @@ import { describe, it } from 'node:test';
 import { importPairs } from '../../../src/io/importPairs.ts';
 import { DEFAULT_MAX_LINE_BYTES } from '../../../src/io/lines.ts';
 import { openStore } from '../../../src/store/store.ts';
+// eslint-disable-next-line no-restricted-imports -- SQLite's full integrity check, which no store method runs
+import { connectionOf } from '../../../src/store/connection.ts';
 import { tempDir } from './helpers.ts';
 
 const dir = tempDir('bad-input');
@@ -140,7 +142,7 @@ describe('bad input', () => {
       ['e', '\u{1f600}', 'f'],
       ['a', 'b\u0000', 'c'],
     ]);
-    assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    assert.equal(connectionOf(store).pragma('integrity_check', { simple: true }), 'ok');
     store.close();
   });
 

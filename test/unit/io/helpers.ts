@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { openStore, type Store } from '../../../src/store/store.ts';
+// eslint-disable-next-line no-restricted-imports -- backdates rows and copies a pair as a labeler's, which no store method does
+import { connectionOf } from '../../../src/store/connection.ts';
 
 export function tempDir(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `prefer-${name}-`));
@@ -63,13 +65,13 @@ export function sampleStore(file: string): Store {
     outcome: { kind: 'both_bad' },
   });
   const run = store.startLabelerRun('parse');
-  store.db
-    .prepare(
+  const db = connectionOf(store);
+  db.prepare(
       `INSERT INTO pair (prompt_id, chosen_id, rejected_id, source, confidence, texts_hash, labeler_run_id)
        SELECT prompt_id, chosen_id, rejected_id, 'parse', 0.9, texts_hash, ? FROM pair WHERE id = 3`,
     )
     .run(run);
-  store.db.exec(`UPDATE pair SET created_at = '2025-06-0' || id || 'T12:00:00.000Z';
+  db.exec(`UPDATE pair SET created_at = '2025-06-0' || id || 'T12:00:00.000Z';
                  UPDATE comparison SET created_at = '2025-06-0' || id || 'T12:00:00.000Z';`);
   return store;
 }

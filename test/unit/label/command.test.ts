@@ -103,10 +103,7 @@ describe('test-command labeler', () => {
     );
     assert.ok(performance.now() - started < 10_000);
     assert.deepEqual(pairsOf(store, 'test'), [['fine', 'loop']]);
-    const details = store.db
-      .prepare('SELECT detail FROM label_score WHERE labeler_run_id = ? ORDER BY candidate_id')
-      .pluck()
-      .all(result.labelerRunId);
+    const details = store.labelScores(result.labelerRunId).map((s) => s.detail);
     assert.deepEqual(details, [null, 'timed out']);
     store.close();
   });
@@ -144,7 +141,7 @@ describe('test-command labeler', () => {
       testCommandLabeler({ command: [join(dir, 'no-such-program')], trusted: true }),
     );
     assert.equal(result.pairsAdded, 0, 'all fail alike: no preference');
-    const details = store.db.prepare('SELECT detail FROM label_score').pluck().all() as string[];
+    const details = store.labelScores(result.labelerRunId).map((s) => s.detail);
     assert.match(details[0]!, /ENOENT/);
     store.close();
   });
@@ -165,7 +162,7 @@ describe('metric-command labeler', () => {
     );
     assert.deepEqual(pairsOf(store, 'metric'), [['short', 'much longer']]);
     assert.equal(result.candidatesScored, 2);
-    const scores = store.db.prepare('SELECT score FROM label_score ORDER BY candidate_id').pluck().all();
+    const scores = store.labelScores(result.labelerRunId).map((s) => s.score);
     assert.deepEqual(scores, [6, 12]);
     assert.equal([...store.iteratePairs({ sources: ['metric'] })][0]!.confidence, 0.6);
     store.close();

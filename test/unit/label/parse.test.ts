@@ -34,10 +34,7 @@ describe('parse labeler', () => {
     assert.equal(pair.confidence, 0.9);
     const run = store.labelerRun(result.labelerRunId)!;
     assert.deepEqual([run.labeler, run.status, run.pairsAdded], ['parse', 'done', 2]);
-    const scores = store.db.prepare('SELECT score, detail FROM label_score ORDER BY candidate_id').all() as {
-      score: number;
-      detail: string | null;
-    }[];
+    const scores = store.labelScores(result.labelerRunId);
     assert.deepEqual(
       scores.map((s) => s.score),
       [0, 1, 0],
@@ -142,7 +139,7 @@ describe('compile labeler', () => {
       ['u.name', 'u.age'],
       ['u.name', 'u.nmae.length'],
     ]);
-    const details = store.db.prepare('SELECT detail FROM label_score ORDER BY candidate_id').pluck().all();
+    const details = store.labelScores(result.labelerRunId).map((s) => s.detail);
     assert.equal(details[0], null);
     assert.match(String(details[1]), /TS2322: Type 'number' is not assignable to type 'string'/);
     assert.match(String(details[2]), /TS2339: Property 'nmae' does not exist on type 'User'/);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openStore } from '../../../src/store/store.ts';
+import { connectionOf } from '../../../src/store/connection.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'prefer-ab-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,7 +60,7 @@ describe('blind A/B record of an adapter', () => {
       [a.id],
     );
     assert.equal(store.activeAdapter(), undefined);
-    assert.deepEqual(store.db.prepare('SELECT count(*) AS n FROM adapter').get(), { n: 2 });
+    assert.deepEqual(connectionOf(store).prepare('SELECT count(*) AS n FROM adapter').get(), { n: 2 });
     assert.throws(() => store.deleteAdapter(999), /no adapter with id 999/);
     assert.throws(
       () => store.activateAdapter(b.id),

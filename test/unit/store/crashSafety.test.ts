@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openStore } from '../../../src/store/store.ts';
 import { tempDir } from './helpers/tempDir.ts';
+import { connectionOf } from '../../../src/store/connection.ts';
 
 const dir = tempDir('crash');
 const writer = join(import.meta.dirname, 'helpers', 'judgmentWriter.ts');
@@ -87,11 +88,11 @@ describe('crash safety', () => {
     check.close();
 
     const store = openStore(db);
-    const stored = new Set(store.db.prepare('SELECT rationale FROM comparison').pluck().all() as string[]);
+    const stored = new Set(connectionOf(store).prepare('SELECT rationale FROM comparison').pluck().all() as string[]);
     const missing = acked.filter((id) => !stored.has(id));
     assert.deepEqual(missing, [], 'every acknowledged judgment is stored');
     // Atomic: each stored comparison has all three candidates and both of its pairs, never part of them.
-    const partial = store.db
+    const partial = connectionOf(store)
       .prepare(
         `SELECT c.rationale FROM comparison c
          WHERE (SELECT count(*) FROM pair WHERE comparison_id = c.id) <> 2
@@ -130,10 +131,10 @@ describe('concurrent writers', () => {
     assert.equal(s.comparisons, 2 * perWriter);
     assert.equal(s.pairs, 2 * 2 * perWriter);
     assert.equal(s.candidates, 3 * 2 * perWriter);
-    assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    assert.equal(connectionOf(store).pragma('integrity_check', { simple: true }), 'ok');
     // The writers really overlapped: their commits interleave.
     const order = (
-      store.db.prepare('SELECT rationale FROM comparison ORDER BY id').pluck().all() as string[]
+      connectionOf(store).prepare('SELECT rationale FROM comparison ORDER BY id').pluck().all() as string[]
     ).map((r) => r[0]);
     const switches = order.filter((w, i) => i > 0 && w !== order[i - 1]).length;
     assert.ok(switches >= 10, `writes interleaved ${switches} times`);

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { migrate } from '../../../src/store/migrations.ts';
 import { openStore } from '../../../src/store/store.ts';
 import { tempDir } from './helpers/tempDir.ts';
+import { connectionOf } from '../../../src/store/connection.ts';
 
 const dir = tempDir('interrupted-runs');
 
@@ -27,11 +28,11 @@ describe('interrupted training runs', () => {
     const store = openStore(file);
     try {
       assert.equal(
-        store.db.pragma('foreign_keys', { simple: true }),
+        connectionOf(store).pragma('foreign_keys', { simple: true }),
         1,
         'foreign keys are back on after the rebuild',
       );
-      assert.deepEqual(store.db.pragma('foreign_key_check'), []);
+      assert.deepEqual(connectionOf(store).pragma('foreign_key_check'), []);
       assert.deepEqual(store.trainingSteps(1, 'train'), [{ step: 1, metrics: { loss: 0.69 } }]);
       assert.deepEqual(store.trainingRun(1)!.config, { beta: 0.1 });
       // a run without an owner was started by an earlier Prefer: nobody is training it any more
@@ -42,7 +43,7 @@ describe('interrupted training runs', () => {
       assert.equal(store.trainingRun(1)!.status, 'interrupted');
       assert.ok(store.trainingRun(1)!.finishedAt);
       assert.throws(
-        () => store.db.prepare("INSERT INTO training_metric VALUES (99, 'train', 1, 'loss', 1)").run(),
+        () => connectionOf(store).prepare("INSERT INTO training_metric VALUES (99, 'train', 1, 'loss', 1)").run(),
         /FOREIGN KEY/,
       );
     } finally {

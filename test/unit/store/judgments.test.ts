@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { preferencesOf } from '../../../src/store/judgments.ts';
 import { openStore, type Store } from '../../../src/store/store.ts';
 import { tempDir } from './helpers/tempDir.ts';
+import { connectionOf } from '../../../src/store/connection.ts';
 
 const dir = tempDir('judgments');
 let n = 0;
@@ -27,7 +28,7 @@ describe('judgments', () => {
     const r = store.recordJudgment({ prompt, candidates, outcome: { kind: 'ranking', order: [2, 0, 3, 1] } });
     assert.equal(r.pairsAdded, 6);
     assert.deepEqual(pairTexts(store), ['a>b', 'a>d', 'c>a', 'c>b', 'c>d', 'd>b']);
-    const row = store.db.prepare('SELECT outcome, ranking, chosen_id FROM comparison').get() as {
+    const row = connectionOf(store).prepare('SELECT outcome, ranking, chosen_id FROM comparison').get() as {
       outcome: string;
       ranking: string;
       chosen_id: number;
@@ -60,14 +61,14 @@ describe('judgments', () => {
     });
     assert.equal(r.pairsAdded, 3);
     assert.deepEqual(pairTexts(store), ['mine>a', 'mine>b', 'mine>c']);
-    const edit = store.db
+    const edit = connectionOf(store)
       .prepare('SELECT text, model_id FROM candidate WHERE id = ?')
       .get(r.editedCandidateId) as {
       text: string;
       model_id: string;
     };
     assert.deepEqual(edit, { text: 'mine', model_id: 'user-edit' });
-    const c = store.db.prepare('SELECT outcome, chosen_id, rationale, shown_order FROM comparison').get() as {
+    const c = connectionOf(store).prepare('SELECT outcome, chosen_id, rationale, shown_order FROM comparison').get() as {
       outcome: string;
       chosen_id: number;
       rationale: string;
@@ -112,7 +113,7 @@ describe('judgments', () => {
       ],
       outcome: { kind: 'pick', chosenIndex: 0 },
     });
-    const row = store.db
+    const row = connectionOf(store)
       .prepare(
         'SELECT model_id, token_count, logprob, sampling_params, seed, adapter_id, created_at FROM candidate WHERE id = ?',
       )

@@ -6,6 +6,7 @@ import { pairTextsHash, promptHash, textHash } from '../../../src/store/hashing.
 import { migrate, migrations } from '../../../src/store/migrations.ts';
 import { openStore } from '../../../src/store/store.ts';
 import { tempDir } from './helpers/tempDir.ts';
+import { connectionOf } from '../../../src/store/connection.ts';
 
 const dir = tempDir('migrations');
 
@@ -64,10 +65,10 @@ describe('migrations', () => {
       'pair',
       'prompt',
     ]) {
-      assert.ok(tables(store.db).includes(table), table);
+      assert.ok(tables(connectionOf(store)).includes(table), table);
     }
-    assert.ok(tables(store.db).includes('training_metric'));
-    assert.deepEqual(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    assert.ok(tables(connectionOf(store)).includes('training_metric'));
+    assert.deepEqual(connectionOf(store).pragma('integrity_check', { simple: true }), 'ok');
     store.close();
   });
 
@@ -80,13 +81,13 @@ describe('migrations', () => {
     assert.equal(s.comparisons, 2, 'both judgments stay');
     assert.equal(s.candidates, 4);
     assert.equal(s.pairs, 1, 'the repeated pair is stored once');
-    const pair = store.db.prepare('SELECT id, texts_hash FROM pair').get() as {
+    const pair = connectionOf(store).prepare('SELECT id, texts_hash FROM pair').get() as {
       id: number;
       texts_hash: Buffer;
     };
     assert.equal(pair.id, 1, 'the first pair is the one kept');
     assert.deepEqual(pair.texts_hash, pairTextsHash(promptHashValue, '1', '2'));
-    const hashes = store.db.prepare('SELECT text, text_hash FROM candidate').all() as {
+    const hashes = connectionOf(store).prepare('SELECT text, text_hash FROM candidate').all() as {
       text: string;
       text_hash: Buffer;
     }[];
@@ -119,7 +120,7 @@ describe('migrations', () => {
         )
         .all();
     const fresh = openStore(join(dir, 'fresh.sqlite'));
-    const expected = schema(fresh.db);
+    const expected = schema(connectionOf(fresh));
     fresh.close();
     for (let from = 0; from < migrations.length; from++) {
       const file = join(dir, `from-${from}.sqlite`);
@@ -128,7 +129,7 @@ describe('migrations', () => {
       assert.equal(db.pragma('user_version', { simple: true }), from);
       db.close();
       const store = openStore(file);
-      assert.deepEqual(schema(store.db), expected, `from version ${from}`);
+      assert.deepEqual(schema(connectionOf(store)), expected, `from version ${from}`);
       store.close();
     }
   });

@@ -6,6 +6,7 @@ import { upsertPrompt } from '../../../src/store/prompts.ts';
 import { insertCandidate } from '../../../src/store/candidates.ts';
 import { openStore, type Store } from '../../../src/store/store.ts';
 import { tempDir } from './helpers/tempDir.ts';
+import { connectionOf } from '../../../src/store/connection.ts';
 
 const dir = tempDir('pairs');
 let n = 0;
@@ -16,14 +17,14 @@ const py = { language: 'python', prefix: 'a = ' };
 
 /** Stores a machine label "chosen over rejected" for the prompt, as a labeler run would. */
 function labelerPair(store: Store, prompt: typeof ts, chosen: string, rejected: string): boolean {
-  const p = upsertPrompt(store.db, prompt);
+  const p = upsertPrompt(connectionOf(store), prompt);
   const run = store.startLabelerRun('parse');
-  return insertPair(store.db, {
+  return insertPair(connectionOf(store), {
     promptId: p.id,
     promptHash: p.hash,
-    chosenId: insertCandidate(store.db, p.id, { text: chosen, modelId: 'm' }),
+    chosenId: insertCandidate(connectionOf(store), p.id, { text: chosen, modelId: 'm' }),
     chosenText: chosen,
-    rejectedId: insertCandidate(store.db, p.id, { text: rejected, modelId: 'm' }),
+    rejectedId: insertCandidate(connectionOf(store), p.id, { text: rejected, modelId: 'm' }),
     rejectedText: rejected,
     source: 'parse',
     confidence: 0.9,
@@ -74,8 +75,8 @@ describe('pairs', () => {
       ],
       chosenIndex: 0,
     });
-    store.db.prepare("UPDATE pair SET created_at = '2025-01-15T10:00:00.000Z' WHERE rejected_id = 2").run();
-    store.db.prepare("UPDATE pair SET created_at = '2025-03-01T10:00:00.000Z' WHERE rejected_id = 3").run();
+    connectionOf(store).prepare("UPDATE pair SET created_at = '2025-01-15T10:00:00.000Z' WHERE rejected_id = 2").run();
+    connectionOf(store).prepare("UPDATE pair SET created_at = '2025-03-01T10:00:00.000Z' WHERE rejected_id = 3").run();
     assert.deepEqual(
       [...store.iteratePairs({ since: '2025-02-01' })].map((p) => p.rejected),
       ['c'],
@@ -185,6 +186,24 @@ describe('pairs', () => {
     labelerPair(store, ts, 'good', 'bad');
     assert.equal(store.stats().disagreements, 0);
     assert.equal(store.countPairs(), 2);
+    store.close();
+  });
+
+  it('reads pairs by id in the given order, disagreements included, leaving out ids no longer stored', () => {
+    const store = fresh();
+    store.recordPick({
+      prompt: ts,
+      candidates: [
+        { text: 'good', modelId: 'm' },
+        { text: 'bad', modelId: 'm' },
+      ],
+      chosenIndex: 1,
+    });
+    labelerPair(store, ts, 'good', 'bad');
+    const [human, flagged] = [...store.iteratePairs({ includeDisagreements: true })];
+    assert.equal(flagged!.disagreesWithHuman, true);
+    assert.deepEqual(store.pairsByIds([flagged!.id, 999, human!.id]), [flagged, human]);
+    assert.deepEqual(store.pairsByIds([]), []);
     store.close();
   });
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openStore, TRL_METRIC_NAMES, type Store } from '../../../src/store/store.ts';
 import { tempDir } from './helpers/tempDir.ts';
+import { connectionOf } from '../../../src/store/connection.ts';
 
 const dir = tempDir('runs');
 let n = 0;
@@ -31,7 +32,7 @@ describe('labeler runs, training runs and adapters', () => {
     assert.equal(stored.candidatesScored, 2);
     assert.equal(stored.pairsAdded, 1);
     assert.ok(stored.finishedAt);
-    const scores = store.db.prepare('SELECT score, detail FROM label_score ORDER BY candidate_id').all();
+    const scores = connectionOf(store).prepare('SELECT score, detail FROM label_score ORDER BY candidate_id').all();
     assert.deepEqual(scores, [
       { score: 0, detail: null },
       { score: 3, detail: 'TS2322 …' },
@@ -97,7 +98,7 @@ describe('labeler runs, training runs and adapters', () => {
     assert.equal(store.adapters()[0]!.pairCount, 120);
     assert.throws(() => store.activateAdapter(99), /no adapter with id 99/);
     assert.equal(store.activeAdapter()!.id, v2.id, 'a failed activation changes nothing');
-    assert.throws(() => store.db.prepare('UPDATE adapter SET active = 1').run(), /UNIQUE/);
+    assert.throws(() => connectionOf(store).prepare('UPDATE adapter SET active = 1').run(), /UNIQUE/);
     store.activateAdapter(undefined);
     assert.equal(store.activeAdapter(), undefined);
     assert.equal(store.stats().adapters, 2);

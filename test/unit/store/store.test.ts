@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { migrations } from '../../../src/store/migrations.ts';
 import { openStore } from '../../../src/store/store.ts';
 import { PREFER_APPLICATION_ID } from '../../../src/store/storeFile.ts';
+import { connectionOf } from '../../../src/store/connection.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'prefer-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,8 +25,8 @@ describe('store', () => {
   it('creates the schema by migration in WAL mode with foreign keys on', () => {
     const store = openStore(join(dir, 'new.sqlite'));
     assert.equal(store.schemaVersion, migrations.length);
-    assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(store.db.pragma('foreign_keys', { simple: true }), 1);
+    assert.equal(connectionOf(store).pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(connectionOf(store).pragma('foreign_keys', { simple: true }), 1);
     store.close();
   });
 

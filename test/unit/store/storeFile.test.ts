@@ -17,6 +17,7 @@ import { migrate, migrations } from '../../../src/store/migrations.ts';
 import { openStore } from '../../../src/store/store.ts';
 import { PREFER_APPLICATION_ID } from '../../../src/store/storeFile.ts';
 import { tempDir } from './helpers/tempDir.ts';
+import { connectionOf } from '../../../src/store/connection.ts';
 
 const dir = tempDir('store-file');
 const cli = join(import.meta.dirname, '../../../src/cli/cli.ts');
@@ -45,7 +46,7 @@ function versionFourStore(file: string): void {
 describe('opening a file as a store', () => {
   it('marks a new store with Prefer’s application id', () => {
     const store = openStore(join(dir, 'marked.sqlite'));
-    assert.equal(store.db.pragma('application_id', { simple: true }), PREFER_APPLICATION_ID);
+    assert.equal(connectionOf(store).pragma('application_id', { simple: true }), PREFER_APPLICATION_ID);
     store.close();
   });
 
@@ -60,7 +61,7 @@ describe('opening a file as a store', () => {
     reader.close();
     assert.deepEqual(contents(folder), before, 'a read-only open changes nothing');
     const writer = openStore(file);
-    assert.equal(writer.db.pragma('application_id', { simple: true }), PREFER_APPLICATION_ID);
+    assert.equal(connectionOf(writer).pragma('application_id', { simple: true }), PREFER_APPLICATION_ID);
     assert.equal(writer.schemaVersion, migrations.length);
     assert.equal(writer.stats().prompts, 1);
     writer.close();
@@ -154,7 +155,7 @@ describe('opening a file as a store', () => {
   it('reads what another connection has written but not yet checkpointed', () => {
     const file = join(dir, 'live.sqlite');
     const writer = openStore(file);
-    writer.db.pragma('wal_autocheckpoint = 0');
+    connectionOf(writer).pragma('wal_autocheckpoint = 0');
     writer.recordPick({ prompt, candidates, chosenIndex: 2 });
     const reader = openStore(file, { readonly: true });
     assert.equal(reader.stats().pairs, 2);
