@@ -10,7 +10,7 @@
 import type { DType, Graph, Value } from '../engine/graph/ir.ts';
 import * as op from '../engine/graph/ops.ts';
 import type { LinearHook, LinearSite } from '../engine/models/family.ts';
-import { uniformStream } from '../engine/models/random.ts';
+import { uniformStream } from '../engine/models/seededStream.ts';
 
 export interface LoraConfig {
   rank: number;

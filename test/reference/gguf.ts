@@ -12,7 +12,7 @@
  */
 import { open } from 'node:fs/promises';
 import type { Checkpoint, ModelConfig } from '../../src/engine/hf/types.ts';
-import { float32ToHalfBits } from '../../src/engine/hf/safetensors-write.ts';
+import { float32ToHalfBits } from '../../src/engine/hf/halfPrecision.ts';
 
 export type GgufArch = 'llama' | 'qwen2' | 'qwen3';
 export type GgufTensorType = 'F32' | 'F16';

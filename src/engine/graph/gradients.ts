@@ -90,9 +90,6 @@ function normalized(centered: Value, epsilon: number) {
   return { invRoot, n: op.mul(centered, invRoot) };
 }
 
-const GELU_K = Math.sqrt(2 / Math.PI);
-const GELU_C = 0.044715;
-
 // ── the rules ───────────────────────────────────────────────────────────────────────────────────────────
 
 export const gradientRules: GradientRules = {
@@ -201,8 +198,8 @@ export const gradientRules: GradientRules = {
   Rotary: (g, [, cos, sin]) => [() => op.rotary(g, cos, op.neg(sin)), null, null],
   GeluTanh: (g, [x]) => [
     () => {
-      const t = op.tanh(op.mul(op.add(x, op.mul(op.mul(op.mul(x, x), x), GELU_C)), GELU_K));
-      const dInner = op.mul(op.add(op.mul(op.mul(x, x), 3 * GELU_C), 1), GELU_K);
+      const t = op.tanh(op.mul(op.add(x, op.mul(op.mul(op.mul(x, x), x), op.GELU_C)), op.GELU_K));
+      const dInner = op.mul(op.add(op.mul(op.mul(x, x), 3 * op.GELU_C), 1), op.GELU_K);
       const dy = op.add(op.mul(op.add(t, 1), 0.5), op.mul(op.mul(op.mul(x, 0.5), oneMinus(op.mul(t, t))), dInner));
       return op.mul(g, dy);
     },

@@ -5,6 +5,8 @@
  * after its forward pass: autodiff appends the backward nodes to the same graph.
  */
 
+import { float32ToHalfBits } from '../hf/halfPrecision.ts';
+
 export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'bool';
 
 /** A dimension: a size, or a name for a size only known at run time (e.g. the KV-cache length). */
@@ -231,7 +233,7 @@ export function typedArrayOf(dtype: DType, values: readonly number[]): TensorDat
     case 'bool':
       return Uint8Array.from(values, (x) => (x ? 1 : 0));
     case 'float16':
-      return Uint16Array.from(values, float16Bits);
+      return Uint16Array.from(values, float32ToHalfBits);
   }
 }
 
@@ -243,31 +245,4 @@ function checkTensor(t: Tensor, name: string): void {
   if (t.data.length !== n) {
     throw new Error(`initializer ${name}: ${t.data.length} elements for shape [${t.shape.join(', ')}] (${n} expected)`);
   }
-}
-
-/** IEEE half-precision bits of a number (round to nearest even). */
-export function float16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  e = half >> 10;
-  return sign | half;
 }

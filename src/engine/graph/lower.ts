@@ -53,7 +53,7 @@ const rules: Record<string, Rule> = {
     return [op.concat([op.sub(op.mul(x1, cos!), op.mul(x2, sin!)), op.add(op.mul(x2, cos!), op.mul(x1, sin!))], -1)];
   },
   [`${PREFER_DOMAIN}:GeluTanh`]: ([x]) => {
-    const inner = op.mul(op.add(x!, op.mul(op.mul(op.mul(x!, x!), x!), 0.044715)), Math.sqrt(2 / Math.PI));
+    const inner = op.mul(op.add(x!, op.mul(op.mul(op.mul(x!, x!), x!), op.GELU_C)), op.GELU_K);
     return [op.mul(op.mul(x!, 0.5), op.add(op.tanh(inner), 1))];
   },
   [`${PREFER_DOMAIN}:TokenLogProbs`]: ([logits, targets], _node, target) => {

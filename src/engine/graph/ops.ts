@@ -332,6 +332,10 @@ export function rotary(x: Value, cos: Value, sin: Value): Value {
   return x.graph.addNode('Rotary', [x, cos, sin], [{ dtype: x.dtype, shape: x.shape }], {}, PREFER_DOMAIN)[0]!;
 }
 
+/** GeluTanh's constants, √(2/π) and the cubic term's 0.044715: its lowering and its gradient rule read them here. */
+export const GELU_K = Math.sqrt(2 / Math.PI);
+export const GELU_C = 0.044715;
+
 export function geluTanh(x: Value): Value {
   requireFloat('GeluTanh', x);
   return x.graph.addNode('GeluTanh', [x], [{ dtype: x.dtype, shape: x.shape }], {}, PREFER_DOMAIN)[0]!;

@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { InputError } from '../../inputError.ts';
-import { readModelConfig } from './config.ts';
+import { familyOf, readModelConfig } from '../models/families.ts';
 import { readGenerationDefaults } from './generation.ts';
 import { checkSizes } from './sizes.ts';
 import { CheckpointTokenizer } from './tokenizer.ts';
-import type { Checkpoint, GenerationDefaults, ModelConfig, WeightSource } from './types.ts';
+import type { Checkpoint, GenerationDefaults, ModelConfig } from './types.ts';
 import { loadWeights, type LoadedWeights } from './weights.ts';
 
 export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
@@ -24,7 +24,7 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   return {
     dir: root,
     config,
-    weights: config.family === 'gpt2' ? withGpt2Prefix(weights) : weights,
+    weights: familyOf(config).normalizeWeights(weights),
     generation: withEos(generationFile, config, tokenizer),
     tokenizer,
     hash: await checkpointHash(root, weights),
@@ -56,20 +56,6 @@ function checkTokenIds(dir: string, config: ModelConfig, generation: GenerationD
   check('config.json', 'eos_token_id', config.eosTokenIds);
   check('config.json', 'bos_token_id', config.bosTokenId === null ? [] : [config.bosTokenId]);
   check('generation_config.json', 'eos_token_id', generation.eosTokenIds ?? []);
-}
-
-/**
- * GPT-2 checkpoints come both with and without the `transformer.` prefix (the original OpenAI upload
- * vs save_pretrained); families see one naming: `transformer.h.0.attn.c_attn.weight`.
- */
-function withGpt2Prefix(weights: WeightSource): WeightSource {
-  if (weights.names().some((name) => name.startsWith('transformer.'))) return weights;
-  const inner = (name: string): string => (name.startsWith('transformer.') ? name.slice('transformer.'.length) : name);
-  return {
-    names: () => weights.names().map((name) => (name.startsWith('lm_head.') ? name : `transformer.${name}`)),
-    has: (name) => weights.has(inner(name)),
-    get: (name) => ({ ...weights.get(inner(name)), name }),
-  };
 }
 
 /** Bytes hashed per MiB of weights: enough that retrained weights of the same shapes change the hash. */

@@ -1,28 +1,11 @@
 /**
- * config.json → ModelConfig. Llama-like architectures (Llama, Mistral, Qwen2, Qwen3) share one reader;
- * GPT-2 has its own field names. Defaults follow the transformers config classes.
+ * Generic readers of config.json fields, and the context length the engine gives a model. Each family's
+ * descriptor (src/engine/models) reads its own field names with them; src/engine/models/families.ts picks the
+ * family by "architectures". Defaults follow the transformers config classes.
  */
-import { join } from 'node:path';
 import { InputError } from '../../inputError.ts';
-import { isRecord, readJsonFile } from './json-file.ts';
-import type { Family, ModelConfig, RopeScaling } from './types.ts';
-
-interface ArchitectureInfo {
-  family: Family;
-  /** q/k/v projections carry a bias regardless of attention_bias (Qwen2). */
-  qkvBias: boolean;
-  qkNorm: boolean;
-}
-
-const ARCHITECTURES: Record<string, ArchitectureInfo> = {
-  LlamaForCausalLM: { family: 'llama', qkvBias: false, qkNorm: false },
-  MistralForCausalLM: { family: 'llama', qkvBias: false, qkNorm: false },
-  Qwen2ForCausalLM: { family: 'llama', qkvBias: true, qkNorm: false },
-  Qwen3ForCausalLM: { family: 'llama', qkvBias: false, qkNorm: true },
-  GPT2LMHeadModel: { family: 'gpt2', qkvBias: true, qkNorm: false },
-};
-
-export const SUPPORTED_ARCHITECTURES: readonly string[] = Object.keys(ARCHITECTURES);
+import { isRecord } from './json-file.ts';
+import type { ModelConfig, RopeScaling } from './types.ts';
 
 /**
  * The most positions the engine gives a model. Rotary tables hold a row per position and no tensor bounds
@@ -35,84 +18,9 @@ export function contextLength(config: Pick<ModelConfig, 'maxPositions'>): number
   return Math.min(config.maxPositions, MAX_CONTEXT);
 }
 
-export async function readModelConfig(dir: string): Promise<ModelConfig> {
-  const path = join(dir, 'config.json');
-  return parseModelConfig(await readJsonFile(path), path);
-}
-
-/** `path` only names the file in error messages. */
-export function parseModelConfig(json: unknown, path: string): ModelConfig {
-  if (!isRecord(json)) throw new InputError(`${path}: config is not a JSON object`);
-  const fields = new ConfigFields(json, path);
-  const architectures = json['architectures'];
-  const architecture = Array.isArray(architectures) && typeof architectures[0] === 'string' ? architectures[0] : null;
-  if (architecture === null) throw new InputError(`${path}: missing config field "architectures"`);
-  const info = ARCHITECTURES[architecture];
-  if (!info) {
-    throw new InputError(`${path}: unknown architecture ${architecture} (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
-  }
-  return info.family === 'gpt2' ? gpt2Config(fields, architecture) : llamaLikeConfig(fields, architecture, info);
-}
-
-function llamaLikeConfig(f: ConfigFields, architecture: string, info: ArchitectureInfo): ModelConfig {
-  const hiddenSize = f.positiveInt('hidden_size');
-  const numHeads = f.positiveInt('num_attention_heads');
-  const numKvHeads = f.optionalPositiveInt('num_key_value_heads') ?? numHeads;
-  if (numHeads % numKvHeads !== 0) {
-    throw new InputError(`${f.path}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
-  }
-  const headDim = f.optionalPositiveInt('head_dim') ?? exactDivision(f, hiddenSize, numHeads, 'hidden_size', 'num_attention_heads');
-  const rope = ropeSettings(f);
-  const modelType = f.optionalString('model_type') ?? architecture.replace(/ForCausalLM$/, '').toLowerCase();
+/** The fields every family reads the same way: special token ids and the stored dtype. */
+export function tokenAndDtypeFields(f: ConfigFields): Pick<ModelConfig, 'bosTokenId' | 'eosTokenIds' | 'padTokenId' | 'torchDtype'> {
   return {
-    architecture,
-    family: 'llama',
-    modelType,
-    vocabSize: f.positiveInt('vocab_size'),
-    hiddenSize,
-    numLayers: f.positiveInt('num_hidden_layers'),
-    numHeads,
-    numKvHeads,
-    headDim,
-    intermediateSize: f.positiveInt('intermediate_size'),
-    maxPositions: f.optionalPositiveInt('max_position_embeddings') ?? 2048,
-    normEps: f.optionalPositiveNumber('rms_norm_eps') ?? 1e-6,
-    ropeTheta: rope.theta,
-    ropeScaling: rope.scaling,
-    tieWordEmbeddings: f.optionalBoolean('tie_word_embeddings') ?? false,
-    attentionBias: info.qkvBias || (f.optionalBoolean('attention_bias') ?? false),
-    qkNorm: info.qkNorm,
-    slidingWindow: slidingWindow(f, modelType),
-    bosTokenId: f.optionalTokenId('bos_token_id'),
-    eosTokenIds: f.tokenIds('eos_token_id'),
-    padTokenId: f.optionalTokenId('pad_token_id'),
-    torchDtype: f.optionalString('torch_dtype') ?? f.optionalString('dtype'),
-  };
-}
-
-function gpt2Config(f: ConfigFields, architecture: string): ModelConfig {
-  const hiddenSize = f.positiveInt('n_embd');
-  const numHeads = f.positiveInt('n_head');
-  return {
-    architecture,
-    family: 'gpt2',
-    modelType: f.optionalString('model_type') ?? 'gpt2',
-    vocabSize: f.positiveInt('vocab_size'),
-    hiddenSize,
-    numLayers: f.positiveInt('n_layer'),
-    numHeads,
-    numKvHeads: numHeads,
-    headDim: exactDivision(f, hiddenSize, numHeads, 'n_embd', 'n_head'),
-    intermediateSize: f.optionalPositiveInt('n_inner') ?? 4 * hiddenSize,
-    maxPositions: f.positiveInt('n_positions'),
-    normEps: f.optionalPositiveNumber('layer_norm_epsilon') ?? 1e-5,
-    // GPT-2 has learned absolute positions, no rotary embedding.
-    ropeTheta: 0,
-    ropeScaling: null,
-    tieWordEmbeddings: f.optionalBoolean('tie_word_embeddings') ?? true,
-    attentionBias: true,
-    qkNorm: false,
-    slidingWindow: null,
     bosTokenId: f.optionalTokenId('bos_token_id'),
     eosTokenIds: f.tokenIds('eos_token_id'),
     padTokenId: f.optionalTokenId('pad_token_id'),
@@ -121,7 +29,7 @@ function gpt2Config(f: ConfigFields, architecture: string): ModelConfig {
 }
 
 /** transformers ≤ 4 writes rope_theta (+ rope_scaling); transformers 5 writes rope_parameters. */
-function ropeSettings(f: ConfigFields): { theta: number; scaling: RopeScaling | null } {
+export function ropeSettings(f: ConfigFields): { theta: number; scaling: RopeScaling | null } {
   const parameters = f.raw['rope_parameters'];
   if (parameters !== undefined && parameters !== null) {
     if (!isRecord(parameters)) throw new InputError(`${f.path}: rope_parameters is not an object`);
@@ -148,19 +56,8 @@ function ropeScaling(parameters: Record<string, unknown>): RopeScaling | null {
   return { type: String(type), parameters: numbers };
 }
 
-function slidingWindow(f: ConfigFields, modelType: string): number | null {
-  // Qwen2/Qwen3 configs carry a sliding_window value that only applies when use_sliding_window is set.
-  if ((modelType === 'qwen2' || modelType === 'qwen3') && f.optionalBoolean('use_sliding_window') !== true) return null;
-  return f.optionalPositiveInt('sliding_window');
-}
-
-function exactDivision(f: ConfigFields, a: number, b: number, aName: string, bName: string): number {
-  if (a % b !== 0) throw new InputError(`${f.path}: ${aName} ${a} is not divisible by ${bName} ${b}`);
-  return a / b;
-}
-
 /** Typed access to config.json fields; every problem is one line naming the file and the field. */
-class ConfigFields {
+export class ConfigFields {
   readonly raw: Record<string, unknown>;
   readonly path: string;
 
@@ -220,6 +117,12 @@ class ConfigFields {
     if (value === undefined || value === null) return [];
     const values = Array.isArray(value) ? (value as unknown[]) : [value];
     return values.map((v) => this.checkedTokenId(name, v));
+  }
+
+  /** a / b for sizes that must divide exactly (hidden size by heads). */
+  quotient(a: number, b: number, aName: string, bName: string): number {
+    if (a % b !== 0) throw new InputError(`${this.path}: ${aName} ${a} is not divisible by ${bName} ${b}`);
+    return a / b;
   }
 
   private checkedTokenId(name: string, value: unknown): number {

@@ -6,9 +6,10 @@
 
 import type { CheckpointTokenizer } from './tokenizer.ts';
 
-export type Family = 'llama' | 'gpt2';
+/** A registered model family's name (src/engine/models/families.ts): llama, gpt2. */
+export type Family = string;
 
-/** config.json, normalized across LlamaForCausalLM, MistralForCausalLM, Qwen2/Qwen3ForCausalLM and GPT2LMHeadModel. */
+/** config.json, normalized across the families' architectures (each family's descriptor reads its own fields into it). */
 export interface ModelConfig {
   architecture: string; // as in config.json "architectures"[0]
   family: Family;

@@ -1,9 +1,38 @@
 /**
- * What every model family provides to the graphs built on it: the inference graph (prefill + decode with a
- * KV cache) and the training graph (full sequence, logits or token log-probs, LoRA deltas on linears).
+ * What a model family is to the rest of the product: its descriptor (which config.json architectures it
+ * reads, how, which tensors it holds, its forward pass, how PEFT and llama.cpp name it) and what its forward
+ * provides to the graphs built on it: the inference graph (prefill + decode with a KV cache) and the
+ * training graph (full sequence, logits or token log-probs, LoRA deltas on linears).
  */
+import type { ConfigFields } from '../hf/config.ts';
+import type { FamilySizes } from '../hf/sizes.ts';
 import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
+
+/** One model family, registered in src/engine/models/families.ts. */
+export interface ModelFamily {
+  /** ModelConfig.family */
+  name: string;
+  /** config.json "architectures"[0] values this family reads */
+  architectures: readonly string[];
+  /** config.json → the shared ModelConfig (`architecture` is one of `architectures`) */
+  parseConfig(fields: ConfigFields, architecture: string): ModelConfig;
+  /** The checkpoint's tensors under the names `build` and `expectedWeights` use. */
+  normalizeWeights(stored: WeightSource): WeightSource;
+  /** Tensor names (as normalized) and shapes a checkpoint of this config holds. */
+  expectedWeights(config: ModelConfig): Map<string, number[]>;
+  /** The sizes config.json fixes, checked against the stored tensors (names as stored) before anything is sized by them. */
+  storedSizes(config: ModelConfig, storedNames: readonly string[]): FamilySizes;
+  build: FamilyBuilder;
+  /** PEFT's fan_in_fan_out: the linears are stored [in, out] (GPT-2's Conv1D), not nn.Linear's [out, in]. */
+  peftFanInFanOut: boolean;
+  /** llama.cpp's general.architecture for this config. */
+  ggufArch(config: ModelConfig): string;
+  /** The next-token pretraining graph (src/engine/pretrain) supports this family. */
+  pretraining: boolean;
+  /** A minimal config.json of this family: the family conformance test builds every architecture from it. */
+  tinyConfig: Readonly<Record<string, unknown>>;
+}
 
 /** One linear layer of the model, named like its HF weight without `.weight` (e.g. `model.layers.3.self_attn.q_proj`). */
 export interface LinearSite {

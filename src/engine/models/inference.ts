@@ -14,7 +14,7 @@
 import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import { type DType, Graph } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
-import { causalLM } from './index.ts';
+import { causalLM } from './families.ts';
 
 export const BATCH = 'batch';
 export const SEQ = 'seq';

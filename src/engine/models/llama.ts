@@ -4,13 +4,136 @@
  * residual → RMSNorm → SwiGLU MLP → residual; final RMSNorm; LM head (tied to the embedding or not).
  */
 import { InputError } from '../../inputError.ts';
-import { contextLength } from '../hf/config.ts';
+import { type ConfigFields, contextLength, ropeSettings, tokenAndDtypeFields } from '../hf/config.ts';
+import type { FamilySizes } from '../hf/sizes.ts';
 import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
-import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook, PastContext } from './family.ts';
-import { GraphWeights } from './weights.ts';
+import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook, ModelFamily, PastContext } from './family.ts';
+import { GraphWeights, timesTransposed } from './weights.ts';
 import { attention, rotaryTables } from './attention.ts';
+
+interface Architecture {
+  /** q/k/v projections carry a bias regardless of attention_bias (Qwen2). */
+  qkvBias: boolean;
+  qkNorm: boolean;
+  /** llama.cpp's name: its `qwen2`/`qwen3` rotate halves like HF, its `llama` rotates interleaved pairs */
+  ggufArch: string;
+}
+
+const ARCHITECTURES: Record<string, Architecture> = {
+  LlamaForCausalLM: { qkvBias: false, qkNorm: false, ggufArch: 'llama' },
+  MistralForCausalLM: { qkvBias: false, qkNorm: false, ggufArch: 'llama' },
+  Qwen2ForCausalLM: { qkvBias: true, qkNorm: false, ggufArch: 'qwen2' },
+  Qwen3ForCausalLM: { qkvBias: false, qkNorm: true, ggufArch: 'qwen3' },
+};
+
+export const llamaFamily: ModelFamily = {
+  name: 'llama',
+  architectures: Object.keys(ARCHITECTURES),
+  parseConfig: readLlamaConfig,
+  normalizeWeights: (stored) => stored,
+  expectedWeights: llamaWeights,
+  storedSizes: llamaSizes,
+  build: llama,
+  peftFanInFanOut: false,
+  ggufArch: (config) => ARCHITECTURES[config.architecture]?.ggufArch ?? 'llama',
+  pretraining: true,
+  tinyConfig: {
+    architectures: ['LlamaForCausalLM'],
+    vocab_size: 40,
+    hidden_size: 16,
+    intermediate_size: 24,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 32,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: false,
+  },
+};
+
+function readLlamaConfig(f: ConfigFields, architecture: string): ModelConfig {
+  const info = ARCHITECTURES[architecture]!;
+  const hiddenSize = f.positiveInt('hidden_size');
+  const numHeads = f.positiveInt('num_attention_heads');
+  const numKvHeads = f.optionalPositiveInt('num_key_value_heads') ?? numHeads;
+  if (numHeads % numKvHeads !== 0) {
+    throw new InputError(`${f.path}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  }
+  const headDim = f.optionalPositiveInt('head_dim') ?? f.quotient(hiddenSize, numHeads, 'hidden_size', 'num_attention_heads');
+  const rope = ropeSettings(f);
+  const modelType = f.optionalString('model_type') ?? architecture.replace(/ForCausalLM$/, '').toLowerCase();
+  return {
+    architecture,
+    family: 'llama',
+    modelType,
+    vocabSize: f.positiveInt('vocab_size'),
+    hiddenSize,
+    numLayers: f.positiveInt('num_hidden_layers'),
+    numHeads,
+    numKvHeads,
+    headDim,
+    intermediateSize: f.positiveInt('intermediate_size'),
+    maxPositions: f.optionalPositiveInt('max_position_embeddings') ?? 2048,
+    normEps: f.optionalPositiveNumber('rms_norm_eps') ?? 1e-6,
+    ropeTheta: rope.theta,
+    ropeScaling: rope.scaling,
+    tieWordEmbeddings: f.optionalBoolean('tie_word_embeddings') ?? false,
+    attentionBias: info.qkvBias || (f.optionalBoolean('attention_bias') ?? false),
+    qkNorm: info.qkNorm,
+    slidingWindow: slidingWindow(f, modelType),
+    ...tokenAndDtypeFields(f),
+  };
+}
+
+function slidingWindow(f: ConfigFields, modelType: string): number | null {
+  // Qwen2/Qwen3 configs carry a sliding_window value that only applies when use_sliding_window is set.
+  if ((modelType === 'qwen2' || modelType === 'qwen3') && f.optionalBoolean('use_sliding_window') !== true) return null;
+  return f.optionalPositiveInt('sliding_window');
+}
+
+function llamaWeights(c: ModelConfig): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  const { hiddenSize: C, headDim: D, intermediateSize: F } = c;
+  m.set('model.embed_tokens.weight', [c.vocabSize, C]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    m.set(`${p}.input_layernorm.weight`, [C]);
+    m.set(`${p}.self_attn.q_proj.weight`, [c.numHeads * D, C]);
+    m.set(`${p}.self_attn.k_proj.weight`, [c.numKvHeads * D, C]);
+    m.set(`${p}.self_attn.v_proj.weight`, [c.numKvHeads * D, C]);
+    if (c.attentionBias) {
+      m.set(`${p}.self_attn.q_proj.bias`, [c.numHeads * D]);
+      m.set(`${p}.self_attn.k_proj.bias`, [c.numKvHeads * D]);
+      m.set(`${p}.self_attn.v_proj.bias`, [c.numKvHeads * D]);
+    }
+    if (c.qkNorm) m.set(`${p}.self_attn.q_norm.weight`, [D]).set(`${p}.self_attn.k_norm.weight`, [D]);
+    m.set(`${p}.self_attn.o_proj.weight`, [C, c.numHeads * D]);
+    m.set(`${p}.post_attention_layernorm.weight`, [C]);
+    m.set(`${p}.mlp.gate_proj.weight`, [F, C]);
+    m.set(`${p}.mlp.up_proj.weight`, [F, C]);
+    m.set(`${p}.mlp.down_proj.weight`, [C, F]);
+  }
+  m.set('model.norm.weight', [C]);
+  if (!c.tieWordEmbeddings) m.set('lm_head.weight', [c.vocabSize, C]);
+  return m;
+}
+
+function llamaSizes(c: ModelConfig): FamilySizes {
+  const hidden = { value: c.hiddenSize, field: 'hidden_size' };
+  const heads = (field: string, n: number) => ({ value: n * c.headDim, field: `${field} × head_dim (${n} × ${c.headDim})` });
+  return {
+    layer: /^model\.layers\.(\d+)\./,
+    layersField: 'num_hidden_layers',
+    tensors: [
+      { name: 'model.embed_tokens.weight', dims: [{ value: c.vocabSize, field: 'vocab_size' }, hidden] },
+      { name: 'model.layers.0.self_attn.q_proj.weight', dims: [heads('num_attention_heads', c.numHeads), hidden] },
+      { name: 'model.layers.0.self_attn.k_proj.weight', dims: [heads('num_key_value_heads', c.numKvHeads), hidden] },
+      { name: 'model.layers.0.mlp.gate_proj.weight', dims: [{ value: c.intermediateSize, field: 'intermediate_size' }, hidden] },
+    ],
+  };
+}
 
 export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype: DType): CausalLM {
   const w = new GraphWeights(g, source, dtype);
@@ -93,16 +216,4 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
   }
 
   return { config, dtype, forward, lmHead };
-}
-
-/**
- * x [..., K] × weight[N, K]ᵀ → [..., N] through a 2-D Gemm (reshapes are free): an [out, in] weight (the LM head,
- * an nn.Linear as stored) without a transposed copy. Leading dims must be static above rank 2.
- */
-export function timesTransposed(x: Value, weight: Value): Value {
-  if (x.rank === 2) return op.gemmTransB(x, weight);
-  const lead = x.shape.slice(0, -1);
-  if (lead.some((d) => typeof d !== 'number')) throw new Error(`${weight.name}: leading dims of ${x} must be static`);
-  const flat = op.reshape(x, [-1, x.shape[x.rank - 1] as number]);
-  return op.reshape(op.gemmTransB(flat, weight), [...(lead as number[]), weight.shape[0] as number]);
 }

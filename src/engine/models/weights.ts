@@ -1,7 +1,8 @@
-/** Turning checkpoint tensors into graph initializers: dtype conversion, and linears stored [in, out] for MatMul. */
+/** Turning checkpoint tensors into graph initializers (dtype conversion, linears stored [in, out] for MatMul), and products with weights as stored. */
 import { InputError } from '../../inputError.ts';
 import type { WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
+import * as op from '../graph/ops.ts';
 
 function convert(data: Float32Array, dtype: DType): Float32Array | Float64Array {
   if (dtype === 'float32') return data;
@@ -93,4 +94,16 @@ export class GraphWeights {
       throw new InputError(`weight ${name}: shape [${actual.join(', ')}], expected [${expected.join(', ')}] from config.json`);
     }
   }
+}
+
+/**
+ * x [..., K] × weight[N, K]ᵀ → [..., N] through a 2-D Gemm (reshapes are free): an [out, in] weight (the LM head,
+ * an nn.Linear as stored) without a transposed copy. Leading dims must be static above rank 2.
+ */
+export function timesTransposed(x: Value, weight: Value): Value {
+  if (x.rank === 2) return op.gemmTransB(x, weight);
+  const lead = x.shape.slice(0, -1);
+  if (lead.some((d) => typeof d !== 'number')) throw new Error(`${weight.name}: leading dims of ${x} must be static`);
+  const flat = op.reshape(x, [-1, x.shape[x.rank - 1] as number]);
+  return op.reshape(op.gemmTransB(flat, weight), [...(lead as number[]), weight.shape[0] as number]);
 }

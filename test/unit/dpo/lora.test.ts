@@ -5,7 +5,7 @@ import { Graph } from '../../../src/engine/graph/ir.ts';
 import { lower } from '../../../src/engine/graph/lower.ts';
 import { serialize } from '../../../src/engine/graph/onnx.ts';
 import * as op from '../../../src/engine/graph/ops.ts';
-import { causalLM } from '../../../src/engine/models/index.ts';
+import { causalLM } from '../../../src/engine/models/families.ts';
 import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts';
 import { LoraAdapter, initialLoraWeights, loraScale } from '../../../src/dpo/lora.ts';
 import type { ModelConfig } from '../../../src/engine/hf/types.ts';

@@ -12,7 +12,7 @@ import type { ModelConfig } from '../../../src/engine/hf/types.ts';
 import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts';
 import { initialLoraWeights } from '../../../src/dpo/lora.ts';
 import { accumulatorName, dpoGraph } from '../../../src/dpo/trainingGraph.ts';
-import { nextName } from '../../../src/dpo/optimizer.ts';
+import { nextName } from '../../../src/train/adamw.ts';
 import { uniform } from '../autodiff/gradcheck.ts';
 import { batchFeeds, syntheticBatch } from '../dpo/dpoGraph.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseModelConfig } from '../../../src/engine/hf/config.ts';
+import { parseModelConfig } from '../../../src/engine/models/families.ts';
 
 const PATH = '/models/x/config.json';
 

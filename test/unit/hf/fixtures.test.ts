@@ -3,7 +3,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadCheckpoint } from '../../../src/engine/hf/checkpoint.ts';
-import { parseModelConfig } from '../../../src/engine/hf/config.ts';
+import { parseModelConfig } from '../../../src/engine/models/families.ts';
 import { checkpointConfig, makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { tempDir } from './temp-dir.ts';
 

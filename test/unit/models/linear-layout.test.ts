@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Graph } from '../../../src/engine/graph/ir.ts';
-import { causalLM } from '../../../src/engine/models/index.ts';
+import { causalLM } from '../../../src/engine/models/families.ts';
 import { MASKED } from '../../../src/engine/models/family.ts';
 import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts';
 
