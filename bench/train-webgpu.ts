@@ -14,7 +14,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ADAMW_DEFAULTS } from '../src/dpo/optimizer.ts';
+import { ADAMW_DEFAULTS } from '../src/train/adamw.ts';
 import type { HostTraffic } from '../src/dpo/deviceState.ts';
 import { trainDpo } from '../src/dpo/trainer.ts';
 import { llamaConfig, randomWeights } from '../src/engine/models/random.ts';

@@ -24,8 +24,9 @@ import * as op from '../src/engine/graph/ops.ts';
 import type { ModelConfig } from '../src/engine/hf/types.ts';
 import { randomWeights, smolLM2Config } from '../src/engine/models/random.ts';
 import { initialLoraWeights } from '../src/dpo/lora.ts';
-import { ADAMW_DEFAULTS, optimizerStateNames } from '../src/dpo/optimizer.ts';
-import { dpoGraph, trainingSessionOptions } from '../src/dpo/trainingGraph.ts';
+import { ADAMW_DEFAULTS, optimizerStateNames } from '../src/train/adamw.ts';
+import { dpoGraph } from '../src/dpo/trainingGraph.ts';
+import { trainingSessionOptions } from '../src/train/session.ts';
 
 const { values } = parseArgs({
   options: {

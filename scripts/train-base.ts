@@ -1,5 +1,5 @@
 /**
- * Pretrains the default code model with Prefer's own training graphs (src/engine/pretrain): full-parameter
+ * Pretrains the default code model with Prefer's own training graphs (src/pretrain, src/train): full-parameter
  * next-token loss, AdamW, warmup + cosine, 50 % FIM examples, checkpoints every few minutes, resumable.
  *
  *   npm run train:base -- [--size tiny|small] [--out .cache/pretrain/tiny] [--resume] [--max-steps N]
@@ -17,10 +17,10 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CheckpointTokenizer } from '../src/engine/hf/tokenizer.ts';
-import { ADAMW_DEFAULTS } from '../src/engine/pretrain/adamw.ts';
-import { type FimIds, readTokenCorpus } from '../src/engine/pretrain/batches.ts';
-import { type ModelShape } from '../src/engine/pretrain/modelShape.ts';
-import { type PretrainRecipe, Pretrainer } from '../src/engine/pretrain/trainer.ts';
+import { PRETRAIN_ADAMW_DEFAULTS } from '../src/train/adamw.ts';
+import { type FimIds, readTokenCorpus } from '../src/pretrain/batches.ts';
+import { type ModelShape } from '../src/pretrain/modelShape.ts';
+import { type PretrainRecipe, Pretrainer } from '../src/pretrain/trainer.ts';
 
 const VOCAB = 4096;
 
@@ -46,7 +46,7 @@ export function recipeFor(size: string, seed: number, steps?: number): PretrainR
     lineFimRate: 0.75,
     seed,
     schedule: { peakLr: s.peakLr, minLr: s.peakLr / 10, warmupSteps: Math.min(200, Math.ceil(totalSteps / 20)), totalSteps },
-    adamw: ADAMW_DEFAULTS,
+    adamw: PRETRAIN_ADAMW_DEFAULTS,
     headChunks: 1,
     evalEvery: 100,
     evalBatches: 8,

@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import ts from 'typescript';
 import { CheckpointTokenizer } from '../../src/engine/hf/tokenizer.ts';
-import { type FimIds, mulberry32 } from '../../src/engine/pretrain/batches.ts';
+import { type FimIds, mulberry32 } from '../../src/pretrain/batches.ts';
 import { fimIdsOf } from '../train-base.ts';
 import { readDocuments } from './train-tokenizer.ts';
 

@@ -9,7 +9,7 @@
  * in a bare newline token leaves the model far from anything it saw (it then mostly writes blank lines).
  */
 import ts from 'typescript';
-import { mulberry32 } from '../../src/engine/pretrain/batches.ts';
+import { mulberry32 } from '../../src/pretrain/batches.ts';
 import type { PairText } from '../../src/dpo/examples.ts';
 import type { CorpusDocument } from '../corpus/train-tokenizer.ts';
 

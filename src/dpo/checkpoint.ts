@@ -1,14 +1,13 @@
 /**
- * Training checkpoints: the LoRA matrices, the AdamW moments, the step reached and the metrics so far, in one
- * safetensors file written to a temporary name and renamed over the previous one, so a kill at any moment
- * leaves either the old or the new checkpoint whole. A checkpoint carries a fingerprint of the round's
- * options and data; resuming with anything else is refused. Beside it, the round's record (round.json) says
+ * DPO's training checkpoints: the LoRA matrices, the AdamW moments, the step reached and the metrics so far, in one
+ * safetensors file written atomically (train/checkpoint.ts), so a kill at any moment leaves either the old or the
+ * new checkpoint whole. A checkpoint carries a fingerprint of the round's options and data; resuming with
+ * anything else is refused. Beside it, the round's record (round.json) says
  * what the round was — store run, model, pairs, options — so a process that did not start it can resume it.
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeSafetensors } from '../engine/hf/safetensors-write.ts';
-import { readSafetensors } from '../engine/hf/safetensors.ts';
+import { readTensorFile, writeFileAtomically, writeTensorFile } from '../train/checkpoint.ts';
 
 export interface TrainingCheckpoint {
   /** Optimizer steps done. */
@@ -26,35 +25,21 @@ export function checkpointExists(dir: string): boolean {
   return existsSync(join(dir, FILE));
 }
 
-/** Writes `bytes` to `dir/name` through a temporary file and a rename: readers see the old file or the new. */
-function writeAtomically(dir: string, name: string, bytes: Uint8Array | string): void {
-  mkdirSync(dir, { recursive: true });
-  const staging = join(dir, `${name}.${process.pid}.tmp`);
-  writeFileSync(staging, bytes);
-  renameSync(staging, join(dir, name));
-}
-
 export function writeCheckpoint(dir: string, c: TrainingCheckpoint, shapes: ReadonlyMap<string, number[]>): void {
   const tensors = [...c.tensors].map(([name, data]) => {
     const shape = shapes.get(name);
     if (!shape) throw new Error(`checkpoint: no shape for ${name}`);
     return { name, shape, data };
   });
-  const bytes = encodeSafetensors(tensors, { metadata: { step: String(c.step), fingerprint: c.fingerprint, history: JSON.stringify(c.history) } });
-  writeAtomically(dir, FILE, bytes);
+  writeTensorFile(dir, FILE, tensors, { step: String(c.step), fingerprint: c.fingerprint, history: JSON.stringify(c.history) });
 }
 
 export async function readCheckpoint(dir: string): Promise<TrainingCheckpoint> {
   const path = join(dir, FILE);
-  const file = await readSafetensors(path);
-  const step = Number(file.metadata.step);
-  if (!Number.isInteger(step) || step < 0 || file.metadata.fingerprint === undefined) throw new Error(`${path}: not a Prefer training checkpoint`);
-  const tensors = new Map<string, Float32Array>();
-  for (const [name, entry] of file.tensors) {
-    if (entry.dtype !== 'F32') throw new Error(`${path}: tensor ${name} is ${entry.dtype}, F32 expected`);
-    tensors.set(name, new Float32Array(file.bytes.slice(entry.begin, entry.end).buffer));
-  }
-  return { step, fingerprint: file.metadata.fingerprint, tensors, history: JSON.parse(file.metadata.history ?? '[]') as unknown[] };
+  const { tensors, metadata } = await readTensorFile(path);
+  const step = Number(metadata.step);
+  if (!Number.isInteger(step) || step < 0 || metadata.fingerprint === undefined) throw new Error(`${path}: not a Prefer training checkpoint`);
+  return { step, fingerprint: metadata.fingerprint, tensors, history: JSON.parse(metadata.history ?? '[]') as unknown[] };
 }
 
 /** Whether a folder entry is one Prefer writes into a checkpoint folder (the two files and their staging copies). */
@@ -120,7 +105,7 @@ export interface RoundRecord {
 const RECORD = 'round.json';
 
 export function writeRoundRecord(dir: string, record: RoundRecord): void {
-  writeAtomically(dir, RECORD, `${JSON.stringify(record, null, 1)}\n`);
+  writeFileAtomically(dir, RECORD, `${JSON.stringify(record, null, 1)}\n`);
 }
 
 /** The round's record, or undefined when the folder has none; a damaged record is a one-line error. */

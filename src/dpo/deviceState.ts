@@ -12,9 +12,8 @@ import * as ort from 'onnxruntime-node';
 import { type DType, Graph, type Tensor } from '../engine/graph/ir.ts';
 import * as op from '../engine/graph/ops.ts';
 import { serialize } from '../engine/graph/onnx.ts';
-import { nextName } from './optimizer.ts';
-
-export type TrainDevice = 'cpu' | 'webgpu';
+import { nextName } from '../train/adamw.ts';
+import { type TrainDevice, sessionOptions } from '../train/session.ts';
 
 /** Bytes fed to runs from host memory, and returned from runs into host memory. */
 export interface HostTraffic {
@@ -87,10 +86,7 @@ export class DeviceState {
   ): ort.InferenceSession.SessionOptions {
     const kept = this.resident ? outputNames.filter(carriedOver) : [];
     return {
-      executionProviders: [this.device],
-      intraOpNumThreads: threads,
-      // a node the WebGPU provider cannot run must fail, not fall back to CPU silently
-      ...(this.device === 'webgpu' ? { extra: { session: { disable_cpu_ep_fallback: '1' } } } : {}),
+      ...sessionOptions(this.device, threads),
       ...(kept.length > 0
         ? { preferredOutputLocation: Object.fromEntries(kept.map((n) => [n, 'gpu-buffer' as const])) }
         : {}),

@@ -14,12 +14,14 @@ import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
 import type { Graph } from '../engine/graph/ir.ts';
 import { lower } from '../engine/graph/lower.ts';
 import { serialize } from '../engine/graph/onnx.ts';
-import { uniformStream } from '../engine/models/random.ts';
+import { uniformStream } from '../engine/models/seededStream.ts';
 import { type PackedBatch, type PreferenceExample, bucketLength, packBatch } from './examples.ts';
 import { type DpoLossConfig, type DpoMetricName } from './losses.ts';
 import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
-import { type AdamWConfig, optimizerStateNames } from './optimizer.ts';
-import { type Accumulation, accumulatorName, dpoGraph, referenceGraph, trainingSessionOptions } from './trainingGraph.ts';
+import { type AdamWConfig, optimizerStateNames } from '../train/adamw.ts';
+import { learningRate as scheduledRate } from '../train/schedule.ts';
+import { scalarFeed, scalarOf, trainingSessionOptions } from '../train/session.ts';
+import { type Accumulation, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
 import { checkpointExists, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { DeviceState, type HostTraffic } from './deviceState.ts';
 
@@ -123,12 +125,6 @@ function shuffled<T>(items: readonly T[], rand: () => number): T[] {
   return out;
 }
 
-/** Hugging Face's linear schedule: the factor for optimizer step k (0-based) of `total`. */
-export function linearSchedule(k: number, total: number, warmup: number): number {
-  if (k < warmup) return k / Math.max(1, warmup);
-  return Math.max(0, (total - k) / Math.max(1, total - warmup));
-}
-
 interface Batch {
   indices: number[];
   length: number;
@@ -187,8 +183,6 @@ function batchFeeds(batch: PackedBatch): Record<string, ort.Tensor> {
   };
 }
 
-const scalar = (t: ort.Tensor | undefined) => Number((t!.data as Float32Array)[0]);
-
 /** What a checkpoint must agree on to be resumed: the options that shape the round, and the data. */
 function fingerprint(options: TrainOptions, examples: readonly PreferenceExample[]): string {
   const { checkpoint: _c, threads: _t, device: _d, deviceResident: _r, ...shaping } = options;
@@ -245,7 +239,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       }));
     }).flat();
     const total = plan.length;
-    const warmup = Math.ceil(total * options.warmupRatio);
+    const schedule = { decay: 'linear', peakLr: options.learningRate, minLr: 0, warmupSteps: Math.ceil(total * options.warmupRatio), totalSteps: total } as const;
     let layers: LoraLayer[] = [];
     const stepGraph = (b: Batch, mode?: Accumulation) => {
       const built = dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, options.optimizer, mode);
@@ -266,7 +260,6 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     // every optimizer step's gradient sums start from these zeros (uploaded once when resident)
     const zeroSums =
       accumulation > 1 ? await device.uploadPinned(Object.fromEntries([...params].map(([n, t]) => [accumulatorName(n), hostTensor(n, new Float32Array(t.size))]))) : {};
-    const scalarFeed = (v: number) => new ort.Tensor('float32', Float32Array.of(v), []);
 
     const steps: StepMetrics[] = [];
     const saved = options.checkpoint;
@@ -302,7 +295,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       }
       const k = steps.length;
       const before = { ...device.traffic };
-      const learningRate = options.learningRate * linearSchedule(k, total, warmup);
+      const learningRate = scheduledRate(schedule, k);
       const micro: Metrics[] = [];
       sums = new Map(batches.length > 1 ? Object.entries(zeroSums) : []);
       let out: ort.InferenceSession.ReturnType = {};
@@ -329,7 +322,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
             step: scalarFeed(k + 1),
           });
         }
-        micro.push(Object.fromEntries(METRICS.map((m) => [m, scalar(out[m])])) as Metrics);
+        micro.push(Object.fromEntries(METRICS.map((m) => [m, scalarOf(out[m])])) as Metrics);
       }
       device.dispose(sums.values());
       sums.clear();
@@ -337,7 +330,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       device.advance(state, out);
       // a step's metrics are the mean over its micro-batches, as TRL logs them
       const metrics = Object.fromEntries(METRICS.map((m) => [m, micro.reduce((sum, x) => sum + x[m], 0) / micro.length])) as Metrics;
-      const record: StepMetrics = { step: k + 1, epoch: epoch + progress, ...metrics, grad_norm: scalar(out.grad_norm), learning_rate: learningRate };
+      const record: StepMetrics = { step: k + 1, epoch: epoch + progress, ...metrics, grad_norm: scalarOf(out.grad_norm), learning_rate: learningRate };
       if (!Number.isFinite(record.loss)) throw new TrainingDivergedError(k + 1, `loss ${record.loss}`);
       if (!Number.isFinite(record.grad_norm)) throw new TrainingDivergedError(k + 1, `grad_norm ${record.grad_norm}`);
       steps.push(record);
@@ -360,7 +353,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
           ...referenceFeeds(b),
           ...Object.fromEntries(params),
         });
-        for (const m of METRICS) sums[m] += scalar(out[m]) * b.indices.length;
+        for (const m of METRICS) sums[m] += scalarOf(out[m]) * b.indices.length;
       }
       evalMetrics = Object.fromEntries(METRICS.map((m) => [m, sums[m] / evalIndices.length])) as Metrics;
       if (!Number.isFinite(evalMetrics.loss)) throw new TrainingDivergedError(steps.length, `held-out loss ${evalMetrics.loss}`);

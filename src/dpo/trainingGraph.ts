@@ -10,7 +10,7 @@
  *   targets          int64 [rows·length]     the token after each input token
  *   completion_mask  float [rows, length]    1 where that target is a completion token
  *   reference_chosen_logps / reference_rejected_logps  float [pairs]  (step and eval)
- *   LoRA A/B by PEFT name; optimizer inputs (optimizer.ts) for the step graph
+ *   LoRA A/B by PEFT name; optimizer inputs (train/adamw.ts) for the step graph
  *   with gradient accumulation: `p`.grad_accum (the sum of earlier micro-batches' gradients) and
  *   accumulated_batches [] (how many micro-batches this optimizer step averages, this one included)
  * Outputs: sequence_logps (reference); loss and TRL's metric names (step, eval); next values (step);
@@ -22,10 +22,10 @@ import * as op from '../engine/graph/ops.ts';
 import { gradients } from '../engine/graph/autodiff.ts';
 import { gradientRules } from '../engine/graph/gradients.ts';
 import { type LinearHook, type LinearSite, MASKED } from '../engine/models/family.ts';
-import { causalLM } from '../engine/models/index.ts';
+import { causalLM } from '../engine/models/families.ts';
 import { type DpoLossConfig, dpoLoss, sequenceLogps, usesAverageLogps } from './losses.ts';
 import { LoraAdapter, type LoraConfig } from './lora.ts';
-import { type AdamWConfig, adamwStep, nextName } from './optimizer.ts';
+import { type AdamWConfig, adamwStep, nextName } from '../train/adamw.ts';
 
 export interface BucketShape {
   /** Rows of the reference graph; pairs (= rows / 2) of the step and eval graphs. */
@@ -46,13 +46,6 @@ export interface BucketShape {
    */
   keepProducts?: boolean;
 }
-
-/**
- * ONNX Runtime session options for training graphs: no memory pattern. With it, the runtime lays out every
- * intermediate tensor of a run in one planned block from the second run on; measured on the step graph at
- * length 512 (SmolLM2-135M shapes, CPU, bench:train), that raised the peak from 2.0 to 2.9 GB for no faster step.
- */
-export const trainingSessionOptions = { enableMemPattern: false } as const;
 
 interface PolicyLogps {
   sequences: Value;

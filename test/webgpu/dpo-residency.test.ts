@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ADAMW_DEFAULTS } from '../../src/dpo/optimizer.ts';
+import { ADAMW_DEFAULTS } from '../../src/train/adamw.ts';
 import { readCheckpoint } from '../../src/dpo/checkpoint.ts';
 import type { HostTraffic } from '../../src/dpo/deviceState.ts';
 import { type TrainOptions, type TrainResult, trainDpo } from '../../src/dpo/trainer.ts';

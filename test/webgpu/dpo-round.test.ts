@@ -2,7 +2,7 @@
 // Runtime's WebGPU provider with CPU fallback disabled, matching the same round on the CPU provider.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ADAMW_DEFAULTS } from '../../src/dpo/optimizer.ts';
+import { ADAMW_DEFAULTS } from '../../src/train/adamw.ts';
 import { type TrainOptions, trainDpo } from '../../src/dpo/trainer.ts';
 import { config, syntheticPairs, weights } from './syntheticTask.ts';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CheckpointTokenizer } from '../../../src/engine/hf/tokenizer.ts';
 import { STATEMENT_FIM_DEFAULTS, statementExample, statementExamples, statementSpans } from '../../../scripts/corpus/statement-fim.ts';
-import { mulberry32 } from '../../../src/engine/pretrain/batches.ts';
+import { mulberry32 } from '../../../src/pretrain/batches.ts';
 
 const tokenizer = await CheckpointTokenizer.fromDir(join(import.meta.dirname, '../../../models/default'));
 const id = (text: string) => tokenizer.tokenId(text)!;

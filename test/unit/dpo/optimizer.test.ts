@@ -7,7 +7,7 @@ import { lower } from '../../../src/engine/graph/lower.ts';
 import { serialize } from '../../../src/engine/graph/onnx.ts';
 import * as op from '../../../src/engine/graph/ops.ts';
 import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts';
-import { ADAMW_DEFAULTS, type AdamWConfig, adamwStep, nextName, optimizerStateNames } from '../../../src/dpo/optimizer.ts';
+import { ADAMW_DEFAULTS, type AdamWConfig, adamwStep, nextName, optimizerStateNames } from '../../../src/train/adamw.ts';
 import { initialLoraWeights } from '../../../src/dpo/lora.ts';
 import { uniform } from '../autodiff/gradcheck.ts';
 import { dpoGraph } from '../../../src/dpo/trainingGraph.ts';

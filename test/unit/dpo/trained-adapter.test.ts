@@ -8,12 +8,12 @@ import { Graph } from '../../../src/engine/graph/ir.ts';
 import { lower } from '../../../src/engine/graph/lower.ts';
 import { serialize } from '../../../src/engine/graph/onnx.ts';
 import type { Checkpoint, ModelConfig, WeightSource } from '../../../src/engine/hf/types.ts';
-import { causalLM } from '../../../src/engine/models/index.ts';
+import { causalLM } from '../../../src/engine/models/families.ts';
 import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts';
 import { saveAdapter } from '../../../src/dpo/adapterFiles.ts';
 import { LoraAdapter, type LoraConfig, initialLoraWeights } from '../../../src/dpo/lora.ts';
 import { withAdapter } from '../../../src/engine/hf/adapter.ts';
-import { ADAMW_DEFAULTS } from '../../../src/dpo/optimizer.ts';
+import { ADAMW_DEFAULTS } from '../../../src/train/adamw.ts';
 import { trainDpo } from '../../../src/dpo/trainer.ts';
 import { uniform } from '../autodiff/gradcheck.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type TokenCorpus, documentsOf, evaluationBatches, fimExample, makeBatch, mulberry32 } from '../../../src/engine/pretrain/batches.ts';
+import { type TokenCorpus, documentsOf, evaluationBatches, fimExample, makeBatch, mulberry32 } from '../../../src/pretrain/batches.ts';
 
 const ids = { prefix: 101, suffix: 102, middle: 103, endOfText: 100, pad: 104 };
 const EOT = ids.endOfText;

@@ -6,10 +6,10 @@ import { after, test } from 'node:test';
 import { loadCheckpoint } from '../../../src/engine/hf/checkpoint.ts';
 import { CheckpointTokenizer } from '../../../src/engine/hf/tokenizer.ts';
 import { Engine } from '../../../src/engine/sample/engine.ts';
-import { documentsOf, makeBatch } from '../../../src/engine/pretrain/batches.ts';
-import { initialWeights, modelConfigOf } from '../../../src/engine/pretrain/modelShape.ts';
-import { StepSession } from '../../../src/engine/pretrain/stepSession.ts';
-import { type PretrainRecipe, Pretrainer } from '../../../src/engine/pretrain/trainer.ts';
+import { documentsOf, makeBatch } from '../../../src/pretrain/batches.ts';
+import { initialWeights, modelConfigOf } from '../../../src/pretrain/modelShape.ts';
+import { StepSession } from '../../../src/pretrain/stepSession.ts';
+import { type PretrainRecipe, Pretrainer } from '../../../src/pretrain/trainer.ts';
 import { fixtureTokenizer } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { TOKENIZER_CORPUS } from '../../../scripts/fixtures/corpus.ts';
 

@@ -1,13 +1,14 @@
 /**
  * The full-parameter next-token training loop: batches (batches.ts) → step graph (loss + gradients of every
- * weight) → global-norm clipping and AdamW with warmup + cosine schedule → periodic held-out loss and
+ * weight) → global-norm clipping and AdamW (train/adamw.ts) with warmup + cosine schedule → periodic held-out loss and
  * checkpoints. A run resumes from its last checkpoint with the same weights, moments, step and data order.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../hf/checkpoint.ts';
-import type { ModelConfig, WeightSource } from '../hf/types.ts';
-import { AdamW, type AdamWParameter, type AdamWSettings, type Schedule, learningRate } from './adamw.ts';
+import { loadCheckpoint } from '../engine/hf/checkpoint.ts';
+import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
+import { AdamW, type AdamWConfig, type AdamWParameter } from '../train/adamw.ts';
+import { type Schedule, learningRate } from '../train/schedule.ts';
 import { type Batch, type BatchSettings, type FimIds, type TokenCorpus, evaluationBatches, makeBatch } from './batches.ts';
 import { type GraphWeight, type TrainerState, readResumeState, saveModel, saveTrainingCheckpoint } from './checkpointFiles.ts';
 import { type ModelShape, initialWeights, modelConfigOf } from './modelShape.ts';
@@ -16,8 +17,9 @@ import { StepSession } from './stepSession.ts';
 /** The batch settings (rows, FIM mix, seed of the data order) and what shapes the model and its updates. */
 export interface PretrainRecipe extends BatchSettings {
   shape: ModelShape;
-  schedule: Schedule;
-  adamw: AdamWSettings;
+  /** warmup + cosine decay (saved in the recipe as it always was: without the decay kind) */
+  schedule: Omit<Schedule, 'decay'>;
+  adamw: AdamWConfig;
   headChunks: number;
   evalEvery: number;
   evalBatches: number;
@@ -115,10 +117,10 @@ export class Pretrainer {
     const lastDir = join(paths.outDir, 'last');
     const resuming = options.resume === true && existsSync(join(lastDir, 'trainer_state.json'));
     let source: WeightSource = options.initFrom ? (await loadCheckpoint(options.initFrom)).weights : initialWeights(config, recipe.seed);
-    const optimizer = new AdamW(recipe.adamw);
+    const optimizer = new AdamW(recipe.adamw, options.threads ?? 0);
     let state: TrainerState = { step: 0, seed: recipe.seed, tokensSeen: 0, recipe: recipeKey(recipe, options.initFrom), history: [] };
     if (resuming) {
-      const resumed = readResumeState(lastDir);
+      const resumed = await readResumeState(lastDir);
       if (JSON.stringify(resumed.state.recipe) !== JSON.stringify(recipeKey(recipe, options.initFrom))) {
         throw new Error(`${lastDir}: the checkpoint was trained with a different recipe (${JSON.stringify(resumed.state.recipe)}); start a new --out folder`);
       }
@@ -161,9 +163,9 @@ export class Pretrainer {
     const batch = makeBatch(this.data.train, this.recipe, index, this.data.fim, this.data.examples);
     const { loss, grads } = await this.trainSession.run(batch, this.values());
     if (!Number.isFinite(loss)) throw new Error(`pretraining: loss is ${loss} at step ${index}`);
-    const lr = learningRate(this.recipe.schedule, index);
+    const lr = learningRate({ decay: 'cosine', ...this.recipe.schedule }, index);
     const params: AdamWParameter[] = this.weights.map((w) => ({ name: w.name, value: w.value, decay: w.shape.length === 2 }));
-    const gradNorm = this.optimizer.update(params, grads, lr);
+    const gradNorm = await this.optimizer.update(params, grads, lr);
     const tokens = this.recipe.batch * this.recipe.seq;
     this.state.step++;
     this.state.tokensSeen += tokens;
@@ -202,5 +204,6 @@ export class Pretrainer {
   async close(): Promise<void> {
     await this.trainSession.release();
     await this.evalSession.release();
+    await this.optimizer.release();
   }
 }

@@ -1,16 +1,17 @@
 /**
  * Pretraining checkpoints on disk. A checkpoint folder is a complete Hugging Face checkpoint that the
  * sampler loads like any other (config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
- * generation_config.json) plus, for resuming, trainer_state.json and optimizer.safetensors (AdamW moments).
- * Folders are written under a temporary name and renamed, so a crash never leaves a half checkpoint.
+ * generation_config.json) plus, for resuming, trainer_state.json and optimizer.safetensors (AdamW moments as
+ * m.<weight> and v.<weight>, the update count as metadata adam_steps). Folders are written under a temporary
+ * name and renamed (train/checkpoint.ts), so a crash never leaves a half checkpoint.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ModelConfig, WeightDType } from '../hf/types.ts';
-import { type TensorToWrite, encodeSafetensors } from '../hf/safetensors-write.ts';
-import { parseSafetensors } from '../hf/safetensors.ts';
+import type { ModelConfig, WeightDType } from '../engine/hf/types.ts';
+import { type TensorToWrite, encodeSafetensors } from '../engine/hf/safetensors-write.ts';
+import type { MomentState } from '../train/adamw.ts';
+import { type CheckpointTensor, readTensorFile, writeFolderAtomically, writeTensorFile } from '../train/checkpoint.ts';
 import { configJson } from './modelShape.ts';
-import type { MomentState } from './adamw.ts';
 
 export interface GraphWeight {
   name: string;
@@ -50,17 +51,6 @@ export interface SaveModelOptions {
   extraFiles?: Record<string, string | Uint8Array>;
 }
 
-function writeFolderAtomically(dir: string, write: (tmp: string) => void): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  write(tmp);
-  const old = `${dir}.old-${process.pid}`;
-  if (existsSync(dir)) renameSync(dir, old);
-  renameSync(tmp, dir);
-  rmSync(old, { recursive: true, force: true });
-}
-
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 
 function writeModelFiles(dir: string, o: SaveModelOptions): void {
@@ -82,11 +72,11 @@ export function saveModel(dir: string, options: SaveModelOptions): void {
 export function saveTrainingCheckpoint(dir: string, options: SaveModelOptions, state: TrainerState, moments: ReadonlyMap<string, MomentState>, adamSteps: number): void {
   writeFolderAtomically(dir, (tmp) => {
     writeModelFiles(tmp, { ...options, dtype: 'F32' });
-    const tensors: TensorToWrite[] = [];
+    const tensors: CheckpointTensor[] = [];
     for (const [name, { m, v }] of [...moments].sort(([a], [b]) => (a < b ? -1 : 1))) {
       tensors.push({ name: `m.${name}`, shape: [m.length], data: m }, { name: `v.${name}`, shape: [v.length], data: v });
     }
-    writeFileSync(join(tmp, 'optimizer.safetensors'), encodeSafetensors(tensors, { metadata: { adam_steps: String(adamSteps) } }));
+    writeTensorFile(tmp, 'optimizer.safetensors', tensors, { adam_steps: String(adamSteps) });
     writeFileSync(join(tmp, 'trainer_state.json'), json(state));
   });
 }
@@ -97,18 +87,18 @@ export interface ResumeState {
   adamSteps: number;
 }
 
-export function readResumeState(dir: string): ResumeState {
+export async function readResumeState(dir: string): Promise<ResumeState> {
   const statePath = join(dir, 'trainer_state.json');
   const optimizerPath = join(dir, 'optimizer.safetensors');
   if (!existsSync(statePath) || !existsSync(optimizerPath)) throw new Error(`${dir}: not a training checkpoint (trainer_state.json / optimizer.safetensors missing)`);
   const state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainerState;
   if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`${statePath}: bad step ${String(state.step)}`);
-  const file = parseSafetensors(new Uint8Array(readFileSync(optimizerPath)), optimizerPath);
+  const file = await readTensorFile(optimizerPath);
   const moments = new Map<string, MomentState>();
   const read = (name: string) => {
-    const e = file.tensors.get(name);
-    if (!e || e.dtype !== 'F32') throw new Error(`${optimizerPath}: missing F32 tensor ${name}`);
-    return new Float32Array(file.bytes.slice(e.begin, e.end).buffer);
+    const t = file.tensors.get(name);
+    if (!t) throw new Error(`${optimizerPath}: missing F32 tensor ${name}`);
+    return t;
   };
   for (const name of file.tensors.keys()) {
     if (!name.startsWith('m.')) continue;

@@ -4,8 +4,9 @@
  * transformers' LlamaPreTrainedModel, residual-output projections scaled by 1/√(2·layers) as GPT-2 does,
  * norm gains 1), drawn deterministically from a seed.
  */
-import type { ModelConfig, Weight, WeightSource } from '../hf/types.ts';
-import { expectedWeights, uniformStream } from '../models/random.ts';
+import type { ModelConfig, Weight, WeightSource } from '../engine/hf/types.ts';
+import { expectedWeights } from '../engine/models/families.ts';
+import { uniformStream } from '../engine/models/seededStream.ts';
 
 export interface ModelShape {
   vocabSize: number;

@@ -1,14 +1,13 @@
 /**
- * An ONNX Runtime session over the pretraining graph (lossGraph.ts), lowered for the CPU and written with
- * the weights as graph inputs: the trainer feeds its current Float32Arrays (zero-copy) and gets the loss and,
- * for a training session, one gradient per weight.
+ * A session over the pretraining graph (lossGraph.ts), written with the weights as graph inputs: the trainer
+ * feeds its current Float32Arrays (zero-copy) and gets the loss and, for a training session, one gradient per
+ * weight.
  */
 import * as ort from 'onnxruntime-node';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ModelConfig, WeightSource } from '../hf/types.ts';
-import { lower } from '../graph/lower.ts';
-import { writeModel } from '../graph/onnx.ts';
+import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
+import { type TrainDevice, float32Feed, openGraphSession, scalarOf } from '../train/session.ts';
 import { type LossGraphOptions, type TrainableWeight, gradientName, lossGraph } from './lossGraph.ts';
 import type { Batch } from './batches.ts';
 
@@ -29,19 +28,11 @@ export class StepSession {
     this.options = options;
   }
 
-  static async open(config: ModelConfig, source: WeightSource, options: LossGraphOptions, workDir: string, threads = 0, device: 'cpu' | 'webgpu' = 'cpu'): Promise<StepSession> {
+  static async open(config: ModelConfig, source: WeightSource, options: LossGraphOptions, workDir: string, threads = 0, device: TrainDevice = 'cpu'): Promise<StepSession> {
     const built = lossGraph(config, source, options);
     mkdirSync(workDir, { recursive: true });
-    const path = join(workDir, `${built.graph.name}-b${options.batch}-t${options.seq}-${device}.onnx`);
-    writeModel(lower(built.graph, device), path, 'inputs');
-    const session = await ort.InferenceSession.create(path, {
-      executionProviders: [device],
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-    });
-    return new StepSession(session, built.weights, options);
+    const file = join(workDir, `${built.graph.name}-b${options.batch}-t${options.seq}-${device}.onnx`);
+    return new StepSession(await openGraphSession(built.graph, { device, threads, file }), built.weights, options);
   }
 
   /** Runs one batch with the given weight values (by name, graph layout). */
@@ -54,12 +45,12 @@ export class StepSession {
     for (const w of this.weights) {
       const value = values.get(w.name);
       if (!value) throw new Error(`step session: no value for weight ${w.name}`);
-      feeds[w.name] = new ort.Tensor('float32', value, w.shape);
+      feeds[w.name] = float32Feed(value, w.shape);
     }
     const out = await this.session.run(feeds);
     const grads = new Map<string, Float32Array>();
     if (this.options.withGradients) for (const w of this.weights) grads.set(w.name, out[gradientName(w.name)]!.data as Float32Array);
-    return { loss: (out.loss!.data as Float32Array)[0]!, grads };
+    return { loss: scalarOf(out.loss), grads };
   }
 
   async release(): Promise<void> {

@@ -9,13 +9,12 @@
  * → loss       float [1]           mean NLL in nats/token
  *   grad.<weight>                  same shape as the weight
  */
-import type { ModelConfig, WeightSource } from '../hf/types.ts';
-import { Graph, type Value } from '../graph/ir.ts';
-import * as op from '../graph/ops.ts';
-import { gradients } from '../graph/autodiff.ts';
-import { MASKED } from '../models/family.ts';
-import { causalLM } from '../models/index.ts';
-import { expectedWeights } from '../models/random.ts';
+import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
+import { Graph, type Value } from '../engine/graph/ir.ts';
+import * as op from '../engine/graph/ops.ts';
+import { gradients } from '../engine/graph/autodiff.ts';
+import { MASKED } from '../engine/models/family.ts';
+import { causalLM, expectedWeights, familyOf } from '../engine/models/families.ts';
 
 export interface LossGraphOptions {
   batch: number;
@@ -47,7 +46,7 @@ export const gradientName = (weight: string) => `grad.${weight}`;
 export const isLinearWeight = (name: string) => /_proj\.weight$/.test(name) || name === 'lm_head.weight';
 
 export function lossGraph(config: ModelConfig, source: WeightSource, options: LossGraphOptions): LossGraph {
-  if (config.family !== 'llama') throw new Error(`pretraining: only the llama family is supported, got ${config.family}`);
+  if (!familyOf(config).pretraining) throw new Error(`pretraining: only the llama family is supported, got ${config.family}`);
   const { batch: B, seq: T } = options;
   if (T > config.maxPositions) throw new Error(`pretraining: sequence length ${T} exceeds max_position_embeddings ${config.maxPositions}`);
   const g = new Graph(options.withGradients ? 'pretrain_step' : 'pretrain_loss');
