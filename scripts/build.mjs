@@ -26,7 +26,7 @@ const builds = [
   // The engine's worker threads (sampling, training), loaded by path from the extension and the CLI bundles.
   {
     ...node,
-    entryPoints: { 'engine-worker': 'src/engine/sample/worker.ts', 'train-worker': 'src/dpo/trainWorker.ts' },
+    entryPoints: { 'engine-worker': 'src/engine/sample/worker.ts', 'train-worker': 'src/rounds/trainWorker.ts' },
     outdir: 'dist',
     outExtension: { '.js': '.cjs' },
   },

@@ -20,14 +20,15 @@
  * policy nearer the reference: a higher rate for a smaller loss rise than 0.1 here), rank 8 (hidden size 128).
  * Stronger rounds reach a 100 % rate by writing nothing but quotes, which the held-out loss shows.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultTraining, runRound } from '../src/dpo/round.ts';
+import { defaultTraining } from '../src/rounds/options.ts';
+import { runRound } from '../src/rounds/round.ts';
 import type { StepMetrics } from '../src/dpo/trainer.ts';
 import { withAdapter } from '../src/engine/hf/adapter.ts';
 import { loadCheckpoint } from '../src/engine/hf/checkpoint.ts';
-import { readTokenCorpus } from '../src/engine/pretrain/batches.ts';
+import { readTokenCorpus } from '../src/pretrain/batches.ts';
 import { Engine } from '../src/engine/sample/engine.ts';
 import { readDocuments } from './corpus/train-tokenizer.ts';
 import { heldoutLoss } from './eval-base.ts';
@@ -240,12 +241,15 @@ async function main(): Promise<void> {
   };
   const seed = number('seed');
   const workDir = join(repoRoot, '.cache/eval-style');
+  const ownAdapter = join(workDir, `adapter-${values.prefer}-${seed}`);
+  // the check's own folder in its cache is replaced; a folder given with --adapter-out must be new (as for prefer train)
+  if (values['adapter-out'] === undefined) rmSync(ownAdapter, { recursive: true, force: true });
   const report = await runStyleCheck(
     {
       modelDir: resolve(values.model!),
       corpusDir: resolve(values.corpus!),
       workDir,
-      adapterDir: resolve(values['adapter-out'] ?? join(workDir, `adapter-${values.prefer}-${seed}`)),
+      adapterDir: resolve(values['adapter-out'] ?? ownAdapter),
       prefer,
       pairs: number('pairs'),
       prompts: number('prompts'),

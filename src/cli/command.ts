@@ -44,3 +44,20 @@ export function requireString(args: ParsedArgs, flag: string, command: string): 
   if (typeof v !== 'string' || v === '') throw new UsageError(`prefer ${command}: --${flag} is required`);
   return v;
 }
+
+/** What a numeric flag accepts: `what` says it in words, for the error message ("a positive integer"). */
+export interface NumberFlag {
+  integer?: boolean;
+  accepts?(n: number): boolean;
+  what: string;
+}
+
+/** A numeric flag's value, undefined when it is absent; anything it does not accept is a one-line usage error. */
+export function numberFlag(args: ParsedArgs, command: string, flag: string, spec: NumberFlag): number | undefined {
+  const v = args.values[flag];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`prefer ${command}: --${flag} must be ${spec.what}, got ${JSON.stringify(v)}`);
+  if ((spec.integer && !Number.isInteger(n)) || (spec.accepts && !spec.accepts(n))) throw new UsageError(`prefer ${command}: --${flag} must be ${spec.what}, got ${v}`);
+  return n;
+}

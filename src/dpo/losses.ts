@@ -11,8 +11,25 @@ import type { Value } from '../engine/graph/ir.ts';
 import * as op from '../engine/graph/ops.ts';
 import { greater, relu } from '../engine/graph/trainingOps.ts';
 
-export type DpoLossType = 'sigmoid' | 'robust' | 'ipo' | 'hinge';
-export const DPO_LOSS_TYPES: readonly DpoLossType[] = ['sigmoid', 'robust', 'ipo', 'hinge'];
+/** What the rest of Prefer knows of a loss: a new loss is one entry here and its case in `dpoLoss`. */
+export interface DpoLossEntry {
+  /** What the loss is, in a few words (the editor's loss picker shows it). */
+  summary: string;
+  /** ε the loss is offered with in the editor, or null where label smoothing does not apply. */
+  labelSmoothing: number | null;
+  /** Compares length-averaged log-probs (TRL divides by the completion length for IPO). */
+  averageLogps: boolean;
+}
+
+export const DPO_LOSSES = {
+  sigmoid: { summary: 'DPO', labelSmoothing: 0, averageLogps: false },
+  robust: { summary: 'DPO robust to flipped labels', labelSmoothing: 0.1, averageLogps: false },
+  ipo: { summary: 'IPO: squared loss on length-normalized log-ratios', labelSmoothing: null, averageLogps: true },
+  hinge: { summary: 'SLiC hinge loss', labelSmoothing: null, averageLogps: false },
+} as const satisfies Record<string, DpoLossEntry>;
+
+export type DpoLossType = keyof typeof DPO_LOSSES;
+export const DPO_LOSS_TYPES = Object.keys(DPO_LOSSES) as readonly DpoLossType[];
 
 export interface DpoLossConfig {
   type: DpoLossType;
@@ -40,15 +57,14 @@ export interface DpoLoss {
   metrics: Record<DpoMetricName, Value>;
 }
 
-/** IPO compares length-averaged log-probs (TRL divides by the completion length for it). */
-export const usesAverageLogps = (type: DpoLossType): boolean => type === 'ipo';
+export const usesAverageLogps = (type: DpoLossType): boolean => DPO_LOSSES[type].averageLogps;
 
 export function checkDpoLossConfig(config: DpoLossConfig): void {
   const eps = config.labelSmoothing ?? 0;
   if (!DPO_LOSS_TYPES.includes(config.type)) throw new Error(`loss: unknown type ${config.type} (expected ${DPO_LOSS_TYPES.join(', ')})`);
   if (!(config.beta > 0) || !Number.isFinite(config.beta)) throw new Error(`loss: beta must be a positive number, got ${config.beta}`);
   if (!(eps >= 0 && eps < 0.5)) throw new Error(`loss: label smoothing must lie in [0, 0.5), got ${eps}`);
-  if (eps > 0 && (config.type === 'ipo' || config.type === 'hinge')) throw new Error(`loss: label smoothing does not apply to ${config.type}`);
+  if (eps > 0 && DPO_LOSSES[config.type].labelSmoothing === null) throw new Error(`loss: label smoothing does not apply to ${config.type}`);
 }
 
 /**

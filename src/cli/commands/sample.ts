@@ -4,55 +4,34 @@ import { isDevice } from '../../engine/runtime/providers.ts';
 import { clampThreads } from '../../engine/runtime/threads.ts';
 import { Engine } from '../../engine/sample/engine.ts';
 import type { SampleOptions } from '../../engine/sample/sampler.ts';
-import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
+import { type Command, type NumberFlag, type ParsedArgs, UsageError, numberFlag, requireString } from '../command.ts';
 
 const USAGE =
   'prefer sample --model DIR [--adapter DIR] (--prefix S [--suffix S] | --file F --line L --col C) --n N --max-tokens K\n' +
   '              [--temperature T --top-p P --top-k K --min-p P --repetition-penalty R --seed S --stop S… --device cpu|webgpu|cuda --threads T\n' +
   '               --prompt-tokens K --suffix-share F --heal on|off --cache DIR] [--json]';
 
-function number(args: ParsedArgs, flag: string, integer: boolean): number | undefined {
-  const v = args.values[flag];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`prefer sample: --${flag} must be ${integer ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
-  }
-  return n;
-}
-
 /** Candidates are decoded as one batch whose KV cache grows with N; the extension asks for at most 9. */
 const MAX_CANDIDATES = 64;
 
-interface Range {
-  integer: boolean;
-  ok(v: number): boolean;
-  what: string;
-}
-
 /** The numeric flags of sample with the values each accepts (what the sampler and the prompt builder can use). */
-const RANGES: Record<string, Range> = {
-  n: { integer: true, ok: (v) => v >= 1 && v <= MAX_CANDIDATES, what: `an integer from 1 to ${MAX_CANDIDATES}` },
-  'max-tokens': { integer: true, ok: (v) => v >= 1, what: 'a positive integer' },
-  temperature: { integer: false, ok: (v) => v >= 0, what: 'a number ≥ 0' },
-  'top-p': { integer: false, ok: (v) => v > 0 && v <= 1, what: 'a number in (0, 1]' },
-  'top-k': { integer: true, ok: (v) => v >= 0, what: 'an integer ≥ 0 (0: off)' },
-  'min-p': { integer: false, ok: (v) => v >= 0 && v <= 1, what: 'a number in [0, 1]' },
-  'repetition-penalty': { integer: false, ok: (v) => v > 0, what: 'a positive number' },
+const RANGES: Record<string, NumberFlag> = {
+  n: { integer: true, accepts: (v) => v >= 1 && v <= MAX_CANDIDATES, what: `an integer from 1 to ${MAX_CANDIDATES}` },
+  'max-tokens': { integer: true, accepts: (v) => v >= 1, what: 'a positive integer' },
+  temperature: { integer: false, accepts: (v) => v >= 0, what: 'a number ≥ 0' },
+  'top-p': { integer: false, accepts: (v) => v > 0 && v <= 1, what: 'a number in (0, 1]' },
+  'top-k': { integer: true, accepts: (v) => v >= 0, what: 'an integer ≥ 0 (0: off)' },
+  'min-p': { integer: false, accepts: (v) => v >= 0 && v <= 1, what: 'a number in [0, 1]' },
+  'repetition-penalty': { integer: false, accepts: (v) => v > 0, what: 'a positive number' },
   // the sampler seeds with seed >>> 0: beyond 32 bits two seeds would give the same candidates
-  seed: { integer: true, ok: (v) => v >= 0 && v <= 0xffffffff, what: 'an integer from 0 to 4294967295' },
-  threads: { integer: true, ok: (v) => v >= 0, what: 'an integer ≥ 0 (0: ONNX Runtime decides)' },
-  'prompt-tokens': { integer: true, ok: (v) => v >= 1, what: 'a positive integer' },
-  'suffix-share': { integer: false, ok: (v) => v >= 0 && v <= 1, what: 'a number in [0, 1]' },
+  seed: { integer: true, accepts: (v) => v >= 0 && v <= 0xffffffff, what: 'an integer from 0 to 4294967295' },
+  threads: { integer: true, accepts: (v) => v >= 0, what: 'an integer ≥ 0 (0: ONNX Runtime decides)' },
+  'prompt-tokens': { integer: true, accepts: (v) => v >= 1, what: 'a positive integer' },
+  'suffix-share': { integer: false, accepts: (v) => v >= 0 && v <= 1, what: 'a number in [0, 1]' },
 };
 
 /** A numeric flag checked against its range; undefined when absent. */
-function ranged(args: ParsedArgs, flag: keyof typeof RANGES): number | undefined {
-  const range = RANGES[flag]!;
-  const n = number(args, flag, range.integer);
-  if (n !== undefined && !range.ok(n)) throw new UsageError(`prefer sample: --${flag} must be ${range.what}, got ${args.values[flag] as string}`);
-  return n;
-}
+const ranged = (args: ParsedArgs, flag: keyof typeof RANGES): number | undefined => numberFlag(args, 'sample', flag, RANGES[flag]!);
 
 /** Prefix and suffix around a 1-based line and column of a file (the column counts characters of that line). */
 function splitFileAt(file: string, line: number, col: number): { prefix: string; suffix: string } {
@@ -122,8 +101,8 @@ export const sample: Command = {
     let suffix = '';
     if (args.values.file !== undefined) {
       if (args.values.prefix !== undefined) throw new UsageError('prefer sample: give either --prefix or --file, not both');
-      const line = number(args, 'line', true);
-      const col = number(args, 'col', true);
+      const line = numberFlag(args, 'sample', 'line', { integer: true, what: 'an integer' });
+      const col = numberFlag(args, 'sample', 'col', { integer: true, what: 'an integer' });
       if (line === undefined || col === undefined) throw new UsageError('prefer sample: --file needs --line and --col');
       ({ prefix, suffix } = splitFileAt(requireString(args, 'file', 'sample'), line, col));
     } else {

@@ -2,39 +2,58 @@ import { existsSync } from 'node:fs';
 import { detectFormat, decodePair } from '../../io/formats.ts';
 import { readJsonlLines } from '../../io/lines.ts';
 import type { PairText } from '../../dpo/examples.ts';
-import { DPO_LOSS_TYPES, type DpoLossType } from '../../dpo/losses.ts';
-import { ADAMW_DEFAULTS } from '../../dpo/optimizer.ts';
-import { type RoundOptions, runRound } from '../../dpo/round.ts';
 import type { StepMetrics } from '../../dpo/trainer.ts';
 import { clampThreads } from '../../engine/runtime/threads.ts';
 import { isInputError } from '../../inputError.ts';
-import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
+import { TRAINING_OPTIONS, type TrainingOption, type TrainingValues, defaultValues } from '../../rounds/options.ts';
+import { commandLineTraining } from '../../rounds/plan.ts';
+import { runRound } from '../../rounds/round.ts';
+import { type Command, type ParsedArgs, UsageError, numberFlag, requireString } from '../command.ts';
 
-const USAGE = [
-  'prefer train (--db DB | --pairs FILE.jsonl) --model DIR --out DIR',
-  `             [--loss ${DPO_LOSS_TYPES.join('|')} --beta B --label-smoothing E --lr L --epochs E --batch P`,
-  '              --lora-r R --lora-alpha A --rslora --target-modules q_proj,v_proj,… --max-length T',
-  '              --warmup-ratio F --eval-split F --seed S --device cpu|webgpu --threads N --head-chunks K',
-  '              --checkpoint-every N --resume] [--json]',
-  '',
-  'Prints one line per step (TRL metric names), then {eval, adapter}. The adapter is saved in PEFT format into',
-  'OUT, which must not exist yet (nor lie inside the model folder); a round that diverges saves nothing.',
-  'State is checkpointed to OUT.checkpoint every N steps (default 10); --resume continues a killed or cancelled round.',
-].join('\n');
+const OPTIONS = Object.entries(TRAINING_OPTIONS) as [keyof TrainingValues, TrainingOption][];
 
-function number(args: ParsedArgs, flag: string, fallback: number, check: (n: number) => boolean, what: string): number {
-  const v = args.values[flag];
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`prefer train: --${flag} must be ${what}, got ${JSON.stringify(v)}`);
-  return n;
+/** How a flag is written in the usage text: `--beta B`, `--loss sigmoid|robust|…`, `--rslora`. */
+function flagSyntax(flag: string, option: TrainingOption): string {
+  if (option.kind === 'switch') return `--${flag}`;
+  if (option.kind === 'choice') return `--${flag} ${option.choices.join('|')}`;
+  return `--${flag} ${option.placeholder}`;
 }
 
-const MAX_EPOCHS = 1000;
-const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
-/** The graphs compute in float32: a larger value becomes infinity there. */
-const FLOAT32_MAX = 3.4028234663852886e38;
-const positiveFloat32 = (n: number) => n > 0 && n <= FLOAT32_MAX;
+function flagHelp(option: TrainingOption): string {
+  const fallback = option.kind === 'number' || option.kind === 'choice' ? option.default : undefined;
+  if (fallback === undefined) return option.help;
+  const shown = typeof fallback === 'number' && fallback !== 0 && Math.abs(fallback) < 1e-3 ? fallback.toExponential() : fallback;
+  return `${option.help} (default ${shown})`;
+}
+
+const USAGE = (() => {
+  const lines = OPTIONS.map(([flag, option]) => [flagSyntax(flag, option), flagHelp(option)] as const);
+  const width = Math.max(...lines.map(([syntax]) => syntax.length));
+  return [
+    'prefer train (--db DB | --pairs FILE.jsonl) --model DIR --out DIR [options] [--json]',
+    '',
+    ...lines.map(([syntax, help]) => `  ${syntax.padEnd(width)}  ${help}`),
+    '',
+    'Prints one line per step (TRL metric names), then {eval, adapter}. The adapter is saved in PEFT format into',
+    'OUT, which must not exist yet (nor lie inside the model folder); a round that diverges saves nothing.',
+    'State is checkpointed to OUT.checkpoint every N steps; --resume continues a killed or cancelled round.',
+  ].join('\n');
+})();
+
+/** The training flags given, checked against the table; absent ones take its defaults. */
+function trainingFlags(args: ParsedArgs): TrainingValues {
+  const values: Record<string, unknown> = { ...defaultValues() };
+  for (const [flag, option] of OPTIONS) {
+    const given = args.values[flag];
+    if (given === undefined) continue;
+    if (option.kind === 'number') values[flag] = numberFlag(args, 'train', flag, option);
+    else if (option.kind === 'switch') values[flag] = given === true;
+    else if (option.kind === 'list') values[flag] = (given as string).split(',').map((s) => s.trim()).filter(Boolean);
+    else if ((option.choices as readonly unknown[]).includes(given)) values[flag] = given;
+    else throw new UsageError(`prefer train: --${flag} must be ${option.what}`);
+  }
+  return values as unknown as TrainingValues;
+}
 
 /** Pairs from a TRL/OpenAI JSONL file: a bad line stops the command with its line number. */
 function pairsFromFile(file: string): PairText[] {
@@ -63,25 +82,7 @@ export const train: Command = {
     pairs: { type: 'string' },
     model: { type: 'string' },
     out: { type: 'string' },
-    loss: { type: 'string' },
-    beta: { type: 'string' },
-    'label-smoothing': { type: 'string' },
-    lr: { type: 'string' },
-    epochs: { type: 'string' },
-    batch: { type: 'string' },
-    'lora-r': { type: 'string' },
-    'lora-alpha': { type: 'string' },
-    rslora: { type: 'boolean' },
-    'target-modules': { type: 'string' },
-    'max-length': { type: 'string' },
-    'warmup-ratio': { type: 'string' },
-    'eval-split': { type: 'string' },
-    seed: { type: 'string' },
-    device: { type: 'string' },
-    threads: { type: 'string' },
-    'head-chunks': { type: 'string' },
-    resume: { type: 'boolean' },
-    'checkpoint-every': { type: 'string' },
+    ...Object.fromEntries(OPTIONS.map(([flag, option]) => [flag, { type: option.kind === 'switch' ? 'boolean' : 'string' } as const])),
   },
   async run(args, out) {
     const modelDir = requireString(args, 'model', 'train');
@@ -89,33 +90,9 @@ export const train: Command = {
     const db = args.values.db as string | undefined;
     const pairsFile = args.values.pairs as string | undefined;
     if ((db === undefined) === (pairsFile === undefined)) throw new UsageError('prefer train: give exactly one of --db DB or --pairs FILE.jsonl');
-    const lossType = (args.values.loss as string | undefined) ?? 'sigmoid';
-    if (!DPO_LOSS_TYPES.includes(lossType as DpoLossType)) throw new UsageError(`prefer train: --loss must be one of ${DPO_LOSS_TYPES.join(', ')}`);
-    const device = (args.values.device as string | undefined) ?? 'cpu';
-    if (device !== 'cpu' && device !== 'webgpu') throw new UsageError('prefer train: --device must be cpu or webgpu');
-    const rank = number(args, 'lora-r', 16, positiveInt, 'a positive integer');
-    const targets = (args.values['target-modules'] as string | undefined)?.split(',').map((s) => s.trim()).filter(Boolean);
-    const maxLength = number(args, 'max-length', 512, positiveInt, 'a positive integer');
-    const threads = clampThreads(number(args, 'threads', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'));
-    const options: RoundOptions['training'] = {
-      loss: { type: lossType as DpoLossType, beta: number(args, 'beta', 0.1, positiveFloat32, 'a positive number up to 3.4e38'), labelSmoothing: number(args, 'label-smoothing', 0, (n) => n >= 0 && n < 0.5, 'in [0, 0.5)') },
-      lora: { rank, alpha: number(args, 'lora-alpha', 2 * rank, positiveFloat32, 'a positive number up to 3.4e38'), rsLora: args.values.rslora === true, ...(targets ? { targetModules: targets } : {}) },
-      optimizer: ADAMW_DEFAULTS,
-      learningRate: number(args, 'lr', 5e-5, (n) => n >= 0 && n <= FLOAT32_MAX, 'a non-negative number up to 3.4e38'),
-      warmupRatio: number(args, 'warmup-ratio', 0.1, (n) => n >= 0 && n <= 1, 'in [0, 1]'),
-      // the round plans every step up front: a count past this is a typo, not a run
-      epochs: number(args, 'epochs', 1, (n) => positiveInt(n) && n <= MAX_EPOCHS, `an integer from 1 to ${MAX_EPOCHS}`),
-      pairsPerStep: number(args, 'batch', 4, positiveInt, 'a positive integer'),
-      lengthStep: Math.min(32, maxLength),
-      maxLength,
-      evalFraction: number(args, 'eval-split', 0.1, (n) => n >= 0 && n < 1, 'in [0, 1)'),
-      seed: number(args, 'seed', 0, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
-      headChunks: number(args, 'head-chunks', 8, positiveInt, 'a positive integer'),
-      device,
-      threads: threads.threads,
-      // beside the adapter folder (not inside it, whatever slash ends --out); removed once the adapter is saved, kept after a kill or a cancel for --resume
-      checkpoint: { dir: `${outDir.replace(/(.)[\\/]+$/, '$1')}.checkpoint`, every: number(args, 'checkpoint-every', 10, positiveInt, 'a positive integer'), resume: args.values.resume === true },
-    };
+    const values = trainingFlags(args);
+    const threads = clampThreads(values.threads);
+    const training = commandLineTraining({ ...values, threads: threads.threads }, outDir);
 
     if (pairsFile === undefined && !existsSync(db!)) throw new UsageError(`prefer train: ${db}: no such database`);
     // on stderr, so --json output stays one object per line
@@ -128,7 +105,7 @@ export const train: Command = {
     let result;
     try {
       result = await runRound(
-        { modelDir, outDir, database: db, pairs: pairsFile === undefined ? undefined : pairsFromFile(pairsFile), training: options },
+        { modelDir, outDir, database: db, pairs: pairsFile === undefined ? undefined : pairsFromFile(pairsFile), training },
         {
           signal: controller.signal,
           onStep: (m) => out.result(m, stepLine(m)),

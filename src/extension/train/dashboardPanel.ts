@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { DASHBOARD_BODY } from '../../../webview/dashboard/markup.ts';
-import { type DashboardMessage, parseDashboardMessage } from '../../../webview/dashboardProtocol.ts';
+import { type DashboardMessage, parseDashboardMessage } from '../../../webview/protocol/dashboard.ts';
 import { createPreferPanel, webviewHtml } from '../webviewHtml.ts';
 
 /** The live training dashboard: charts of the round's metrics, and a cancel button. */

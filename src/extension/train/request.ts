@@ -1,19 +1,19 @@
 import * as vscode from 'vscode';
 import type { DpoLossType } from '../../dpo/losses.ts';
-import type { defaultTraining } from '../../dpo/round.ts';
-import type { PairFilter } from '../../store/store.ts';
+import { type NumberOption, type RoundTraining, TRAINING_OPTIONS, lossChoices } from '../../rounds/options.ts';
+import { type PairRange, pairFilter } from '../../rounds/plan.ts';
 import type { StoreAccess } from '../storeAccess.ts';
 
 /** What a round trains on and how; the palette asks for it, tests and keybindings may pass it. */
 export interface RoundRequest {
-  range: 'all' | 'since-adapter' | 'last-week';
+  range: PairRange;
   loss: DpoLossType;
   beta: number;
   epochs: number;
   /** Keep the base model active afterwards instead of the new adapter. */
   keepBase?: boolean;
   /** Overrides for the trainer (tests use small ranks and lengths). */
-  training?: Partial<ReturnType<typeof defaultTraining>>;
+  training?: Partial<RoundTraining>;
   /**
    * Tests only: after this step the training worker dies (no final save, the run left running) as in a crash,
    * or the round is cancelled as from the progress notification.
@@ -21,24 +21,24 @@ export interface RoundRequest {
   simulate?: { crashAfterStep?: number; cancelAfterStep?: number };
 }
 
-export const DEFAULT_REQUEST: RoundRequest = { range: 'all', loss: 'sigmoid', beta: 0.1, epochs: 1 };
+const { loss: LOSS, beta: BETA, epochs: EPOCHS } = TRAINING_OPTIONS;
 
-export function filterFor(range: RoundRequest['range'], store: StoreAccess): PairFilter {
-  if (range === 'last-week') return { since: new Date(Date.now() - 7 * 86_400_000).toISOString() };
-  if (range === 'since-adapter') {
-    const active = store.get().activeAdapter();
-    return active ? { since: active.createdAt } : {};
-  }
-  return {};
+export const DEFAULT_REQUEST: RoundRequest = { range: 'all', loss: LOSS.default, beta: BETA.default!, epochs: EPOCHS.default! };
+
+/** Why `text` is not a value `option` takes, or undefined when it is one. */
+function numberProblem(option: NumberOption, text: string): string | undefined {
+  const n = Number(text);
+  return text.trim() !== '' && Number.isFinite(n) && option.accepts(n) ? undefined : option.what;
 }
 
 export async function askRequest(store: StoreAccess): Promise<RoundRequest | undefined> {
-  const count = (range: RoundRequest['range']) => store.get().countPairs(filterFor(range, store));
+  const count = (range: PairRange) => store.get().countPairs(pairFilter(range, store.get()));
+  const { loss, beta, epochs } = DEFAULT_REQUEST;
   const quick = await vscode.window.showQuickPick(
     [
       {
         label: `$(play) Train with defaults`,
-        description: `all ${count('all')} pairs · sigmoid loss · β 0.1 · 1 epoch`,
+        description: `all ${count('all')} pairs · ${loss} loss · β ${beta} · ${epochs} epoch${epochs === 1 ? '' : 's'}`,
         custom: false,
       },
       { label: '$(settings) Choose data, loss, β and epochs…', custom: true },
@@ -60,23 +60,20 @@ export async function askRequest(store: StoreAccess): Promise<RoundRequest | und
     { title: 'Prefer: train on' },
   );
   if (!range) return undefined;
-  const loss = await vscode.window.showQuickPick(
-    [
-      { label: 'sigmoid', description: 'DPO (default)' },
-      { label: 'robust', description: 'DPO robust to flipped labels (label smoothing 0.1)' },
-      { label: 'ipo', description: 'IPO: squared loss on length-normalized log-ratios' },
-      { label: 'hinge', description: 'SLiC hinge loss' },
-    ],
-    { title: 'Prefer: loss' },
+  const pickedLoss = await vscode.window.showQuickPick(
+    lossChoices().map(({ loss: name, description }) => ({ label: name, description, loss: name })),
+    { title: `Prefer: ${LOSS.picker!.title}` },
   );
-  if (!loss) return undefined;
-  const beta = await vscode.window.showInputBox({
-    title: 'Prefer: β (how far the adapter may move from the base model)',
-    value: '0.1',
-    validateInput: (v) => (Number(v) > 0 && Number.isFinite(Number(v)) ? undefined : 'a positive number'),
+  if (!pickedLoss) return undefined;
+  const pickedBeta = await vscode.window.showInputBox({
+    title: `Prefer: ${BETA.picker!.title}`,
+    value: String(BETA.default),
+    validateInput: (v) => numberProblem(BETA, v),
   });
-  if (!beta) return undefined;
-  const epochs = await vscode.window.showQuickPick(['1', '2', '3', '5'], { title: 'Prefer: epochs' });
-  if (!epochs) return undefined;
-  return { range: range.range, loss: loss.label as DpoLossType, beta: Number(beta), epochs: Number(epochs) };
+  if (!pickedBeta) return undefined;
+  const pickedEpochs = await vscode.window.showQuickPick(EPOCHS.picker!.choices!.map(String), {
+    title: `Prefer: ${EPOCHS.picker!.title}`,
+  });
+  if (!pickedEpochs) return undefined;
+  return { range: range.range, loss: pickedLoss.loss, beta: Number(pickedBeta), epochs: Number(pickedEpochs) };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { RoundResult } from '../../../src/dpo/round.ts';
+import type { RoundResult } from '../../../src/rounds/round.ts';
 import type { RoundRequest } from '../../../src/extension/train/commands.ts';
 import { query } from './helpers.ts';
 

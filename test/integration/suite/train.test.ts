@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { RoundResult } from '../../../src/dpo/round.ts';
+import type { RoundResult } from '../../../src/rounds/round.ts';
 import type { RoundRequest } from '../../../src/extension/train/commands.ts';
 import type { ComparePanel } from '../../../src/extension/compare/comparePanel.ts';
 import { compareHere, judge, openSampleAtEndOfLine, query } from './helpers.ts';
@@ -65,7 +65,7 @@ suite('Train DPO Round from the palette', () => {
     const result = await panel.handleMessage({
       type: 'judge',
       roundId,
-      outcome: { kind: 'pick', index: 0 },
+      outcome: { kind: 'pick', chosenIndex: 0 },
       decisionMs: 10,
     });
     assert.ok(result && 'comparisonId' in result);

@@ -6,14 +6,17 @@ import { after, before, test } from 'node:test';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { checkpointStep, readRoundRecord, writeRoundRecord } from '../../../src/dpo/checkpoint.ts';
 import { spawnSync } from 'node:child_process';
-import { type RoundOptions, defaultTraining, processAlive, runRound, thisProcess } from '../../../src/dpo/round.ts';
-import { runRoundInWorker } from '../../../src/dpo/trainWorkerClient.ts';
+import { defaultTraining } from '../../../src/rounds/options.ts';
+import { type RoundOptions, processAlive, runRound, thisProcess } from '../../../src/rounds/round.ts';
+import { runRoundInWorker } from '../../../src/rounds/trainWorkerClient.ts';
 import { loadCheckpoint } from '../../../src/engine/hf/checkpoint.ts';
 import { readSafetensors } from '../../../src/engine/hf/safetensors.ts';
 import { importPairs } from '../../../src/io/importPairs.ts';
 import { openStore } from '../../../src/store/store.ts';
+// eslint-disable-next-line no-restricted-imports -- stages a crash that no store method can produce
+import { connectionOf } from '../../../src/store/connection.ts';
 
-const workerScript = join(import.meta.dirname, '../../../src/dpo/trainWorker.ts');
+const workerScript = join(import.meta.dirname, '../../../src/rounds/trainWorker.ts');
 let dir: string;
 let model: string;
 before(async () => {
@@ -57,7 +60,7 @@ async function adapterTensors(out: string): Promise<Map<string, number[]>> {
 function runsOf(db: string) {
   const store = openStore(db);
   try {
-    const ids = (store.db.prepare('SELECT id FROM training_run ORDER BY id').all() as { id: number }[]).map((r) => r.id);
+    const ids = store.trainingRunIds();
     return ids.map((id) => ({ run: store.trainingRun(id)!, train: store.trainingSteps(id, 'train'), eval: store.trainingSteps(id, 'eval') }));
   } finally {
     store.close();
@@ -118,7 +121,7 @@ test('a round whose worker dies mid-way resumes from its checkpoint folder to th
 
   // as if the crash fell between writing the checkpoint and recording its step in the store
   const store = openStore(db);
-  store.db.prepare('DELETE FROM training_metric WHERE step = ?').run(reached);
+  connectionOf(store).prepare('DELETE FROM training_metric WHERE step = ?').run(reached);
   store.close();
   // pairs stored after the crash must not join the resumed round
   await addPairs(db, pairsOf(100, 4));

@@ -5,8 +5,7 @@ import { spawn } from 'node:child_process';
 import { before, test } from 'node:test';
 import { readSafetensors } from '../../../src/engine/hf/safetensors.ts';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
-import { TRL_METRIC_NAMES, trainingRun, trainingSteps } from '../../../src/store/training.ts';
-import { openStore } from '../../../src/store/store.ts';
+import { openStore, TRL_METRIC_NAMES } from '../../../src/store/store.ts';
 import { importPairs } from '../../../src/io/importPairs.ts';
 import { readAdapterConfig } from '../../../src/dpo/adapterFiles.ts';
 import { prefer, tempDir } from '../cli/helpers.ts';
@@ -66,11 +65,11 @@ test('prefer train --db trains on the stored pairs, records the run’s metrics 
     const adapter = check.adapters()[0]!;
     assert.equal(adapter.path, out);
     assert.equal(adapter.pairCount, 8);
-    const run = trainingRun(check.db, 1)!;
+    const run = check.trainingRun(1)!;
     assert.equal(run.status, 'done');
     assert.equal(run.adapterId, adapter.id);
-    assert.equal(trainingSteps(check.db, 1, 'train').length, 2);
-    assert.equal(trainingSteps(check.db, 1, 'eval').length, 1);
+    assert.equal(check.trainingSteps(1, 'train').length, 2);
+    assert.equal(check.trainingSteps(1, 'eval').length, 1);
   } finally {
     check.close();
   }

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { removeCheckpoint, writeRoundRecord } from '../../../src/dpo/checkpoint.ts';
-import { type RoundOptions, defaultTraining, runRound } from '../../../src/dpo/round.ts';
+import { defaultTraining } from '../../../src/rounds/options.ts';
+import { type RoundOptions, runRound } from '../../../src/rounds/round.ts';
 import { importPairs } from '../../../src/io/importPairs.ts';
 import { openStore } from '../../../src/store/store.ts';
 import { prefer } from '../cli/helpers.ts';
@@ -184,9 +185,9 @@ test('a diverging round stops with an input error naming the step, saves no adap
   }
   const store = openStore(db);
   try {
-    const runs = store.db.prepare('SELECT id FROM training_run').all() as { id: number }[];
+    const runs = store.trainingRunIds();
     assert.equal(runs.length, cases.length);
-    for (const { id } of runs) assert.equal(store.trainingRun(id)!.status, 'failed');
+    for (const id of runs) assert.equal(store.trainingRun(id)!.status, 'failed');
     assert.equal(store.adapters().length, 0);
   } finally {
     store.close();

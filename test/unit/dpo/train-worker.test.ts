@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { readAdapterConfig } from '../../../src/dpo/adapterFiles.ts';
-import { defaultTraining } from '../../../src/dpo/round.ts';
+import { defaultTraining } from '../../../src/rounds/options.ts';
 import type { StepMetrics } from '../../../src/dpo/trainer.ts';
-import { runRoundInWorker } from '../../../src/dpo/trainWorkerClient.ts';
+import { runRoundInWorker } from '../../../src/rounds/trainWorkerClient.ts';
 
-const workerScript = join(import.meta.dirname, '../../../src/dpo/trainWorker.ts');
+const workerScript = join(import.meta.dirname, '../../../src/rounds/trainWorker.ts');
 let dir: string;
 let model: string;
 before(async () => {

@@ -64,7 +64,8 @@ test('the style check trains a round and reports rates and held-out losses that 
   assert.ok(Number.isFinite(first.heldout_loss.base) && first.heldout_loss.base > 0);
   // the adapter is merged for the loss: a trained round moves it
   assert.notEqual(first.heldout_loss.adapter, first.heldout_loss.base);
-  const second = await runStyleCheck(options);
+  // a round never replaces an existing adapter folder: the second run writes its own
+  const second = await runStyleCheck({ ...options, adapterDir: `${options.adapterDir}-again` });
   assert.deepEqual(second.rate, first.rate);
   assert.deepEqual(second.heldout_loss, first.heldout_loss);
   assert.deepEqual(second.round.eval, first.round.eval);

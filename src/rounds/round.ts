@@ -5,15 +5,9 @@
  * kept there beside the trainer's state, and a resumed round continues the same store run on the same pairs.
  */
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
-import { loadCheckpoint } from '../engine/hf/checkpoint.ts';
-import { CheckpointTokenizer } from '../engine/hf/tokenizer.ts';
-import { type PairFilter, type Store, type TrainingRunOwner, openStore } from '../store/store.ts';
-import { saveAdapter } from './adapterFiles.ts';
-import { type RoundRecord, checkpointStep, removeCheckpoint, writeRoundRecord } from './checkpoint.ts';
-import { type PairText, type PreferenceExample, tokenizePair } from './examples.ts';
-import { ADAMW_DEFAULTS } from './optimizer.ts';
-import { RoundInputError, checkLoraFits, checkRoundPaths } from './roundChecks.ts';
+import { saveAdapter } from '../dpo/adapterFiles.ts';
+import { type RoundRecord, checkpointStep, removeCheckpoint, writeRoundRecord } from '../dpo/checkpoint.ts';
+import { type PairText, type PreferenceExample, tokenizePair } from '../dpo/examples.ts';
 import {
   type Metrics,
   type StepMetrics,
@@ -21,7 +15,12 @@ import {
   type TrainOptions,
   TrainingDivergedError,
   trainDpo,
-} from './trainer.ts';
+} from '../dpo/trainer.ts';
+import { loadCheckpoint } from '../engine/hf/checkpoint.ts';
+import { familyOf } from '../engine/models/families.ts';
+import { type PairFilter, type Store, type TrainingRunOwner, openStore } from '../store/store.ts';
+import type { RoundTraining } from './options.ts';
+import { RoundInputError, checkLoraFits, checkRoundPaths, samePath } from './roundChecks.ts';
 
 export { RoundInputError } from './roundChecks.ts';
 
@@ -37,7 +36,7 @@ export interface RoundOptions {
    * Everything but padId, which comes from the model's tokenizer. `checkpoint.resume` with a folder holding a
    * round record continues that round: its store run and its pairs (the filter is not asked again).
    */
-  training: Omit<TrainOptions, 'padId'>;
+  training: RoundTraining;
 }
 
 export interface RoundHooks extends TrainHooks {
@@ -78,21 +77,26 @@ export function processAlive(owner: TrainingRunOwner): boolean {
 
 /** The recorded pairs, in the recorded order; pairs gone from the store make the round impossible to resume. */
 function pairsById(store: Store, ids: readonly number[], dir: string): PairText[] {
-  const wanted = new Set(ids);
-  const found = new Map<number, PairText>();
-  for (const p of store.iteratePairs({ includeDisagreements: true }))
-    if (wanted.has(p.id)) found.set(p.id, p);
-  const missing = ids.filter((id) => !found.has(id));
-  if (missing.length > 0) {
+  const found = store.pairsByIds(ids);
+  if (found.length < ids.length) {
     throw new RoundInputError(
-      `${dir}: ${missing.length} of the round's ${ids.length} pairs are no longer in the store`,
+      `${dir}: ${ids.length - found.length} of the round's ${ids.length} pairs are no longer in the store`,
     );
   }
-  return ids.map((id) => found.get(id)!);
+  return found;
 }
 
-const samePath = (a: string | null | undefined, b: string | null | undefined) =>
-  (a == null ? null : resolve(a)) === (b == null ? null : resolve(b));
+/** The round's pairs: those given, the resumed round's, or the store's that pass the filter (with their ids). */
+function roundPairs(
+  options: RoundOptions,
+  store: Store | null,
+  record: RoundRecord | undefined,
+): { pairIds: number[] | null; texts: PairText[] } {
+  if (options.pairs) return { pairIds: null, texts: [...options.pairs] };
+  if (record?.pairIds) return { pairIds: record.pairIds, texts: pairsById(store!, record.pairIds, options.training.checkpoint!.dir) };
+  const stored = [...store!.iteratePairs(options.filter ?? {})];
+  return { pairIds: stored.map((p) => p.id), texts: stored };
+}
 
 export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): Promise<RoundResult> {
   const { modelDir, outDir, training } = options;
@@ -108,17 +112,7 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
   }
   const store = options.database === undefined ? null : openStore(options.database);
   try {
-    let pairIds: number[] | null = null;
-    let texts: PairText[];
-    if (options.pairs) texts = [...options.pairs];
-    else if (record?.pairIds) {
-      pairIds = record.pairIds;
-      texts = pairsById(store!, pairIds, saved!.dir);
-    } else {
-      const stored = [...store!.iteratePairs(options.filter ?? {})];
-      pairIds = stored.map((p) => p.id);
-      texts = stored;
-    }
+    const { pairIds, texts } = roundPairs(options, store, record);
     const source = options.database ?? 'the given pairs';
     if (texts.length === 0) throw new RoundInputError(`${source}: no preference pairs to train on`);
     const checkpoint = await loadCheckpoint(modelDir);
@@ -128,7 +122,7 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
       );
     }
     checkLoraFits(checkpoint.config, checkpoint.weights, training.lora);
-    const tokenizer = await CheckpointTokenizer.fromDir(modelDir);
+    const { tokenizer } = checkpoint;
     const trainOptions: TrainOptions = {
       ...training,
       padId: tokenizer.padTokenId ?? tokenizer.eosTokenIds[0] ?? 0,
@@ -204,7 +198,7 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
         {
           baseModelHash: checkpoint.hash,
           baseModelPath: modelDir,
-          fanInFanOut: checkpoint.config.family === 'gpt2',
+          fanInFanOut: familyOf(checkpoint.config).peftFanInFanOut,
           trainPairs: result.trainPairs,
           evalPairs: result.evalPairs,
           steps: result.steps.length,
@@ -257,26 +251,4 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
   } finally {
     store?.close();
   }
-}
-
-/** The defaults of a round, shared by `prefer train` and the extension's Train DPO Round. */
-export function defaultTraining(overrides: Partial<RoundOptions['training']> = {}): RoundOptions['training'] {
-  const rank = overrides.lora?.rank ?? 16;
-  return {
-    loss: { type: 'sigmoid', beta: 0.1, labelSmoothing: 0 },
-    lora: { rank, alpha: 2 * rank, rsLora: false },
-    optimizer: ADAMW_DEFAULTS,
-    learningRate: 5e-5,
-    warmupRatio: 0.1,
-    epochs: 1,
-    pairsPerStep: 4,
-    lengthStep: 32,
-    maxLength: 512,
-    evalFraction: 0.1,
-    seed: 0,
-    headChunks: 8,
-    device: 'cpu',
-    threads: 0,
-    ...overrides,
-  };
 }

@@ -1,6 +1,6 @@
 /** Messages between the training worker thread and its client. */
 import type { RoundOptions, RoundResult } from './round.ts';
-import type { StepMetrics, TrainPlan } from './trainer.ts';
+import type { StepMetrics, TrainPlan } from '../dpo/trainer.ts';
 
 export type TrainPhase = 'compile' | 'reference' | 'train' | 'eval';
 

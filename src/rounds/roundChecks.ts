@@ -8,10 +8,10 @@ import { lstatSync, readFileSync, readdirSync, realpathSync, statSync } from 'no
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
 import { InputError } from '../inputError.ts';
-import { ADAPTER_FILES } from './adapterFiles.ts';
-import { type RoundRecord, checkpointFolderProblem, readRoundRecord } from './checkpoint.ts';
-import type { LoraConfig } from './lora.ts';
-import { adaptedLinears } from './trainingGraph.ts';
+import { ADAPTER_FILES } from '../dpo/adapterFiles.ts';
+import { type RoundRecord, checkpointFolderProblem, readRoundRecord } from '../dpo/checkpoint.ts';
+import type { LoraConfig } from '../dpo/lora.ts';
+import { adaptedLinears } from '../dpo/trainingGraph.ts';
 
 /** A problem with the round's inputs (no pairs, a pair that does not fit, a path): the caller's to fix. */
 export class RoundInputError extends InputError {
@@ -37,6 +37,10 @@ export function realTarget(path: string): string {
     }
   }
 }
+
+/** Whether two paths (either may be absent) name the same place once resolved; links are not followed. */
+export const samePath = (a: string | null | undefined, b: string | null | undefined): boolean =>
+  (a == null ? null : resolve(a)) === (b == null ? null : resolve(b));
 
 const within = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 

@@ -1,6 +1,6 @@
 /**
  * Runs a DPO round in a worker thread. The worker script is dist/train-worker.cjs beside the running bundle,
- * or src/dpo/trainWorker.ts from the sources (tests, Node 24); $PREFER_TRAIN_WORKER overrides both.
+ * or src/rounds/trainWorker.ts from the sources (tests, Node 24); $PREFER_TRAIN_WORKER overrides both.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { disableOrtTelemetry } from '../engine/runtime/telemetry.ts';
 import type { RoundOptions, RoundResult } from './round.ts';
 import type { FromTrainWorker, ToTrainWorker, TrainPhase } from './trainProtocol.ts';
-import type { StepMetrics, TrainPlan } from './trainer.ts';
+import type { StepMetrics, TrainPlan } from '../dpo/trainer.ts';
 
 export function defaultTrainWorkerScript(): string {
   if (process.env.PREFER_TRAIN_WORKER) return process.env.PREFER_TRAIN_WORKER;
@@ -16,7 +16,7 @@ export function defaultTrainWorkerScript(): string {
     const bundled = join(__dirname, 'train-worker.cjs');
     if (existsSync(bundled)) return bundled;
   }
-  return resolve('src/dpo/trainWorker.ts');
+  return resolve('src/rounds/trainWorker.ts');
 }
 
 export interface RoundCallbacks {

@@ -1,0 +1,188 @@
+/**
+ * The options of a training round, in one table: `prefer train`'s flags, usage text and checks, the editor's
+ * quick picks and `defaultTraining` are all made from it. A new option is one entry here and its place in
+ * `trainingFrom`.
+ */
+import { DPO_LOSSES, DPO_LOSS_TYPES, type DpoLossType } from '../dpo/losses.ts';
+import { ADAMW_DEFAULTS } from '../train/adamw.ts';
+import type { TrainOptions } from '../dpo/trainer.ts';
+
+/** A round's trainer options: everything but padId, which comes from the model's tokenizer. */
+export type RoundTraining = Omit<TrainOptions, 'padId'>;
+
+/** A number typed by the user, with what it may be. */
+export interface NumberOption {
+  kind: 'number';
+  /** Stands for the value in the usage text. */
+  placeholder: string;
+  help: string;
+  /** Undefined where the default follows from another option (said in `help`). */
+  default: number | undefined;
+  accepts(n: number): boolean;
+  /** What `accepts` takes, in words, for error messages: "a positive integer". */
+  what: string;
+  /** How the editor asks for it; options without one keep their default there. */
+  picker?: { title: string; choices?: readonly number[] };
+}
+
+export interface ChoiceOption<T extends string> {
+  kind: 'choice';
+  choices: readonly T[];
+  default: T;
+  help: string;
+  what: string;
+  picker?: { title: string };
+}
+
+/** Given or not. */
+export interface SwitchOption {
+  kind: 'switch';
+  help: string;
+}
+
+/** A comma-separated list. */
+export interface ListOption {
+  kind: 'list';
+  placeholder: string;
+  help: string;
+}
+
+/** The values of a round's options, named by their flags. */
+export interface TrainingValues {
+  loss: DpoLossType;
+  beta: number;
+  'label-smoothing': number;
+  lr: number;
+  epochs: number;
+  batch: number;
+  'lora-r': number;
+  'lora-alpha'?: number | undefined;
+  rslora: boolean;
+  'target-modules'?: string[] | undefined;
+  'max-length': number;
+  'warmup-ratio': number;
+  'eval-split': number;
+  seed: number;
+  device: 'cpu' | 'webgpu';
+  threads: number;
+  'head-chunks': number;
+  'checkpoint-every': number;
+  resume: boolean;
+}
+
+type OptionFor<T> = [T] extends [boolean]
+  ? SwitchOption
+  : [T] extends [number | undefined]
+    ? NumberOption
+    : [T] extends [string[] | undefined]
+      ? ListOption
+      : [T] extends [string]
+        ? ChoiceOption<T>
+        : never;
+
+export type TrainingOption = NumberOption | ChoiceOption<string> | SwitchOption | ListOption;
+
+/** The graphs compute in float32: a larger value becomes infinity there. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+/** The round plans every step up front: a count past this is a typo, not a run. */
+const MAX_EPOCHS = 1000;
+/** Bucket lengths are multiples of this (or of the maximum length, when shorter). */
+const LENGTH_STEP = 32;
+
+const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
+const nonNegativeInt = (n: number) => Number.isInteger(n) && n >= 0;
+const positiveFloat32 = (n: number) => n > 0 && n <= FLOAT32_MAX;
+
+const number = (
+  placeholder: string,
+  fallback: number | undefined,
+  accepts: (n: number) => boolean,
+  what: string,
+  help: string,
+  picker?: NumberOption['picker'],
+): NumberOption => ({ kind: 'number', placeholder, default: fallback, accepts, what, help, ...(picker ? { picker } : {}) });
+
+export const TRAINING_OPTIONS: { readonly [K in keyof TrainingValues]-?: OptionFor<TrainingValues[K]> } = {
+  loss: {
+    kind: 'choice',
+    choices: DPO_LOSS_TYPES,
+    default: 'sigmoid',
+    what: `one of ${DPO_LOSS_TYPES.join(', ')}`,
+    help: 'the preference loss',
+    picker: { title: 'loss' },
+  },
+  beta: number('B', 0.1, positiveFloat32, 'a positive number up to 3.4e38', 'β: how far the adapter may move from the base model', {
+    title: 'β (how far the adapter may move from the base model)',
+  }),
+  'label-smoothing': number('E', 0, (n) => n >= 0 && n < 0.5, 'in [0, 0.5)', 'ε: the assumed fraction of flipped labels (sigmoid and robust)'),
+  lr: number('L', 5e-5, (n) => n >= 0 && n <= FLOAT32_MAX, 'a non-negative number up to 3.4e38', 'the peak learning rate'),
+  epochs: number('E', 1, (n) => positiveInt(n) && n <= MAX_EPOCHS, `an integer from 1 to ${MAX_EPOCHS}`, 'passes over the training pairs', {
+    title: 'epochs',
+    choices: [1, 2, 3, 5],
+  }),
+  batch: number('P', 4, positiveInt, 'a positive integer', 'pairs per optimizer step'),
+  'lora-r': number('R', 16, positiveInt, 'a positive integer', 'the LoRA rank'),
+  'lora-alpha': number('A', undefined, positiveFloat32, 'a positive number up to 3.4e38', 'the LoRA alpha (default 2 × R)'),
+  rslora: { kind: 'switch', help: 'rank-stabilized LoRA: scale by alpha/√r instead of alpha/r' },
+  'target-modules': { kind: 'list', placeholder: 'q_proj,v_proj,…', help: 'the linears to adapt (default every one)' },
+  'max-length': number('T', 512, positiveInt, 'a positive integer', 'tokens of prompt and completion kept per pair'),
+  'warmup-ratio': number('F', 0.1, (n) => n >= 0 && n <= 1, 'in [0, 1]', 'the fraction of steps warming the learning rate up'),
+  'eval-split': number('F', 0.1, (n) => n >= 0 && n < 1, 'in [0, 1)', 'the fraction of pairs held out for evaluation'),
+  seed: number('S', 0, nonNegativeInt, 'a non-negative integer', 'the random seed'),
+  device: { kind: 'choice', choices: ['cpu', 'webgpu'], default: 'cpu', what: 'cpu or webgpu', help: 'where the round trains' },
+  threads: number('N', 0, nonNegativeInt, 'a non-negative integer', 'CPU threads, 0 to let ONNX Runtime decide'),
+  'head-chunks': number('K', 8, positiveInt, 'a positive integer', 'vocabulary chunks of the log-prob head (more: less memory)'),
+  'checkpoint-every': number('N', 10, positiveInt, 'a positive integer', 'steps between checkpoints'),
+  resume: { kind: 'switch', help: 'continue a killed or cancelled round from its checkpoint' },
+};
+
+/** Every option at its default. */
+export function defaultValues(): TrainingValues {
+  const values: Record<string, unknown> = {};
+  for (const [flag, option] of Object.entries(TRAINING_OPTIONS) as [string, TrainingOption][]) {
+    if (option.kind === 'switch') values[flag] = false;
+    else if (option.kind !== 'list') values[flag] = option.default;
+  }
+  return values as unknown as TrainingValues;
+}
+
+/** The trainer options the values stand for (without checkpointing, which is each front's own). */
+export function trainingFrom(values: TrainingValues): RoundTraining {
+  const rank = values['lora-r'];
+  const targets = values['target-modules'];
+  const maxLength = values['max-length'];
+  // the key order is part of a checkpoint's fingerprint: keep it
+  return {
+    loss: { type: values.loss, beta: values.beta, labelSmoothing: values['label-smoothing'] },
+    lora: { rank, alpha: values['lora-alpha'] ?? 2 * rank, rsLora: values.rslora, ...(targets ? { targetModules: targets } : {}) },
+    optimizer: ADAMW_DEFAULTS,
+    learningRate: values.lr,
+    warmupRatio: values['warmup-ratio'],
+    epochs: values.epochs,
+    pairsPerStep: values.batch,
+    lengthStep: Math.min(LENGTH_STEP, maxLength),
+    maxLength,
+    evalFraction: values['eval-split'],
+    seed: values.seed,
+    headChunks: values['head-chunks'],
+    device: values.device,
+    threads: values.threads,
+  };
+}
+
+/** The defaults of a round, shared by `prefer train` and the extension's Train DPO Round. */
+export function defaultTraining(overrides: Partial<RoundTraining> = {}): RoundTraining {
+  return { ...trainingFrom(defaultValues()), ...overrides };
+}
+
+/** The losses as the editor offers them: the default marked, each other with its ε where it has one. */
+export function lossChoices(): { loss: DpoLossType; description: string }[] {
+  return DPO_LOSS_TYPES.map((loss) => {
+    const { summary, labelSmoothing } = DPO_LOSSES[loss];
+    const note = loss === TRAINING_OPTIONS.loss.default ? 'default' : labelSmoothing ? `label smoothing ${labelSmoothing}` : '';
+    return { loss, description: note ? `${summary} (${note})` : summary };
+  });
+}
+
+/** ε for a round of `loss` started from the editor, where only the loss is chosen. */
+export const editorLabelSmoothing = (loss: DpoLossType): number => DPO_LOSSES[loss].labelSmoothing ?? 0;
