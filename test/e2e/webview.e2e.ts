@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { COMPARE_BODY } from '../../webview/compare/markup.ts';
-import type { HostMessage } from '../../webview/protocol.ts';
+import type { HostMessage } from '../../webview/protocol/compare.ts';
 import { launchBrowser } from '../harness/browser.ts';
 import { assertBrowserTierCanRun, repoRoot } from '../harness/codeServer.ts';
 
@@ -125,7 +125,7 @@ describe('compare panel page in Chromium', () => {
     await page.keyboard.press('Enter');
     const judged = await lastPosted();
     assert.equal(judged.type, 'judge');
-    assert.deepEqual(judged.outcome, { kind: 'pick', index: 1 });
+    assert.deepEqual(judged.outcome, { kind: 'pick', chosenIndex: 1 });
     assert.equal(typeof judged.decisionMs, 'number');
     await page.keyboard.press('i');
     assert.deepEqual(await lastPosted(), { type: 'insert', roundId: 1, what: { index: 1 } });
@@ -201,7 +201,7 @@ describe('compare panel page in Chromium', () => {
     assert.equal(await page.locator('.candidate[data-index="1"] pre').textContent(), 'let y = 2;');
     await page.keyboard.press('1');
     await page.keyboard.press('Enter');
-    assert.deepEqual((await lastPosted()).outcome, { kind: 'pick', index: 0 });
+    assert.deepEqual((await lastPosted()).outcome, { kind: 'pick', chosenIndex: 0 });
     await page.close();
   });
 });

@@ -1,7 +1,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
-import type { CandidateView, HostMessage, JudgedOutcome, PanelMode, WebviewMessage } from '../protocol.ts';
+import type { CandidateView, HostMessage, Outcome, PanelMode, WebviewMessage } from '../protocol/compare.ts';
 import { changedRanges, renderCode as paintCode } from './highlight.ts';
 
 declare function acquireVsCodeApi(): { postMessage(message: WebviewMessage): void };
@@ -18,12 +18,9 @@ const rationale = $<TextArea>('rationale');
 const editBox = $<TextArea>('edit');
 const editSection = $('edit-section');
 
-/** What the user has chosen so far, before confirming with Enter. */
+/** What the user has chosen so far, before Enter: an outcome, its ranking or own answer maybe unfinished. */
 type Selection =
-  | { kind: 'pick'; index: number }
-  | { kind: 'tie' }
-  | { kind: 'both_bad' }
-  | { kind: 'skip' }
+  | Exclude<Outcome, { kind: 'ranking' | 'edited' }>
   | { kind: 'ranking'; order: number[] }
   | { kind: 'edited' };
 
@@ -71,7 +68,7 @@ function renderCandidates(): void {
     pick.className = 'pick';
     pick.setAttribute('aria-label', `Pick candidate ${index + 1}`);
     pick.addEventListener('click', () => {
-      select({ kind: 'pick', index });
+      select({ kind: 'pick', chosenIndex: index });
       confirm();
     });
     header.append(badge, rank, pick);
@@ -104,7 +101,7 @@ function renderSelection(): void {
   for (const card of list.querySelectorAll<HTMLElement>('.candidate')) {
     const i = Number(card.dataset.index);
     const rankPos = sel?.kind === 'ranking' ? sel.order.indexOf(i) : -1;
-    card.classList.toggle('selected', (sel?.kind === 'pick' && sel.index === i) || rankPos === 0);
+    card.classList.toggle('selected', (sel?.kind === 'pick' && sel.chosenIndex === i) || rankPos === 0);
     card.querySelector('.rank')!.textContent = rankPos >= 0 ? `rank ${rankPos + 1}` : '';
     for (const b of card.querySelectorAll('vscode-button'))
       b.toggleAttribute('disabled', round.saved || streaming());
@@ -120,7 +117,7 @@ function renderSelection(): void {
         `Pick with 1–${k}, R rank all, T tie, B both bad, S skip, E write your own. Enter confirms.`,
       );
     case 'pick':
-      return say(`Selected #${sel.index + 1}. Enter confirms, I inserts it.`);
+      return say(`Selected #${sel.chosenIndex + 1}. Enter confirms, I inserts it.`);
     case 'ranking':
       return say(
         sel.order.length < k
@@ -150,7 +147,7 @@ function select(selection: Selection): void {
   if (selection.kind === 'edited') {
     // Start from the selected candidate (or the first): editing is usually a small fix.
     if (!editBox.value)
-      editBox.value = round.candidates[previous?.kind === 'pick' ? previous.index : 0]?.text ?? '';
+      editBox.value = round.candidates[previous?.kind === 'pick' ? previous.chosenIndex : 0]?.text ?? '';
     editBox.focus();
   }
 }
@@ -162,13 +159,13 @@ function rankNext(index: number): void {
   renderSelection();
 }
 
-function outcomeOf(selection: Selection | undefined): JudgedOutcome | string {
+function outcomeOf(selection: Selection | undefined): Outcome | string {
   if (!round) return 'nothing to judge';
   const k = round.candidates.length;
   if (!selection) return 'choose first: a number, R, T, B, S or E';
   switch (selection.kind) {
     case 'pick':
-      return { kind: 'pick', index: selection.index };
+      return { kind: 'pick', chosenIndex: selection.chosenIndex };
     case 'ranking':
       return selection.order.length === k
         ? { kind: 'ranking', order: [...selection.order] }
@@ -189,7 +186,7 @@ function confirm(): void {
   const note = rationale.value.trim();
   round.chosen =
     outcome.kind === 'pick'
-      ? { index: outcome.index }
+      ? { index: outcome.chosenIndex }
       : outcome.kind === 'ranking'
         ? { index: outcome.order[0]! }
         : outcome.kind === 'edited'
@@ -210,7 +207,7 @@ function confirm(): void {
 function insert(): void {
   if (!round) return;
   let what = round.chosen;
-  if (!what && round.selection?.kind === 'pick') what = { index: round.selection.index };
+  if (!what && round.selection?.kind === 'pick') what = { index: round.selection.chosenIndex };
   if (!what && round.selection?.kind === 'edited' && editBox.value.trim()) what = { text: editBox.value };
   if (!what) return say('Nothing chosen to insert yet.');
   post({ type: 'insert', roundId: round.id, what });
@@ -246,7 +243,7 @@ window.addEventListener('keydown', (event) => {
     const index = Number(key) - 1;
     if (index >= round.candidates.length) return;
     if (ranking) rankNext(index);
-    else select({ kind: 'pick', index });
+    else select({ kind: 'pick', chosenIndex: index });
   } else if (key === 'Escape' && streaming()) {
     post({ type: 'cancel', roundId: round.id });
   } else if (key === 'Backspace' && ranking && round.selection?.kind === 'ranking') {

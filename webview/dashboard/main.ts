@@ -9,7 +9,7 @@ import {
   PointElement,
   Tooltip,
 } from 'chart.js';
-import type { DashboardMessage, FromDashboard, TrainSplit } from '../dashboardProtocol.ts';
+import type { DashboardMessage, FromDashboard, TrainSplit } from '../protocol/dashboard.ts';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip);
 

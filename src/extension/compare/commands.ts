@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { Services } from '../services.ts';
 import { ComparePanel } from './comparePanel.ts';
-import type { PanelMode } from '../../../webview/protocol.ts';
+import type { PanelMode } from '../../../webview/protocol/compare.ts';
 import { type CompletionSource, MixedSource } from './completionSource.ts';
 import { promptAtCursor } from './slot.ts';
 import type { CompletionSources } from './sources.ts';

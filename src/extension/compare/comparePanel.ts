@@ -4,11 +4,10 @@ import type { CandidateInput, JudgmentResult, Outcome, PromptInput } from '../..
 import { COMPARE_BODY } from '../../../webview/compare/markup.ts';
 import {
   type HostMessage,
-  type JudgedOutcome,
   type PanelMode,
   type WebviewMessage,
   parseWebviewMessage,
-} from '../../../webview/protocol.ts';
+} from '../../../webview/protocol/compare.ts';
 import type { StoreAccess } from '../storeAccess.ts';
 import { createPreferPanel, webviewHtml } from '../webviewHtml.ts';
 import type { CompletionRequest, CompletionSource } from './completionSource.ts';
@@ -39,20 +38,7 @@ function shuffled(n: number): number[] {
   return order;
 }
 
-function storeOutcome(outcome: JudgedOutcome): Outcome {
-  switch (outcome.kind) {
-    case 'pick':
-      return { kind: 'pick', chosenIndex: outcome.index };
-    case 'ranking':
-      return { kind: 'ranking', order: outcome.order };
-    case 'edited':
-      return { kind: 'edited', text: outcome.text };
-    default:
-      return { kind: outcome.kind };
-  }
-}
-
-function summary(outcome: JudgedOutcome, pairs: number): string {
+function summary(outcome: Outcome, pairs: number): string {
   const n = `${pairs} preference pair${pairs === 1 ? '' : 's'}`;
   switch (outcome.kind) {
     case 'tie':
@@ -253,7 +239,7 @@ export class ComparePanel {
     const { outcome } = message;
     const k = candidates.length;
     const indices =
-      outcome.kind === 'pick' ? [outcome.index] : outcome.kind === 'ranking' ? outcome.order : [];
+      outcome.kind === 'pick' ? [outcome.chosenIndex] : outcome.kind === 'ranking' ? outcome.order : [];
     if (indices.some((i) => i >= k))
       throw new Error(`no candidate ${Math.max(...indices) + 1} (there are ${k})`);
     if (outcome.kind === 'ranking' && outcome.order.length !== k) throw new Error(`rank all ${k} candidates`);
@@ -262,7 +248,7 @@ export class ComparePanel {
     const result = store.recordJudgment({
       prompt: round.prompt,
       candidates,
-      outcome: storeOutcome(outcome),
+      outcome,
       rationale: message.rationale,
       decisionMs: message.decisionMs,
       mode: round.mode,
@@ -274,7 +260,7 @@ export class ComparePanel {
       // Revealed only after judging: which model wrote the winner, and the running win-rate.
       const winner =
         outcome.kind === 'pick'
-          ? candidates[outcome.index]
+          ? candidates[outcome.chosenIndex]
           : outcome.kind === 'ranking'
             ? candidates[outcome.order[0]!]
             : undefined;

@@ -70,7 +70,7 @@ suite('Prefer in a real VS Code', () => {
       new vscode.Range(new vscode.Position(0, 0), editor.selection.active),
     );
     const panel = await compareHere();
-    const result = await judge(panel, { kind: 'pick', index: 2 }, 321);
+    const result = await judge(panel, { kind: 'pick', chosenIndex: 2 }, 321);
     assert.equal(result.pairsAdded, 3);
 
     const row = query(
@@ -164,10 +164,10 @@ suite('Prefer in a real VS Code', () => {
     for (const bad of [
       null,
       'judge',
-      { type: 'judge', roundId, outcome: { kind: 'pick', index: '1' }, decisionMs: 1 },
-      { type: 'judge', roundId, outcome: { kind: 'pick', index: 99 }, decisionMs: 1 },
+      { type: 'judge', roundId, outcome: { kind: 'pick', chosenIndex: '1' }, decisionMs: 1 },
+      { type: 'judge', roundId, outcome: { kind: 'pick', chosenIndex: 99 }, decisionMs: 1 },
       { type: 'judge', roundId, outcome: { kind: 'ranking', order: [0, 0, 1, 2] }, decisionMs: 1 },
-      { type: 'judge', roundId, outcome: { kind: 'pick', index: 0 }, decisionMs: 1, extra: true },
+      { type: 'judge', roundId, outcome: { kind: 'pick', chosenIndex: 0 }, decisionMs: 1, extra: true },
       { type: 'judge', roundId: roundId! + 100, outcome: { kind: 'tie' }, decisionMs: 1 },
       { type: 'eval', code: 'process.exit(1)' },
     ]) {

@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import * as vscode from 'vscode';
 import type { ComparePanel } from '../../../src/extension/compare/comparePanel.ts';
-import type { JudgmentResult } from '../../../src/store/store.ts';
-import type { JudgedOutcome } from '../../../webview/protocol.ts';
+import type { JudgmentResult, Outcome } from '../../../src/store/store.ts';
 
 export const extensionId = 'prefer-dev.prefer';
 
@@ -49,7 +48,7 @@ export async function compareHere(): Promise<ComparePanel> {
 
 export async function judge(
   panel: ComparePanel,
-  outcome: JudgedOutcome,
+  outcome: Outcome,
   decisionMs = 100,
 ): Promise<JudgmentResult> {
   const result = await panel.handleMessage({

@@ -13,7 +13,7 @@ suite('Prefer in an untrusted workspace (restricted mode)', () => {
   test('comparing and judging still work, on the bundled default model when none is configured', async () => {
     assert.equal(vscode.workspace.getConfiguration('prefer').get('modelPath'), '');
     await openSampleAtEndOfLine(1);
-    const result = await judge(await compareHere(), { kind: 'pick', index: 0 });
+    const result = await judge(await compareHere(), { kind: 'pick', chosenIndex: 0 });
     assert.ok(result.pairsAdded >= 1);
     const models = query(
       'SELECT DISTINCT model_id FROM candidate WHERE id IN (SELECT value FROM json_each(?))',

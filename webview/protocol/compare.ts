@@ -4,6 +4,10 @@
  * Candidate texts are untrusted model output: the webview renders them as text only.
  */
 import { z } from 'zod';
+import type { JudgmentInput, Outcome } from '../../src/store/store.ts';
+
+/** A judgment goes from the page to the store in the store's own shape: the extension passes it through. */
+export type { Outcome };
 
 export const MAX_CANDIDATES = 9;
 const MAX_TEXT = 200_000;
@@ -14,7 +18,7 @@ export interface CandidateView {
   streaming: boolean;
 }
 
-export type PanelMode = 'compare' | 'blind-ab';
+export type PanelMode = NonNullable<JudgmentInput['mode']>;
 
 export type HostMessage =
   /** A new prompt: `count` candidate slots, filled by `delta`/`done` or given whole in `candidates`. */
@@ -39,23 +43,27 @@ const index = z
   .max(MAX_CANDIDATES - 1);
 const roundId = z.number().int().min(0);
 
+// The page may not name the model of the user's own answer: the store records it as the user's edit.
 const outcome = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('pick'), index }),
+  z.strictObject({ kind: z.literal('pick'), chosenIndex: index }),
   z.strictObject({
     kind: z.literal('ranking'),
     order: z
       .array(index)
       .min(2)
       .max(MAX_CANDIDATES)
-      .refine((o) => new Set(o).size === o.length, 'duplicate rank'),
+      .refine((o) => new Set(o).size === o.length, 'duplicate rank')
+      .readonly(),
   }),
   z.strictObject({ kind: z.literal('tie') }),
   z.strictObject({ kind: z.literal('both_bad') }),
   z.strictObject({ kind: z.literal('skip') }),
   z.strictObject({ kind: z.literal('edited'), text: z.string().min(1).max(MAX_TEXT) }),
-]);
+]) satisfies z.ZodType<Outcome>;
 
-export type JudgedOutcome = z.infer<typeof outcome>;
+// Every kind the store knows can be sent: a new kind fails to compile here until the schema accepts it.
+type Unsendable = Exclude<Outcome['kind'], z.infer<typeof outcome>['kind']>;
+const _everyKindSendable: [Unsendable] extends [never] ? true : Unsendable = true;
 
 const webviewMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ready') }),
