@@ -15,3 +15,8 @@ export class InputError extends Error {
 export function isInputError(e: unknown): e is Error {
   return e instanceof InputError || (e instanceof Error && (e.name === 'InputError' || e.name === 'RoundInputError'));
 }
+
+/** The first line of an error's message: what a one-line report shows (library messages can run on for lines). */
+export function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+}

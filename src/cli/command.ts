@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { InputError } from '../inputError.ts';
+import { InputError, firstLine } from '../inputError.ts';
 
 /** A `prefer` sub-command: its flags, its help text, and what it does with them. */
 export interface Command {
@@ -35,7 +35,7 @@ export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
     });
     return { values, positionals };
   } catch (e) {
-    throw new UsageError(`prefer ${command.name}: ${(e as Error).message.split('\n')[0]}`);
+    throw new UsageError(`prefer ${command.name}: ${firstLine(e)}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { isInputError } from '../inputError.ts';
+import { isInputError, firstLine } from '../inputError.ts';
 import { type Command, type Output, UsageError, parseCommandArgs } from './command.ts';
 import { stats } from './commands/stats.ts';
 import { importCommand } from './commands/import.ts';
@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     };
     return await command.run(args, out);
   } catch (e) {
-    const message = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+    const message = firstLine(e);
     if (json) process.stdout.write(JSON.stringify({ error: message }) + '\n');
     process.stderr.write(`${message}\n`);
     return isInputError(e) ? 2 : 1;

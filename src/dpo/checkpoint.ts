@@ -8,6 +8,7 @@
 import { existsSync, lstatSync, readFileSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTensorFile, writeFileAtomically, writeTensorFile } from '../train/checkpoint.ts';
+import { firstLine } from '../inputError.ts';
 
 export interface TrainingCheckpoint {
   /** Optimizer steps done. */
@@ -116,7 +117,7 @@ export function readRoundRecord(dir: string): RoundRecord | undefined {
   try {
     value = JSON.parse(readFileSync(path, 'utf8')) as Partial<RoundRecord>;
   } catch (e) {
-    throw new Error(`${path}: not a round record (${(e as Error).message.split('\n')[0]})`);
+    throw new Error(`${path}: not a round record (${firstLine(e)})`);
   }
   const ids = value.pairIds;
   if (

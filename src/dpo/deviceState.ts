@@ -14,6 +14,7 @@ import * as op from '../engine/graph/ops.ts';
 import { serialize } from '../engine/graph/onnx.ts';
 import { nextName } from '../train/adamw.ts';
 import { type TrainDevice, sessionOptions } from '../train/session.ts';
+import { firstLine } from '../inputError.ts';
 
 /** Bytes fed to runs from host memory, and returned from runs into host memory. */
 export interface HostTraffic {
@@ -73,7 +74,7 @@ export class DeviceState {
     } catch (e) {
       state.resident = false;
       options.notice(
-        `webgpu: training state stays in host memory: a GPU buffer made by one session could not be read through another (${(e as Error).message.split('\n')[0]}); base weights and LoRA state are fed every step`,
+        `webgpu: training state stays in host memory: a GPU buffer made by one session could not be read through another (${firstLine(e)}); base weights and LoRA state are fed every step`,
       );
     }
     return state;

@@ -1,6 +1,7 @@
 import type { Store } from '../store/store.ts';
 import { decodePair, detectFormat, type FormatName, type PairRecord, RecordError } from './formats.ts';
 import { DEFAULT_MAX_LINE_BYTES, readJsonlLines } from './lines.ts';
+import { firstLine } from '../inputError.ts';
 
 export interface ImportOptions {
   /** Forced format; by default the first valid line decides and every line must match it. */
@@ -47,7 +48,6 @@ function notAPair(value: unknown): string {
   return 'not a preference pair: expected "prompt"/"chosen"/"rejected" or "input"/"preferred_output"/"non_preferred_output"';
 }
 
-const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 
 /**
  * Imports a JSONL file of pairs. Good lines are committed in batches of one transaction each; bad lines
@@ -90,7 +90,7 @@ export async function importPairs(
     try {
       value = JSON.parse(line.text);
     } catch (e) {
-      fail(line.line, `invalid JSON: ${messageOf(e)}`);
+      fail(line.line, `invalid JSON: ${firstLine(e)}`);
       continue;
     }
     const detected = detectFormat(value);

@@ -6,6 +6,7 @@ import {
   typescriptExtension,
   virtualFileName,
 } from './typescriptProgram.ts';
+import { firstLine } from '../inputError.ts';
 
 /** Parses > does not parse: the document with the completion inserted is parsed, never run. */
 export function parseLabeler(): Labeler {
@@ -21,7 +22,7 @@ export function parseLabeler(): Labeler {
           JSON.parse(text);
           return { score: 0 };
         } catch (e) {
-          return { score: 1, detail: (e as Error).message.split('\n')[0] };
+          return { score: 1, detail: firstLine(e) };
         }
       }
       if (typescriptExtension(target.language) === undefined) return undefined;

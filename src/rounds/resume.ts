@@ -9,6 +9,7 @@ import { type RoundRecord, checkpointStep, readRoundRecord, removeCheckpoint } f
 import type { Store } from '../store/store.ts';
 import { processAlive } from './round.ts';
 import { samePath } from './roundChecks.ts';
+import { firstLine } from '../inputError.ts';
 
 export interface InterruptedRound {
   /** The round's checkpoint folder. */
@@ -53,7 +54,7 @@ export async function interruptedRounds(
       // stopped before its first checkpoint: nothing to resume
       else if (run.status !== 'running') removeCheckpoint(dir);
     } catch (e) {
-      warn(`interrupted rounds: skipped ${dir}: ${(e as Error).message.split('\n')[0]}`);
+      warn(`interrupted rounds: skipped ${dir}: ${firstLine(e)}`);
     }
   }
   return found.sort((a, b) => b.runId - a.runId);

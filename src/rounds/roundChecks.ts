@@ -7,7 +7,7 @@
 import { lstatSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
-import { InputError } from '../inputError.ts';
+import { InputError, firstLine } from '../inputError.ts';
 import { ADAPTER_FILES } from '../dpo/adapterFiles.ts';
 import { type RoundRecord, checkpointFolderProblem, readRoundRecord } from '../dpo/checkpoint.ts';
 import type { LoraConfig } from '../dpo/lora.ts';
@@ -143,7 +143,7 @@ export function checkLoraFits(config: ModelConfig, weights: WeightSource, lora: 
   } catch (e) {
     // the LoRA options' own errors are the user's; anything else (a damaged model) keeps its kind
     if (!(e instanceof Error) || !e.message.startsWith('lora: ')) throw e;
-    throw new RoundInputError(e.message.split('\n')[0]!);
+    throw new RoundInputError(firstLine(e));
   }
   if (sites.length === 0) return;
   const smallest = sites.reduce((a, s) => (Math.min(s.inFeatures, s.outFeatures) < Math.min(a.inFeatures, a.outFeatures) ? s : a), sites[0]!);

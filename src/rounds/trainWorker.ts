@@ -4,7 +4,7 @@
  * still saved, marked cancelled).
  */
 import { parentPort } from 'node:worker_threads';
-import { isInputError } from '../inputError.ts';
+import { isInputError, firstLine } from '../inputError.ts';
 import { runRound } from './round.ts';
 import type { FromTrainWorker, ToTrainWorker } from './trainProtocol.ts';
 
@@ -33,7 +33,7 @@ port.on('message', (m: ToTrainWorker) => {
       (e: unknown) =>
         send({
           type: 'error',
-          message: (e instanceof Error ? e.message : String(e)).split('\n')[0]!,
+          message: firstLine(e),
           input: isInputError(e),
         }),
     );

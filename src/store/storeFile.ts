@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { InputError } from '../inputError.ts';
+import { InputError, firstLine } from '../inputError.ts';
 import { migrations } from './migrations.ts';
 
 /** `PRAGMA application_id` of a Prefer store ('PREF'), set by migration 5. */
@@ -33,7 +33,7 @@ export function storeError(file: string, e: unknown): Error {
   const code = (e as { code?: unknown } | undefined)?.code;
   // Only SQLite's and the file system's errors (they carry a code): Prefer's own already say what they mean.
   if (!(e instanceof Error) || e instanceof InputError || typeof code !== 'string') return e as Error;
-  const first = e.message.split('\n')[0]!;
+  const first = firstLine(e);
   const message = first.includes(file) ? first : `${file}: ${first}`;
   // A damaged, foreign, unreadable or read-only file is the user's to fix, not a failure of Prefer.
   const theirs =

@@ -1,6 +1,6 @@
 import { exportPairs } from '../../io/exportPairs.ts';
 import { FORMAT_NAMES, isFormatName } from '../../io/formats.ts';
-import { isInputError } from '../../inputError.ts';
+import { isInputError, firstLine } from '../../inputError.ts';
 import { openStore, type PairFilter, type Store } from '../../store/store.ts';
 import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
 
@@ -45,7 +45,7 @@ function adapterFilter(store: Store, flag: string | undefined): PairFilter['adap
 
 /** The store's and the output's errors already name their file; input errors keep their exit code. */
 function commandError(e: unknown): Error {
-  const message = `prefer export: ${(e as Error).message.split('\n')[0]}`;
+  const message = `prefer export: ${firstLine(e)}`;
   if ((e as Error).message.startsWith('prefer export:')) return e as Error;
   return isInputError(e) ? new UsageError(message) : new Error(message);
 }

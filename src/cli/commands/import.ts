@@ -1,13 +1,13 @@
 import { existsSync, statSync } from 'node:fs';
 import { FORMAT_NAMES, isFormatName } from '../../io/formats.ts';
 import { importPairs } from '../../io/importPairs.ts';
-import { isInputError } from '../../inputError.ts';
+import { isInputError, firstLine } from '../../inputError.ts';
 import { openStore } from '../../store/store.ts';
 import { type Command, UsageError, requireString } from '../command.ts';
 
 /** The store's and the file's errors already name them; input errors keep their exit code. */
 function commandError(e: unknown): Error {
-  const message = `prefer import: ${(e as Error).message.split('\n')[0]}`;
+  const message = `prefer import: ${firstLine(e)}`;
   return isInputError(e) ? new UsageError(message) : new Error(message);
 }
 

@@ -1,10 +1,10 @@
-import { isInputError } from '../../inputError.ts';
+import { isInputError, firstLine } from '../../inputError.ts';
 import { openStore } from '../../store/store.ts';
 import { type Command, UsageError, requireString } from '../command.ts';
 
 /** The store's errors already name its file; input errors keep their exit code. */
 function commandError(e: unknown): Error {
-  const message = `prefer stats: ${(e as Error).message.split('\n')[0]}`;
+  const message = `prefer stats: ${firstLine(e)}`;
   return isInputError(e) ? new UsageError(message) : new Error(message);
 }
 

@@ -4,7 +4,7 @@ import { readJsonlLines } from '../../io/lines.ts';
 import type { PairText } from '../../dpo/examples.ts';
 import type { StepMetrics } from '../../dpo/trainer.ts';
 import { clampThreads } from '../../engine/runtime/threads.ts';
-import { isInputError } from '../../inputError.ts';
+import { isInputError, firstLine } from '../../inputError.ts';
 import { TRAINING_OPTIONS, type TrainingOption, type TrainingValues, defaultValues } from '../../rounds/options.ts';
 import { commandLineTraining } from '../../rounds/plan.ts';
 import { runRound } from '../../rounds/round.ts';
@@ -67,7 +67,7 @@ function pairsFromFile(file: string): PairText[] {
       if (!format) throw new Error('not a preference pair (expected prompt/chosen/rejected or input/preferred_output/non_preferred_output)');
       pairs.push(decodePair(format, value));
     } catch (e) {
-      throw new UsageError(`prefer train: ${file}:${line.line}: ${(e as Error).message.split('\n')[0]}`);
+      throw new UsageError(`prefer train: ${file}:${line.line}: ${firstLine(e)}`);
     }
   }
   return pairs;

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError } from '../../inputError.ts';
+import { InputError, firstLine } from '../../inputError.ts';
 import { readSafetensors } from './safetensors.ts';
 import type { Checkpoint, Weight, WeightSource } from './types.ts';
 import { toFloat32 } from './weights.ts';
@@ -27,7 +27,7 @@ export async function withAdapter(base: Checkpoint, adapterDir: string): Promise
   try {
     config = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
   } catch (e) {
-    throw new InputError(`${configFile}: bad JSON (${(e as Error).message.split('\n')[0]})`);
+    throw new InputError(`${configFile}: bad JSON (${firstLine(e)})`);
   }
   if (config.peft_type !== 'LORA')
     throw new InputError(`${configFile}: peft_type ${JSON.stringify(config.peft_type)} is not LORA`);

@@ -7,6 +7,7 @@ import type { ModelConfig } from '../hf/types.ts';
 import { MASKED } from '../models/family.ts';
 import { type Device, chooseProvider } from './providers.ts';
 import { disableOrtTelemetry } from './telemetry.ts';
+import { firstLine } from '../../inputError.ts';
 
 disableOrtTelemetry();
 
@@ -45,7 +46,7 @@ export async function openSession(modelPath: string, settings: SessionSettings):
   } catch (e) {
     if (choice.device === 'cpu') throw e;
     const session = await ort.InferenceSession.create(modelPath, options('cpu'));
-    const why = `${choice.device} failed to start (${(e as Error).message.split('\n')[0]}); using cpu`;
+    const why = `${choice.device} failed to start (${firstLine(e)}); using cpu`;
     return { session, device: 'cpu', fallback: why, createMs: performance.now() - started };
   }
 }

@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { Engine } from './engine.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
+import { firstLine } from '../../inputError.ts';
 
 const port = parentPort;
 if (!port) throw new Error('engine worker: must run in a worker thread');
@@ -17,7 +18,7 @@ const send = (m: FromWorker) => port.postMessage(m);
 const failure = (id: number | null, e: unknown): FromWorker => ({
   type: 'error',
   id,
-  message: (e instanceof Error ? e.message : String(e)).split('\n')[0]!,
+  message: firstLine(e),
   name: e instanceof Error ? e.name : 'Error',
 });
 

@@ -9,6 +9,7 @@ import type { Services } from '../services.ts';
 import { DashboardPanel } from './dashboardPanel.ts';
 import { offerInterruptedRounds } from './interruptedRounds.ts';
 import { type RoundRequest, askRequest } from './request.ts';
+import { firstLine } from '../../inputError.ts';
 
 export type { RoundRequest } from './request.ts';
 
@@ -35,7 +36,7 @@ export function registerTrainCommands(services: Services): void {
       const marked = interruptOrphanedRuns(store.get());
       if (marked.length > 0) log.info(`training runs ${marked.join(', ')} were left running by a closed window: interrupted`);
     } catch (e) {
-      log.warn(`training: could not check for interrupted runs: ${(e as Error).message.split('\n')[0]}`);
+      log.warn(`training: could not check for interrupted runs: ${firstLine(e)}`);
     }
   }, 0);
 
@@ -204,7 +205,7 @@ async function presentFailure(
   error: unknown,
   runId: number | undefined,
 ): Promise<void> {
-  let message = (error as Error).message.split('\n')[0]!;
+  let message = firstLine(error);
   const dir = plan.training.checkpoint?.dir;
   const interrupted = runId === undefined ? undefined : await interruptAfterCrash(store.get(), runId, dir);
   if (interrupted) {
