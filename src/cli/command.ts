@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { InputError, firstLine } from '../inputError.ts';
+import { InputError, firstLine, isInputError } from '../inputError.ts';
 
 /** A `prefer` sub-command: its flags, its help text, and what it does with them. */
 export interface Command {
@@ -60,4 +60,15 @@ export function numberFlag(args: ParsedArgs, command: string, flag: string, spec
   if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`prefer ${command}: --${flag} must be ${spec.what}, got ${JSON.stringify(v)}`);
   if ((spec.integer && !Number.isInteger(n)) || (spec.accepts && !spec.accepts(n))) throw new UsageError(`prefer ${command}: --${flag} must be ${spec.what}, got ${v}`);
   return n;
+}
+
+/**
+ * An error out of a command's work, prefixed with the command once, as one line; input errors keep their exit
+ * code (the store's, the files' and the model's errors already name what they are about).
+ */
+export function commandError(command: string, e: unknown): Error {
+  const prefix = `prefer ${command}:`;
+  if (e instanceof Error && e.message.startsWith(prefix)) return e;
+  const message = `${prefix} ${firstLine(e)}`;
+  return isInputError(e) ? new UsageError(message) : new Error(message);
 }

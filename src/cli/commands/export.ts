@@ -1,8 +1,7 @@
 import { exportPairs } from '../../io/exportPairs.ts';
 import { FORMAT_NAMES, isFormatName } from '../../io/formats.ts';
-import { isInputError, firstLine } from '../../inputError.ts';
 import { openStore, type PairFilter, type Store } from '../../store/store.ts';
-import { type Command, type ParsedArgs, UsageError, requireString } from '../command.ts';
+import { type Command, commandError, type ParsedArgs, UsageError, requireString } from '../command.ts';
 
 function strings(args: ParsedArgs, flag: string): string[] | undefined {
   const v = args.values[flag];
@@ -41,13 +40,6 @@ function adapterFilter(store: Store, flag: string | undefined): PairFilter['adap
   if (!adapter)
     throw new UsageError(`prefer export: --adapter ${flag}: no such adapter version (try prefer stats)`);
   return adapter.id;
-}
-
-/** The store's and the output's errors already name their file; input errors keep their exit code. */
-function commandError(e: unknown): Error {
-  const message = `prefer export: ${firstLine(e)}`;
-  if ((e as Error).message.startsWith('prefer export:')) return e as Error;
-  return isInputError(e) ? new UsageError(message) : new Error(message);
 }
 
 export const exportCommand: Command = {
@@ -99,7 +91,7 @@ export const exportCommand: Command = {
       // Read-only: an export never changes the database, whatever it is.
       store = openStore(db, { readonly: true });
     } catch (e) {
-      throw commandError(e);
+      throw commandError('export', e);
     }
     const tty = process.stderr.isTTY === true;
     try {
@@ -124,7 +116,7 @@ export const exportCommand: Command = {
       );
       return 0;
     } catch (e) {
-      throw commandError(e);
+      throw commandError('export', e);
     } finally {
       store.close();
     }

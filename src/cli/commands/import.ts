@@ -1,15 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { FORMAT_NAMES, isFormatName } from '../../io/formats.ts';
 import { importPairs } from '../../io/importPairs.ts';
-import { isInputError, firstLine } from '../../inputError.ts';
 import { openStore } from '../../store/store.ts';
-import { type Command, UsageError, requireString } from '../command.ts';
-
-/** The store's and the file's errors already name them; input errors keep their exit code. */
-function commandError(e: unknown): Error {
-  const message = `prefer import: ${firstLine(e)}`;
-  return isInputError(e) ? new UsageError(message) : new Error(message);
-}
+import { type Command, commandError, UsageError, requireString } from '../command.ts';
 
 export const importCommand: Command = {
   name: 'import',
@@ -42,7 +35,7 @@ export const importCommand: Command = {
     try {
       store = openStore(db);
     } catch (e) {
-      throw commandError(e);
+      throw commandError('import', e);
     }
     try {
       const result = await importPairs(store, file, {
@@ -71,7 +64,7 @@ export const importCommand: Command = {
       }
       return errorCount > 0 ? 1 : 0;
     } catch (e) {
-      throw commandError(e);
+      throw commandError('import', e);
     } finally {
       store.close();
     }

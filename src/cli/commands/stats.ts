@@ -1,12 +1,5 @@
-import { isInputError, firstLine } from '../../inputError.ts';
 import { openStore } from '../../store/store.ts';
-import { type Command, UsageError, requireString } from '../command.ts';
-
-/** The store's errors already name its file; input errors keep their exit code. */
-function commandError(e: unknown): Error {
-  const message = `prefer stats: ${firstLine(e)}`;
-  return isInputError(e) ? new UsageError(message) : new Error(message);
-}
+import { type Command, commandError, requireString } from '../command.ts';
 
 export const stats: Command = {
   name: 'stats',
@@ -20,7 +13,7 @@ export const stats: Command = {
       // Read-only: counting never changes the database, whatever it is.
       store = openStore(db, { readonly: true });
     } catch (e) {
-      throw commandError(e);
+      throw commandError('stats', e);
     }
     try {
       const s = store.stats();
@@ -46,7 +39,7 @@ export const stats: Command = {
         ].join('\n'),
       );
     } catch (e) {
-      throw commandError(e);
+      throw commandError('stats', e);
     } finally {
       store.close();
     }
