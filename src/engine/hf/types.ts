@@ -51,11 +51,28 @@ export interface Weight {
   data: Float32Array;
 }
 
+/**
+ * A 2-D weight as its file stores it when that is block-quantized (a GGUF Q8_0, Q4_0, … tensor), so that the
+ * compiler can reuse the blocks for ONNX Runtime's MatMulNBits instead of dequantizing and quantizing again.
+ * Rows are the HF layout's rows ([out, in]: one row per output feature, blocks running along `in`), already in
+ * the HF row order (e.g. llama's q/k rows un-permuted).
+ */
+export interface StoredBlocks {
+  /** The GGML type: 'Q8_0', 'Q4_0', 'Q4_1', 'Q4_K', 'Q5_K', 'Q6_K'. */
+  type: string;
+  /** [out, in] */
+  shape: [number, number];
+  /** out rows of GGML blocks, row after row, as in the file. */
+  bytes: Uint8Array;
+}
+
 export interface WeightSource {
   names(): string[];
   has(name: string): boolean;
   /** Throws `<file>: missing tensor <name>` when absent. */
   get(name: string): Weight;
+  /** The tensor's blocks when the file stores it block-quantized; undefined otherwise (get() always works). */
+  blocks?(name: string): StoredBlocks | undefined;
 }
 
 export interface GenerationDefaults {
