@@ -15,10 +15,12 @@ import type { Checkpoint, ModelConfig } from '../../src/engine/hf/types.ts';
 import { float32ToHalfBits } from '../../src/engine/hf/halfPrecision.ts';
 
 export type GgufArch = 'llama' | 'qwen2' | 'qwen3';
-export type GgufTensorType = 'F32' | 'F16';
+export type GgufTensorType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0';
 
 const ALIGNMENT = 32;
-const GGML_TYPE = { F32: 0, F16: 1 } as const;
+const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8, Q4_0: 2 } as const;
+/** general.file_type (llama_ftype) of a file whose matrices are all of one type */
+const FILE_TYPE = { F32: 0, F16: 1, Q8_0: 7, Q4_0: 2 } as const;
 const TOKEN_TYPE = { normal: 1, control: 3, unused: 5 } as const;
 
 type MetaValue =
@@ -36,6 +38,8 @@ interface GgufTensor {
   shape: number[];
   type: GgufTensorType;
   data: () => Float32Array;
+  /** Bytes written as they are, under this GGML type id, instead of `data` encoded as `type`. */
+  raw?: { typeId: number; bytes: Uint8Array };
 }
 
 export function ggufArch(config: ModelConfig): GgufArch {
@@ -49,6 +53,10 @@ export function ggufArch(config: ModelConfig): GgufArch {
 export interface WriteGgufOptions {
   /** Matrices' storage type; norms and biases stay F32 as llama.cpp requires. Default F32. */
   type?: GgufTensorType;
+  /** tokenizer.ggml.pre: llama.cpp's pre-tokenizer. Default 'default'. */
+  pre?: string;
+  /** token_embd.weight as these GGML blocks (any type llama.cpp reads, e.g. K-quants), to test a reader's dequantization. */
+  embedding?: { typeId: number; bytes: Uint8Array };
 }
 
 export async function writeGguf(checkpoint: Checkpoint, path: string, options: WriteGgufOptions = {}): Promise<void> {
@@ -58,7 +66,7 @@ export async function writeGguf(checkpoint: Checkpoint, path: string, options: W
     ['general.architecture', { type: 'string', value: arch }],
     ['general.name', { type: 'string', value: `prefer-reference-${config.modelType}` }],
     ['general.alignment', { type: 'u32', value: ALIGNMENT }],
-    ['general.file_type', { type: 'u32', value: options.type === 'F16' ? 1 : 0 }],
+    ['general.file_type', { type: 'u32', value: FILE_TYPE[options.type ?? 'F32'] }],
     [`${arch}.context_length`, { type: 'u32', value: config.maxPositions }],
     [`${arch}.embedding_length`, { type: 'u32', value: config.hiddenSize }],
     [`${arch}.block_count`, { type: 'u32', value: config.numLayers }],
@@ -71,12 +79,15 @@ export async function writeGguf(checkpoint: Checkpoint, path: string, options: W
     [`${arch}.rope.freq_base`, { type: 'f32', value: config.ropeTheta }],
     [`${arch}.rope.dimension_count`, { type: 'u32', value: config.headDim }],
     [`${arch}.vocab_size`, { type: 'u32', value: config.vocabSize }],
-    ...tokenizerMetadata(checkpoint),
+    ...tokenizerMetadata(checkpoint, options.pre ?? 'default'),
   ]);
-  await writeFile(path, metadata, ggufTensors(checkpoint, arch, options.type ?? 'F32'));
+  const tensors = ggufTensors(checkpoint, arch, options.type ?? 'F32');
+  const { embedding } = options;
+  if (embedding) tensors.forEach((t) => t.name === 'token_embd.weight' && (t.raw = embedding));
+  await writeFile(path, metadata, tensors);
 }
 
-function tokenizerMetadata(checkpoint: Checkpoint): [string, MetaValue][] {
+function tokenizerMetadata(checkpoint: Checkpoint, pre: string): [string, MetaValue][] {
   const { tokenizer, config } = checkpoint;
   const tokens: string[] = [];
   const types: number[] = [];
@@ -87,7 +98,7 @@ function tokenizerMetadata(checkpoint: Checkpoint): [string, MetaValue][] {
   }
   const entries: [string, MetaValue][] = [
     ['tokenizer.ggml.model', { type: 'string', value: 'gpt2' }],
-    ['tokenizer.ggml.pre', { type: 'string', value: 'default' }],
+    ['tokenizer.ggml.pre', { type: 'string', value: pre }],
     ['tokenizer.ggml.tokens', { type: 'strings', value: tokens }],
     ['tokenizer.ggml.token_type', { type: 'i32s', value: types }],
     ['tokenizer.ggml.merges', { type: 'strings', value: bpeMerges(checkpoint) }],
@@ -192,10 +203,10 @@ async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors
     header.string(tensor.name);
     header.u32(tensor.shape.length);
     for (const dim of [...tensor.shape].reverse()) header.u64(dim);
-    header.u32(GGML_TYPE[tensor.type]);
+    header.u32(tensor.raw?.typeId ?? GGML_TYPE[tensor.type]);
     header.u64(offset);
     offsets.push(offset);
-    const bytes = tensor.shape.reduce((n, d) => n * d, 1) * (tensor.type === 'F32' ? 4 : 2);
+    const bytes = tensor.raw?.bytes.byteLength ?? storedBytes(tensor.shape.reduce((n, d) => n * d, 1), tensor.type);
     offset = alignUp(offset + bytes);
   }
   header.pad(ALIGNMENT);
@@ -206,7 +217,7 @@ async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors
     for (const [i, tensor] of tensors.entries()) {
       const padding = (offsets[i] as number) - written;
       if (padding > 0) await file.write(new Uint8Array(padding));
-      const bytes = encode(tensor.data(), tensor.type);
+      const bytes = tensor.raw?.bytes ?? encode(tensor.data(), tensor.type);
       await file.write(bytes);
       written = (offsets[i] as number) + bytes.byteLength;
     }
@@ -217,9 +228,49 @@ async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors
 
 function encode(data: Float32Array, type: GgufTensorType): Uint8Array {
   if (type === 'F32') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (type === 'Q8_0') return quantizeQ8_0(data);
+  if (type === 'Q4_0') return quantizeQ4_0(data);
   const half = new Uint16Array(data.length);
   for (let i = 0; i < data.length; i++) half[i] = float32ToHalfBits(data[i] as number);
   return new Uint8Array(half.buffer);
+}
+
+function storedBytes(elements: number, type: GgufTensorType): number {
+  if (type === 'Q8_0') return (elements / 32) * 34;
+  if (type === 'Q4_0') return (elements / 32) * 18;
+  return elements * (type === 'F32' ? 4 : 2);
+}
+
+/** llama.cpp's quantize_row_q8_0_ref: per block of 32, d = max|x| / 127 as f16, q = round(x / d). */
+export function quantizeQ8_0(data: Float32Array): Uint8Array {
+  const out = new Uint8Array((data.length / 32) * 34);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < data.length / 32; b++) {
+    const block = data.subarray(b * 32, b * 32 + 32);
+    const amax = block.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    view.setUint16(b * 34, float32ToHalfBits(d), true);
+    // roundf: halves away from zero
+    for (let j = 0; j < 32; j++) view.setInt8(b * 34 + 2 + j, Math.sign(block[j]! * id) * Math.round(Math.abs(Math.fround(block[j]! * id))));
+  }
+  return out;
+}
+
+/** llama.cpp's quantize_row_q4_0_ref: d = (the value of largest magnitude) / −8 as f16, q = min(15, trunc(x / d + 8.5)); values j and j+16 share byte j. */
+export function quantizeQ4_0(data: Float32Array): Uint8Array {
+  const out = new Uint8Array((data.length / 32) * 18);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < data.length / 32; b++) {
+    const block = data.subarray(b * 32, b * 32 + 32);
+    const max = block.reduce((m, x) => (Math.abs(x) > Math.abs(m) ? x : m), 0);
+    const d = Math.fround(max / -8);
+    const id = d ? Math.fround(1 / d) : 0;
+    view.setUint16(b * 18, float32ToHalfBits(d), true);
+    const q = (x: number) => Math.min(15, Math.trunc(Math.fround(Math.fround(x * id) + 8.5)));
+    for (let j = 0; j < 16; j++) out[b * 18 + 2 + j] = q(block[j]!) | (q(block[j + 16]!) << 4);
+  }
+  return out;
 }
 
 function alignUp(n: number): number {

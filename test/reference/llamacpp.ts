@@ -38,6 +38,8 @@ export interface ReferenceOptions {
   contextSize?: number;
   /** Parallel sequences for batched-decode timings (`time`). Default 1. */
   sequences?: number;
+  /** A GGUF of this checkpoint already written (e.g. with raw quantized blocks) to run instead of writing one. */
+  modelPath?: string;
 }
 
 /** Minimal shape of the node-llama-cpp API used here (its types live in the separate prefix). */
@@ -134,7 +136,7 @@ export class ReferenceModel {
     const sequences = options.sequences ?? 1;
     const perSequence = Math.min(checkpoint.config.maxPositions, options.contextSize ?? 512);
     const contextSize = perSequence * sequences;
-    const modelPath = await referenceGguf(checkpoint, options.weightType ?? 'F32');
+    const modelPath = options.modelPath ?? (await referenceGguf(checkpoint, options.weightType ?? 'F32'));
     const model = await (await llama()).loadModel({ modelPath, gpuLayers: 0 });
     const context = await model.createContext({
       contextSize,

@@ -1,16 +1,19 @@
-/** A Hugging Face checkpoint folder → Checkpoint: config, weights, tokenizer, generation defaults, hash. */
+/** A Hugging Face checkpoint folder or a GGUF file → Checkpoint: config, weights, tokenizer, generation defaults, hash. */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { InputError } from '../../inputError.ts';
 import { familyOf, readModelConfig } from '../models/families.ts';
 import { readGenerationDefaults } from './generation.ts';
+import { isGgufPath, loadGgufCheckpoint } from './ggufCheckpoint.ts';
 import { checkSizes } from './sizes.ts';
 import { CheckpointTokenizer } from './tokenizer.ts';
 import type { Checkpoint, GenerationDefaults, ModelConfig } from './types.ts';
 import { loadWeights, type LoadedWeights } from './weights.ts';
 
+/** A model folder, or a GGUF file (a path ending in .gguf). */
 export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
+  if (isGgufPath(dir)) return loadGgufCheckpoint(dir);
   const root = resolve(dir);
   const config = await readModelConfig(root);
   const [weights, tokenizer, generationFile] = await Promise.all([

@@ -7,6 +7,8 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { join } from 'node:path';
 import { InputError } from '../../inputError.ts';
 import { isPresent } from './files.ts';
+import type { GgufMetadata } from './gguf.ts';
+import { ggufTokenizerFiles } from './ggufTokenizer.ts';
 import { isRecord, oneLine, readJsonFile } from './json-file.ts';
 
 export type FimStyle = 'qwen' | 'starcoder' | 'deepseek' | 'codellama';
@@ -80,6 +82,12 @@ export class CheckpointTokenizer {
     const configPath = join(dir, 'tokenizer_config.json');
     const [json, config] = await Promise.all([readJsonFile(tokenizerPath), isPresent(configPath).then((present) => (present ? readJsonFile(configPath) : {}))]);
     return new CheckpointTokenizer(json, config, tokenizerPath);
+  }
+
+  /** From a GGUF's tokenizer.ggml.* metadata (byte-level BPE vocabularies). */
+  static fromGguf(metadata: GgufMetadata): CheckpointTokenizer {
+    const { tokenizer, config } = ggufTokenizerFiles(metadata);
+    return new CheckpointTokenizer(tokenizer, config, metadata.path);
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {

@@ -79,6 +79,10 @@ class SafetensorsWeights implements LoadedWeights {
     return this.owner.get(name)?.tensors.get(name)?.shape;
   }
 
+  release(name: string): void {
+    this.cache.delete(name);
+  }
+
   get(name: string): Weight {
     const cached = this.cache.get(name);
     if (cached) return cached;
@@ -117,7 +121,7 @@ export function toFloat32(file: SafetensorsFile, entry: TensorEntry): Float32Arr
 let halfTable: Float32Array | null = null;
 
 /** All 65536 half-precision values, built once (no Float16Array in the VS Code hosts we target). */
-function halfToFloat32Table(): Float32Array {
+export function halfToFloat32Table(): Float32Array {
   if (halfTable) return halfTable;
   const table = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {
@@ -132,14 +136,14 @@ function halfToFloat32Table(): Float32Array {
   return table;
 }
 
-function halfToFloat32(raw: Uint8Array, count: number): Float32Array {
+export function halfToFloat32(raw: Uint8Array, count: number): Float32Array {
   const table = halfToFloat32Table();
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = table[(raw[2 * i] as number) | ((raw[2 * i + 1] as number) << 8)] as number;
   return out;
 }
 
-function bfloat16ToFloat32(raw: Uint8Array, count: number): Float32Array {
+export function bfloat16ToFloat32(raw: Uint8Array, count: number): Float32Array {
   const out = new Float32Array(count);
   const bits = new Uint32Array(out.buffer);
   for (let i = 0; i < count; i++) bits[i] = (((raw[2 * i + 1] as number) << 24) | ((raw[2 * i] as number) << 16)) >>> 0;

@@ -20,6 +20,13 @@ export function familyByArchitecture(architecture: string): ModelFamily | undefi
   return FAMILIES.find((family) => family.architectures.includes(architecture));
 }
 
+/** GGUF general.architecture values the families read. */
+export const SUPPORTED_GGUF_ARCHITECTURES: readonly string[] = FAMILIES.flatMap((family) => family.gguf?.architectures ?? []);
+
+export function familyByGgufArchitecture(arch: string): ModelFamily | undefined {
+  return FAMILIES.find((family) => family.gguf?.architectures.includes(arch));
+}
+
 /** The descriptor of a parsed config's family. */
 export function familyOf(config: Pick<ModelConfig, 'family' | 'architecture'>): ModelFamily {
   const family = FAMILIES.find((f) => f.name === config.family);

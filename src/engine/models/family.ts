@@ -5,9 +5,11 @@
  * training graph (full sequence, logits or token log-probs, LoRA deltas on linears).
  */
 import type { ConfigFields } from '../hf/config.ts';
+import type { GgufMetadata } from '../hf/gguf.ts';
 import type { FamilySizes } from '../hf/sizes.ts';
 import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
+import type { WeightStorage } from './weights.ts';
 
 /** One model family, registered in src/engine/models/families.ts. */
 export interface ModelFamily {
@@ -28,10 +30,29 @@ export interface ModelFamily {
   peftFanInFanOut: boolean;
   /** llama.cpp's general.architecture for this config. */
   ggufArch(config: ModelConfig): string;
+  /** How llama.cpp's GGUF files of this family read (absent: the family opens no GGUF). */
+  gguf?: GgufMapping;
   /** The next-token pretraining graph (src/engine/pretrain) supports this family. */
   pretraining: boolean;
   /** A minimal config.json of this family: the family conformance test builds every architecture from it. */
   tinyConfig: Readonly<Record<string, unknown>>;
+}
+
+/** A family's reading of GGUF files: its general.architecture values, the config and the tensor names. */
+export interface GgufMapping {
+  /** general.architecture values this family reads */
+  architectures: readonly string[];
+  /** `<arch>.*` metadata (and which tensors the file holds) → the shared ModelConfig */
+  config(metadata: GgufMetadata, arch: string, tensorNames: ReadonlySet<string>): ModelConfig;
+  /** Every tensor a GGUF of this config may hold, under its HF name (as `expectedWeights` names it). */
+  tensors(config: ModelConfig, arch: string): GgufTensorName[];
+}
+
+export interface GgufTensorName {
+  hf: string;
+  gguf: string;
+  /** Rows stored in llama.cpp's interleaved-rotary order for this many heads (arch llama's q/k): put back in HF order. */
+  interleavedHeads?: number;
 }
 
 /** One linear layer of the model, named like its HF weight without `.weight` (e.g. `model.layers.3.self_attn.q_proj`). */
@@ -77,6 +98,8 @@ export interface ForwardInputs {
    * weights (pretraining) keep the default [in, out] layout their optimizer state is in.
    */
   linearsAsStored?: boolean;
+  /** Inference only: how the linears' weights (and the LM head's) are stored; default fp32, what training graphs use. */
+  weightStorage?: WeightStorage;
 }
 
 /** One layer's cache as the graph reads it: keys transposed [batch, kvHeads, headDim, slots], values [batch, kvHeads, slots, headDim]. */

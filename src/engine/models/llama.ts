@@ -6,10 +6,11 @@
 import { InputError } from '../../inputError.ts';
 import { type ConfigFields, contextLength, ropeSettings, tokenAndDtypeFields } from '../hf/config.ts';
 import type { FamilySizes } from '../hf/sizes.ts';
-import type { ModelConfig, WeightSource } from '../hf/types.ts';
+import type { GgufMetadata } from '../hf/gguf.ts';
+import type { ModelConfig, RopeScaling, WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
-import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook, ModelFamily, PastContext } from './family.ts';
+import type { CausalLM, ForwardInputs, ForwardResult, GgufTensorName, LayerKv, LinearHook, ModelFamily, PastContext } from './family.ts';
 import { GraphWeights, timesTransposed } from './weights.ts';
 import { attention, rotaryTables } from './attention.ts';
 
@@ -38,6 +39,7 @@ export const llamaFamily: ModelFamily = {
   build: llama,
   peftFanInFanOut: false,
   ggufArch: (config) => ARCHITECTURES[config.architecture]?.ggufArch ?? 'llama',
+  gguf: { architectures: ['llama', 'qwen2', 'qwen3'], config: readLlamaGgufConfig, tensors: llamaGgufTensors },
   pretraining: true,
   tinyConfig: {
     architectures: ['LlamaForCausalLM'],
@@ -85,6 +87,99 @@ function readLlamaConfig(f: ConfigFields, architecture: string): ModelConfig {
     slidingWindow: slidingWindow(f, modelType),
     ...tokenAndDtypeFields(f),
   };
+}
+
+/** GGUF general.architecture → the HF architecture it holds (Mistral's GGUFs are arch `llama`). */
+const GGUF_ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+
+function readLlamaGgufConfig(m: GgufMetadata, arch: string, tensorNames: ReadonlySet<string>): ModelConfig {
+  const architecture = GGUF_ARCHITECTURES[arch]!;
+  const info = ARCHITECTURES[architecture]!;
+  const key = (name: string) => `${arch}.${name}`;
+  const hiddenSize = m.positiveInt(key('embedding_length'));
+  const numHeads = m.positiveInt(key('attention.head_count'));
+  const numKvHeads = m.optionalPositiveInt(key('attention.head_count_kv')) ?? numHeads;
+  if (numHeads % numKvHeads !== 0) {
+    throw new InputError(`${m.path}: ${key('attention.head_count')} ${numHeads} is not a multiple of ${key('attention.head_count_kv')} ${numKvHeads}`);
+  }
+  const headDim = m.optionalPositiveInt(key('attention.key_length')) ?? hiddenSize / numHeads;
+  if (!Number.isInteger(headDim)) throw new InputError(`${m.path}: ${key('embedding_length')} ${hiddenSize} is not divisible by ${key('attention.head_count')} ${numHeads}`);
+  const rotated = m.optionalPositiveInt(key('rope.dimension_count'));
+  if (rotated !== null && rotated !== headDim) throw new InputError(`${m.path}: partial rotary (${key('rope.dimension_count')} ${rotated} of head size ${headDim}) is not supported`);
+  // Llama 3.1's frequency factors are stored as a tensor, not as parameters the rotary tables take
+  if (tensorNames.has('rope_freqs.weight')) throw new InputError(`${m.path}: per-frequency RoPE factors (tensor rope_freqs, Llama 3.1 scaling) are not supported`);
+  const eos = m.optionalTokenId('tokenizer.ggml.eos_token_id');
+  return {
+    architecture,
+    family: 'llama',
+    modelType: arch,
+    vocabSize: m.strings('tokenizer.ggml.tokens').length,
+    hiddenSize,
+    numLayers: m.positiveInt(key('block_count')),
+    numHeads,
+    numKvHeads,
+    headDim,
+    intermediateSize: m.positiveInt(key('feed_forward_length')),
+    maxPositions: m.optionalPositiveInt(key('context_length')) ?? 2048,
+    normEps: m.optionalNumber(key('attention.layer_norm_rms_epsilon')) ?? 1e-6,
+    ropeTheta: m.optionalNumber(key('rope.freq_base')) ?? 10000,
+    ropeScaling: ggufRopeScaling(m, arch),
+    tieWordEmbeddings: !tensorNames.has('output.weight'),
+    attentionBias: info.qkvBias || tensorNames.has('blk.0.attn_q.bias'),
+    qkNorm: info.qkNorm,
+    slidingWindow: null,
+    bosTokenId: m.optionalTokenId('tokenizer.ggml.bos_token_id'),
+    eosTokenIds: eos === null ? [] : [eos],
+    padTokenId: m.optionalTokenId('tokenizer.ggml.padding_token_id'),
+    torchDtype: null,
+  };
+}
+
+function ggufRopeScaling(m: GgufMetadata, arch: string): RopeScaling | null {
+  const type = m.optionalString(`${arch}.rope.scaling.type`);
+  if (type === null || type === 'none') return null;
+  const factor = m.optionalNumber(`${arch}.rope.scaling.factor`);
+  if (type !== 'linear' || factor === null) throw new InputError(`${m.path}: RoPE scaling ${type} is not supported (linear with a factor is)`);
+  return { type, parameters: { factor } };
+}
+
+/** HF tensor name after `model.layers.N.` → llama.cpp's after `blk.N.` */
+const GGUF_LAYER_TENSORS: readonly [string, string][] = [
+  ['input_layernorm.weight', 'attn_norm.weight'],
+  ['self_attn.q_proj.weight', 'attn_q.weight'],
+  ['self_attn.k_proj.weight', 'attn_k.weight'],
+  ['self_attn.v_proj.weight', 'attn_v.weight'],
+  ['self_attn.q_proj.bias', 'attn_q.bias'],
+  ['self_attn.k_proj.bias', 'attn_k.bias'],
+  ['self_attn.v_proj.bias', 'attn_v.bias'],
+  ['self_attn.q_norm.weight', 'attn_q_norm.weight'],
+  ['self_attn.k_norm.weight', 'attn_k_norm.weight'],
+  ['self_attn.o_proj.weight', 'attn_output.weight'],
+  ['post_attention_layernorm.weight', 'ffn_norm.weight'],
+  ['mlp.gate_proj.weight', 'ffn_gate.weight'],
+  ['mlp.up_proj.weight', 'ffn_up.weight'],
+  ['mlp.down_proj.weight', 'ffn_down.weight'],
+];
+
+function llamaGgufTensors(c: ModelConfig, arch: string): GgufTensorName[] {
+  const names: GgufTensorName[] = [
+    { hf: 'model.embed_tokens.weight', gguf: 'token_embd.weight' },
+    { hf: 'model.norm.weight', gguf: 'output_norm.weight' },
+    { hf: 'lm_head.weight', gguf: 'output.weight' },
+  ];
+  // llama.cpp's converter interleaves the rotary halves of q/k rows for arch llama only (its qwen2/qwen3 rotate halves)
+  const interleaved = (hf: string): number | undefined => {
+    if (arch !== 'llama') return undefined;
+    if (hf.startsWith('self_attn.q_proj.')) return c.numHeads;
+    return hf.startsWith('self_attn.k_proj.') ? c.numKvHeads : undefined;
+  };
+  for (let i = 0; i < c.numLayers; i++) {
+    for (const [hf, gguf] of GGUF_LAYER_TENSORS) {
+      const interleavedHeads = interleaved(hf);
+      names.push({ hf: `model.layers.${i}.${hf}`, gguf: `blk.${i}.${gguf}`, ...(interleavedHeads ? { interleavedHeads } : {}) });
+    }
+  }
+  return names;
 }
 
 function slidingWindow(f: ConfigFields, modelType: string): number | null {
@@ -145,7 +240,7 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
   let asStored = false;
 
   function linear(x: Value, name: string, layer: number, inF: number, outF: number, bias: boolean, hook?: LinearHook): Value {
-    let y = asStored ? timesTransposed(x, w.tensor(`${name}.weight`, [outF, inF])) : op.matmul(x, w.linear(`${name}.weight`, inF, outF));
+    let y = asStored ? timesTransposed(x, w.tensor(`${name}.weight`, [outF, inF])) : w.product(x, [`${name}.weight`], inF, [outF]);
     if (bias) y = op.add(y, w.tensor(`${name}.bias`, [outF]));
     return hook ? hook({ name, layer, inFeatures: inF, outFeatures: outF }, x, y) : y;
   }
@@ -153,9 +248,8 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
   /** Linears reading the same input: each its own MatMul, or with `grouped` one MatMul over side-by-side weights, then split. */
   function linears(x: Value, names: string[], layer: number, inF: number, outs: number[], bias: boolean, hook: LinearHook | undefined, grouped: boolean): Value[] {
     if (hook || !grouped) return names.map((name, n) => linear(x, name, layer, inF, outs[n]!, bias, hook));
-    const group = w.linearGroup(names, inF, outs, bias);
-    let y = op.matmul(x, group.weight);
-    if (group.bias) y = op.add(y, group.bias);
+    let y = w.product(x, names.map((name) => `${name}.weight`), inF, outs);
+    if (bias) y = op.add(y, w.groupBias(names.map((name) => `${name}.bias`), outs));
     let offset = 0;
     return outs.map((out) => op.slice(y, [offset], [(offset += out)], [-1]));
   }
@@ -187,8 +281,9 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
     return linear(op.mul(silu, up!), `${p}.down_proj`, i, F, C, false, hook);
   }
 
-  function forward({ inputIds, positions, attentionBias, past, linearHook, groupProjections = false, linearsAsStored = false }: ForwardInputs): ForwardResult {
+  function forward({ inputIds, positions, attentionBias, past, linearHook, groupProjections = false, linearsAsStored = false, weightStorage = 'fp32' }: ForwardInputs): ForwardResult {
     asStored = linearsAsStored;
+    w.storage = weightStorage;
     // rotary angles of each token's own position: [B, 1, T, D/2], shared by all heads and layers
     const cos = op.unsqueeze(op.gather(cosTable, positions), [1]);
     const sin = op.unsqueeze(op.gather(sinTable, positions), [1]);
@@ -208,11 +303,8 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
   }
 
   function lmHead(hidden: Value): Value {
-    const head =
-      config.tieWordEmbeddings || !w.has('lm_head.weight')
-        ? w.tensor('model.embed_tokens.weight', [config.vocabSize, C])
-        : w.tensor('lm_head.weight', [config.vocabSize, C]);
-    return timesTransposed(hidden, head);
+    const head = config.tieWordEmbeddings || !w.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    return w.head(hidden, head, config.vocabSize, C);
   }
 
   return { config, dtype, forward, lmHead };
