@@ -1,6 +1,7 @@
 /**
- * Sampling speed in SmolLM2-135M shapes (random weights, fp32) against llama.cpp on the same weights (GGUF
- * F32), both with the same thread count, in one run:
+ * Sampling speed in SmolLM2-135M shapes (random weights) against llama.cpp on the same weights, both with the
+ * same thread count, in one run; --weights picks the storage and llama.cpp's matching GGUF type (fp32 → F32,
+ * fp16 → F16, int8 → Q8_0, int4 → Q4_0):
  *   - decode tokens/s for N=1 and N=4 candidates × 64 tokens
  *   - time to first token for a 512-token prompt
  *   - cold (compile) and warm (cached) start, session creation, resident memory
@@ -8,10 +9,10 @@
  * measured here) and the prompt's FLOPs (only the last position needs the LM head).
  * The machine is shared and noisy: every measurement is repeated in interleaved rounds (ours, llama.cpp,
  * ours, …) and the best of each is kept, so both sides see the same conditions.
- * --weights also compares where the weights live: external data with and without MatMul pre-packing, and
+ * --placement also compares where the weights live: external data with and without MatMul pre-packing, and
  * weights fed as graph inputs.
  *
- *   npm run bench:sample [-- --threads 1 --tokens 64 --prompt 512 --rounds 2 --weights]
+ *   npm run bench:sample [-- --threads 1 --tokens 64 --prompt 512 --rounds 2 --weights fp32|fp16|int8|int4 --placement]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -30,6 +31,8 @@ import { compileInference } from '../src/engine/runtime/compile.ts';
 import { KvDecoder, openSession } from '../src/engine/runtime/session.ts';
 import { sampleCandidates } from '../src/engine/sample/sampler.ts';
 import { ReferenceModel, referenceUnavailable } from '../test/reference/llamacpp.ts';
+import type { GgufTensorType } from '../test/reference/gguf.ts';
+import { QUANT_BLOCK_SIZE, WEIGHT_STORAGES, type WeightStorage } from '../src/engine/models/weights.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +40,8 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '64' },
     prompt: { type: 'string', default: '512' },
     rounds: { type: 'string', default: '2' },
-    weights: { type: 'boolean', default: false },
+    weights: { type: 'string', default: 'fp32' },
+    placement: { type: 'boolean', default: false },
     'skip-llamacpp': { type: 'boolean', default: false },
     /** internal: open the engine once in this fresh process and print its start-up as JSON */
     'start-probe': { type: 'string' },
@@ -45,9 +49,14 @@ const { values } = parseArgs({
   },
 });
 
+const storage = values.weights as WeightStorage;
+if (!WEIGHT_STORAGES.includes(storage)) throw new Error(`--weights must be ${WEIGHT_STORAGES.join(', ')}`);
+/** llama.cpp's GGUF type for each storage */
+const GGUF_TYPE: Record<WeightStorage, GgufTensorType> = { fp32: 'F32', fp16: 'F16', int8: 'Q8_0', int4: 'Q4_0' };
+
 if (values['start-probe']) {
   const { Engine } = await import('../src/engine/sample/engine.ts');
-  const engine = await Engine.open({ modelDir: values['start-probe'], cacheDir: values.cache!, threads: Number(values.threads) });
+  const engine = await Engine.open({ modelDir: values['start-probe'], cacheDir: values.cache!, threads: Number(values.threads), weights: storage });
   (globalThis as { gc?: () => void }).gc?.();
   const afterOpen = process.memoryUsage().rss;
   const r = await engine.complete({ prefix: 'def main():\n', n: 4, maxTokens: 8, temperature: 1, seed: 1, stopTokens: [] });
@@ -78,7 +87,7 @@ interface StartProbe {
   rssAfterSample: number;
 }
 const probe = (): StartProbe => {
-  const r = spawnSync(process.execPath, ['--expose-gc', 'bench/sample.ts', '--start-probe', modelDir, '--cache', cacheDir, '--threads', String(threads)], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--expose-gc', 'bench/sample.ts', '--start-probe', modelDir, '--cache', cacheDir, '--threads', String(threads), '--weights', storage], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`start-up probe failed: ${r.stderr.split('\n')[0]}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as StartProbe;
 };
@@ -88,9 +97,9 @@ const rssStart = process.memoryUsage().rss;
 let t = performance.now();
 const checkpoint = await loadCheckpoint(modelDir);
 const loadMs = performance.now() - t;
-const compiledModel = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu' }); // found in the probes' cache
+const compiledModel = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu', weights: storage }); // found in the probes' cache
 t = performance.now();
-const warm = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu' });
+const warm = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu', weights: storage });
 const warmMs = performance.now() - t;
 const config = checkpoint.config;
 
@@ -105,8 +114,8 @@ async function externalVariant(name: string, prepack: boolean): Promise<Variant>
   return { name, decoder: new KvDecoder(opened.session, config), sessionMs: opened.createMs, best: { ttft: Infinity, decode1: 0, decode4: 0 } };
 }
 async function inputsVariant(): Promise<Variant> {
-  const { model, fedWeights } = serialize(lower(inferenceGraph(config, checkpoint.weights)), 'inputs');
-  const feeds = Object.fromEntries([...fedWeights].map(([n, w]) => [n, new ort.Tensor('float32', w.data as Float32Array, w.shape)]));
+  const { model, fedWeights } = serialize(lower(inferenceGraph(config, checkpoint.weights, 'float32', storage)), 'inputs');
+  const feeds = Object.fromEntries([...fedWeights].map(([n, w]) => [n, new ort.Tensor(w.dtype, w.data as Float32Array, w.shape)]));
   const s = performance.now();
   const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1 });
   return { name: 'weights as inputs', decoder: new KvDecoder(session, config, 'float32', feeds), sessionMs: performance.now() - s, best: { ttft: Infinity, decode1: 0, decode4: 0 } };
@@ -114,7 +123,7 @@ async function inputsVariant(): Promise<Variant> {
 
 const variants: Variant[] = [await externalVariant('external data, pre-packed', true)];
 const rssSession = process.memoryUsage().rss;
-if (values.weights) variants.push(await externalVariant('external data, no pre-packing', false), await inputsVariant());
+if (values.placement) variants.push(await externalVariant('external data, no pre-packing', false), await inputsVariant());
 
 const promptIds = Array.from({ length: promptLength }, (_, i) => (i * 7919 + 13) % 700);
 const tokenizer = { streamDecoder: () => ({ push: () => '', flush: () => '' }) };
@@ -126,8 +135,8 @@ const unavailable = values['skip-llamacpp'] ? 'skipped (--skip-llamacpp)' : refe
 const ref = unavailable
   ? null
   : {
-      one: await ReferenceModel.open(checkpoint, { threads, contextSize: promptLength + steps + 8, sequences: 1 }),
-      four: await ReferenceModel.open(checkpoint, { threads, contextSize: promptLength + steps + 8, sequences: 4 }),
+      one: await ReferenceModel.open(checkpoint, { threads, contextSize: promptLength + steps + 8, sequences: 1, weightType: GGUF_TYPE[storage] }),
+      four: await ReferenceModel.open(checkpoint, { threads, contextSize: promptLength + steps + 8, sequences: 4, weightType: GGUF_TYPE[storage] }),
       best: { ttft: Infinity, decode1: 0, decode4: 0 },
     };
 
@@ -156,8 +165,9 @@ function weightBytesPerStep(c: ModelConfig): number {
   const C = c.hiddenSize;
   const D = c.headDim;
   const perLayer = C * c.numHeads * D * 2 + C * c.numKvHeads * D * 2 + 3 * C * c.intermediateSize + 2 * C;
-  // the embedding gather reads one row; the LM head reads the whole [vocab, hidden] table
-  return 4 * (c.numLayers * perLayer + C + c.vocabSize * C);
+  // the embedding gather reads one row; the LM head reads the whole [vocab, hidden] table (stored like the linears)
+  const bytesPerWeight = { fp32: 4, fp16: 2, int8: 1 + 4 / QUANT_BLOCK_SIZE, int4: 0.5 + 4 / QUANT_BLOCK_SIZE }[storage];
+  return bytesPerWeight * (c.numLayers * perLayer + c.vocabSize * C) + 4 * C;
 }
 function promptFlops(c: ModelConfig, T: number): number {
   const C = c.hiddenSize;
@@ -205,15 +215,15 @@ const pflops = promptFlops(config, promptLength);
 // ── report ───────────────────────────────────────────────────────────────────────────────────────────────
 const main = variants[0]!;
 const ratio = (a: number, b: number | undefined) => (b ? `${fmt(a / b, 2)}×` : 'n/a');
-console.log(`prefer bench:sample — SmolLM2-135M shapes, random weights, fp32, ${threads} thread(s) for both, best of ${rounds} interleaved rounds`);
-console.log(`command: npm run bench:sample -- --threads ${threads} --tokens ${steps} --prompt ${promptLength} --rounds ${rounds}${values.weights ? ' --weights' : ''}`);
+console.log(`prefer bench:sample — SmolLM2-135M shapes, random weights, prefer ${storage} vs llama.cpp ${GGUF_TYPE[storage]}, ${threads} thread(s) for both, best of ${rounds} interleaved rounds`);
+console.log(`command: npm run bench:sample -- --threads ${threads} --tokens ${steps} --prompt ${promptLength} --rounds ${rounds} --weights ${storage}${values.placement ? ' --placement' : ''}`);
 console.log(`load avg ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} cores`);
 console.log('');
 const startLine = (label: string, p: StartProbe) =>
   `${label} ${fmt(p.total_ms, 0)} ms to ready (${p.compiled ? `compile ${fmt(p.compile_ms, 0)} ms, ` : 'compiled model from the cache, '}session ${fmt(p.session_ms, 0)} ms); rss ${mib(p.rssAfterOpen)} open, ${mib(p.rssAfterSample)} after sampling 4×8`;
 console.log(startLine('cold start', coldStart));
 console.log(startLine('warm start', warmStart));
-console.log(`in this process: load checkpoint ${fmt(loadMs, 0)} ms; cache lookup ${warm.compiled ? 'MISSED' : `hit in ${fmt(warmMs, 1)} ms`}; rss ${mib(rssStart)} → ${mib(rssSession)} with one session → ${mib(rssEnd)} with all (weights ${mib(bytes)} f32)`);
+console.log(`in this process: load checkpoint ${fmt(loadMs, 0)} ms; cache lookup ${warm.compiled ? 'MISSED' : `hit in ${fmt(warmMs, 1)} ms`}; rss ${mib(rssStart)} → ${mib(rssSession)} with one session → ${mib(rssEnd)} with all (weights ${mib(bytes)} ${storage})`);
 console.log('');
 console.log('                         prefer     llama.cpp   ratio (target)');
 console.log(`TTFT ${promptLength}-token prompt  ${fmt(main.best.ttft, 0).padStart(7)} ms ${ref ? fmt(ref.best.ttft, 0).padStart(9) + ' ms' : '      n/a   '}   ${ratio(main.best.ttft, ref?.best.ttft)} (≤ 0.6×)`);

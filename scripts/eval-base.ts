@@ -8,7 +8,9 @@
  *     (what an editor inserting whole lines would do).
  *
  *   npm run eval:base -- --model .cache/pretrain/tiny/best [--samples 100] [--temperature 0] [--repetition-penalty R]
- *                           [--out FILE]   (the penalty defaults to the model's generation_config.json)
+ *                           [--weights fp32|fp16|int8|int4] [--out FILE]   (the penalty defaults to the model's generation_config.json)
+ * --weights samples through a graph of that weight storage and adds `heldout_inference` to the trained model's
+ * report: the held-out loss through the compiled inference graph (the sampler's path) in that storage.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,11 +18,14 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../src/engine/hf/checkpoint.ts';
 import { Engine } from '../src/engine/sample/engine.ts';
-import { type TokenCorpus, evaluationBatches, mulberry32, readTokenCorpus } from '../src/pretrain/batches.ts';
+import { type Batch, type TokenCorpus, evaluationBatches, mulberry32, readTokenCorpus } from '../src/pretrain/batches.ts';
 import { saveModel } from '../src/pretrain/checkpointFiles.ts';
 import { initialWeights } from '../src/pretrain/modelShape.ts';
 import { StepSession } from '../src/pretrain/stepSession.ts';
-import type { ModelConfig, WeightSource } from '../src/engine/hf/types.ts';
+import type { Checkpoint, ModelConfig, WeightSource } from '../src/engine/hf/types.ts';
+import { WEIGHT_STORAGES, type WeightStorage } from '../src/engine/models/weights.ts';
+import { compileInference } from '../src/engine/runtime/compile.ts';
+import { KvDecoder, openSession } from '../src/engine/runtime/session.ts';
 import { parseLabeler } from '../src/label/parse.ts';
 import { statementSpans } from './corpus/statement-fim.ts';
 import { type CorpusDocument, readDocuments } from './corpus/train-tokenizer.ts';
@@ -65,6 +70,34 @@ export async function sampleBoundaries(documents: readonly CorpusDocument[], cou
   return out;
 }
 
+/** Held-out loss through the compiled inference graph in a weight storage: the windows' rows decoded token by token, teacher-forced. */
+export async function inferenceLoss(checkpoint: Checkpoint, weights: WeightStorage, windows: readonly Batch[], seq: number, cacheDir: string): Promise<number> {
+  const compiled = compileInference(checkpoint, cacheDir, { dtype: 'float32', target: 'cpu', weights });
+  const { session } = await openSession(compiled.path, { device: 'cpu' });
+  const decoder = new KvDecoder(session, checkpoint.config);
+  const V = checkpoint.config.vocabSize;
+  let sum = 0;
+  let count = 0;
+  for (const b of windows) {
+    const rows = b.inputIds.length / seq;
+    decoder.reset(rows, seq);
+    for (let t = 0; t < seq; t++) {
+      const logits = await decoder.step({ tokens: Array.from({ length: rows }, (_, r) => [Number(b.inputIds[r * seq + t])]), positions: Array.from({ length: rows }, () => [t]) });
+      for (let r = 0; r < rows; r++) {
+        const row = logits.subarray(r * V, (r + 1) * V);
+        let max = -Infinity;
+        for (const v of row) max = Math.max(max, v);
+        let total = 0;
+        for (const v of row) total += Math.exp(v - max);
+        sum += Math.log(total) + max - row[Number(b.targets[r * seq + t])]!;
+        count++;
+      }
+    }
+  }
+  await session.release();
+  return sum / count;
+}
+
 export async function heldoutLoss(config: ModelConfig, weights: WeightSource, heldout: TokenCorpus, workDir: string, batches: number): Promise<{ loss: number; tokens: number }> {
   const [batch, seq] = [8, 256];
   const session = await StepSession.open(config, weights, { batch, seq, withGradients: false }, workDir);
@@ -89,11 +122,11 @@ export interface ParseResult {
   examples: { file: string; completion: string; parses: boolean }[];
 }
 
-export async function parseRate(modelDir: string, boundaries: readonly Boundary[], temperature: number, cacheRoot: string, repetitionPenalty?: number): Promise<ParseResult> {
+export async function parseRate(modelDir: string, boundaries: readonly Boundary[], temperature: number, cacheRoot: string, repetitionPenalty?: number, weights: WeightStorage = 'fp32'): Promise<ParseResult> {
   // the compiled-model cache is keyed by config and safetensors headers, not weight values: two checkpoints of one
   // architecture would share an entry, so each set of weights gets its own cache folder
   const weightsHash = createHash('sha256').update(readFileSync(join(modelDir, 'model.safetensors'))).digest('hex').slice(0, 16);
-  const engine = await Engine.open({ modelDir, cacheDir: join(cacheRoot, weightsHash) });
+  const engine = await Engine.open({ modelDir, cacheDir: join(cacheRoot, weightsHash), weights });
   let parsed = 0;
   let blank = 0;
   let stopped = 0;
@@ -131,8 +164,11 @@ async function main(): Promise<void> {
       'loss-batches': { type: 'string', default: '32' },
       seed: { type: 'string', default: '2024' },
       out: { type: 'string' },
+      weights: { type: 'string' },
     },
   });
+  const storage = (values.weights ?? 'fp32') as WeightStorage;
+  if (!WEIGHT_STORAGES.includes(storage)) throw new Error(`--weights must be ${WEIGHT_STORAGES.join(', ')}`);
   if (!values.model) throw new Error('--model DIR is required (a checkpoint folder written by train-base)');
   const modelDir = resolve(values.model);
   const corpusDir = resolve(values.corpus!);
@@ -158,7 +194,12 @@ async function main(): Promise<void> {
     prompt_tokens: PROMPT_TOKENS,
     temperature,
     repetition_penalty: penalty ?? 'generation_config',
-    trained: { heldout: await heldoutLoss(checkpoint.config, checkpoint.weights, heldout, join(work, 'graphs'), batches), parse: await parseRate(modelDir, boundaries, temperature, join(work, 'compiled'), penalty) },
+    weights: storage,
+    trained: {
+      heldout: await heldoutLoss(checkpoint.config, checkpoint.weights, heldout, join(work, 'graphs'), batches),
+      ...(values.weights !== undefined ? { heldout_inference: { loss: await inferenceLoss(checkpoint, storage, evaluationBatches(heldout, 8, 256, batches), 256, join(work, 'compiled-loss')) } } : {}),
+      parse: await parseRate(modelDir, boundaries, temperature, join(work, 'compiled'), penalty, storage),
+    },
     random_init: { heldout: await heldoutLoss(checkpoint.config, random, heldout, join(work, 'graphs'), batches), parse: await parseRate(randomDir, boundaries, temperature, join(work, 'compiled'), penalty) },
   };
   const text = JSON.stringify(report, null, 2);

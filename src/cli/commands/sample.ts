@@ -2,14 +2,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { contextLength } from '../../engine/hf/config.ts';
 import { isDevice } from '../../engine/runtime/providers.ts';
 import { clampThreads } from '../../engine/runtime/threads.ts';
-import { Engine } from '../../engine/sample/engine.ts';
+import { Engine, WEIGHT_CHOICES, isWeightChoice } from '../../engine/sample/engine.ts';
 import type { SampleOptions } from '../../engine/sample/sampler.ts';
 import { type Command, type NumberFlag, type ParsedArgs, UsageError, numberFlag, requireString } from '../command.ts';
+import { MODEL_FLAG } from '../modelFlag.ts';
 
 const USAGE =
   'prefer sample --model DIR [--adapter DIR] (--prefix S [--suffix S] | --file F --line L --col C) --n N --max-tokens K\n' +
   '              [--temperature T --top-p P --top-k K --min-p P --repetition-penalty R --seed S --stop S… --device cpu|webgpu|cuda --threads T\n' +
-  '               --prompt-tokens K --suffix-share F --heal on|off --cache DIR] [--json]';
+  '               --weights auto|fp32|fp16|int8|int4 --prompt-tokens K --suffix-share F --heal on|off --cache DIR] [--json]';
 
 /** Candidates are decoded as one batch whose KV cache grows with N; the extension asks for at most 9. */
 const MAX_CANDIDATES = 64;
@@ -68,7 +69,7 @@ export const sample: Command = {
   summary: 'sample N completions from a local model at a cursor position',
   usage: USAGE,
   options: {
-    model: { type: 'string' },
+    model: MODEL_FLAG,
     adapter: { type: 'string' },
     prefix: { type: 'string' },
     suffix: { type: 'string' },
@@ -90,6 +91,7 @@ export const sample: Command = {
     'suffix-share': { type: 'string' },
     heal: { type: 'string' },
     cache: { type: 'string' },
+    weights: { type: 'string' },
   },
   async run(args, out) {
     const modelDir = requireString(args, 'model', 'sample');
@@ -112,6 +114,8 @@ export const sample: Command = {
     }
     const device = typeof args.values.device === 'string' ? args.values.device : 'cpu';
     if (!isDevice(device)) throw new UsageError(`prefer sample: --device must be cpu, webgpu or cuda, got ${JSON.stringify(device)}`);
+    const weights = typeof args.values.weights === 'string' ? args.values.weights : 'auto';
+    if (!isWeightChoice(weights)) throw new UsageError(`prefer sample: --weights must be ${WEIGHT_CHOICES.join(', ')}, got ${JSON.stringify(weights)}`);
     if (!existsSync(modelDir)) throw new UsageError(`prefer sample: ${modelDir}: no such model directory`);
     const n = ranged(args, 'n');
     const maxTokens = ranged(args, 'max-tokens');
@@ -129,6 +133,7 @@ export const sample: Command = {
       ...(adapterDir !== undefined ? { adapterDir } : {}),
       device,
       threads: threads.threads,
+      weights,
       ...(typeof args.values.cache === 'string' ? { cacheDir: args.values.cache } : {}),
     });
     try {
@@ -153,12 +158,14 @@ export const sample: Command = {
       const value = {
         prompt_tokens: result.promptTokens,
         max_tokens: result.maxTokens,
+        device: engine.startup.device,
+        weights: engine.startup.weights,
         candidates: result.candidates.map((c) => ({ text: c.text, tokens: c.tokens, logprob: c.logprob })),
         timing: { prefill_ms: round(result.timing.prefill_ms), first_token_ms: round(result.timing.first_token_ms), decode_tok_s: round(result.timing.decode_tok_s) },
       };
       const text = [
         ...result.candidates.map((c, i) => `── candidate ${i + 1} (${c.tokens} tokens, logprob ${c.logprob.toFixed(3)})\n${c.text}`),
-        `── prompt ${result.promptTokens} tokens, prefill ${value.timing.prefill_ms} ms, first token ${value.timing.first_token_ms} ms, decode ${value.timing.decode_tok_s} tok/s`,
+        `── ${engine.startup.device}, weights ${engine.startup.weights}${weights === 'auto' ? ' (auto)' : ''}; prompt ${result.promptTokens} tokens, prefill ${value.timing.prefill_ms} ms, first token ${value.timing.first_token_ms} ms, decode ${value.timing.decode_tok_s} tok/s`,
       ].join('\n');
       out.result(value, text);
     } finally {

@@ -7,7 +7,8 @@
 
 import { float32ToHalfBits } from '../hf/halfPrecision.ts';
 
-export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'bool';
+/** uint8: block-quantized weights' packed codes (MatMulNBits). */
+export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'bool' | 'uint8';
 
 /** A dimension: a size, or a name for a size only known at run time (e.g. the KV-cache length). */
 export type Dim = number | string;
@@ -232,6 +233,8 @@ export function typedArrayOf(dtype: DType, values: readonly number[]): TensorDat
       return Int32Array.from(values);
     case 'bool':
       return Uint8Array.from(values, (x) => (x ? 1 : 0));
+    case 'uint8':
+      return Uint8Array.from(values);
     case 'float16':
       return Uint16Array.from(values, float32ToHalfBits);
   }

@@ -71,6 +71,9 @@ const rules: Record<string, Rule> = {
     });
     return [op.sub(targetLogits, blocks.length === 1 ? blocks[0]! : op.concat(blocks, 0))];
   },
+  // int8 activations (accuracy level 4) on CPU: level 0 runs int8 weights ~25× slower than fp32 MatMul there
+  [`${PREFER_DOMAIN}:MatMulBlocks`]: ([x, packed, scales], node, target) =>
+    x!.graph.addNode('MatMulNBits', [x!, packed!, scales!], [{ dtype: x!.dtype, shape: node.outputs[0]!.shape }], { ...node.attributes, accuracy_level: attr.int(target === 'webgpu' ? 0 : 4) }, MS_DOMAIN),
   ':LogSoftmax': ([x], node, target) => {
     const a = node.attributes.axis;
     const axis = a?.kind === 'int' ? a.value : -1;

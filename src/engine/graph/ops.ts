@@ -107,7 +107,7 @@ export function where(condition: Value, a: Value, b: Value): Value {
   return a.graph.addNode('Where', [condition, a, b], [{ dtype, shape }])[0]!;
 }
 
-const ONNX_DTYPE_CODE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 };
+const ONNX_DTYPE_CODE: Record<DType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 };
 
 export function cast(x: Value, to: DType): Value {
   if (x.dtype === to) return x;
@@ -361,6 +361,24 @@ export function headTokenLogProbs(hidden: Value, head: Value, targets: Value, ch
   const rows = hidden.shape[0];
   if (typeof rows !== 'number' || !Number.isInteger(chunks) || chunks < 1 || chunks > rows) fail('HeadTokenLogProbs', `cannot split ${fmt(hidden)} into ${chunks} row blocks`);
   return hidden.graph.addNode('HeadTokenLogProbs', [hidden, head, targets], [{ dtype: hidden.dtype, shape: [rows] }], { chunks: attr.int(chunks) }, PREFER_DOMAIN)[0]!;
+}
+
+/**
+ * x [..., K] × Wᵀ → [..., N] for a block-quantized W [N, K] (quantize.ts): packed uint8 [N, blocks, blockBytes],
+ * scales [N·blocks]. Lowering picks the kernel per device (ONNX Runtime's MatMulNBits).
+ */
+export function matmulBlocks(x: Value, packed: Value, scales: Value, bits: number, blockSize: number): Value {
+  sameGraph('MatMulBlocks', [x, packed, scales]);
+  requireFloat('MatMulBlocks', x);
+  sameDtype('MatMulBlocks', [x, scales]);
+  const [n, blocks, blockBytes] = packed.shape;
+  const k = x.shape[x.rank - 1];
+  if (packed.dtype !== 'uint8' || packed.rank !== 3 || typeof k !== 'number' || blocks !== Math.ceil(k / blockSize) || blockBytes !== (blockSize * bits) / 8) {
+    fail('MatMulBlocks', `packed ${fmt(packed)} is not ${bits}-bit blocks of ${blockSize} over ${fmt(x)}`);
+  }
+  if (scales.rank !== 1 || scales.shape[0] !== (n as number) * (blocks as number)) fail('MatMulBlocks', `scales ${fmt(scales)} do not match ${fmt(packed)}`);
+  const attributes = { K: attr.int(k), N: attr.int(n as number), bits: attr.int(bits), block_size: attr.int(blockSize) };
+  return x.graph.addNode('MatMulBlocks', [x, packed, scales], [{ dtype: x.dtype, shape: [...x.shape.slice(0, -1), n!] }], attributes, PREFER_DOMAIN)[0]!;
 }
 
 /** [start, end) of each of `chunks` near-equal blocks of `rows`. */

@@ -10,7 +10,7 @@ import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
 import { attention } from './attention.ts';
 import type { CausalLM, ForwardInputs, ForwardResult, LayerKv, LinearHook, ModelFamily, PastContext } from './family.ts';
-import { GraphWeights, timesTransposed } from './weights.ts';
+import { GraphWeights } from './weights.ts';
 
 const PREFIX = 'transformer.';
 
@@ -115,7 +115,7 @@ export function gpt2(g: Graph, config: ModelConfig, source: WeightSource, dtype:
   const prefix = source.has(`${PREFIX}wte.weight`) ? PREFIX : '';
 
   function conv1d(x: Value, name: string, layer: number, inF: number, outF: number, hook?: LinearHook): Value {
-    const y = op.add(op.matmul(x, w.tensor(`${prefix}${name}.weight`, [inF, outF])), w.tensor(`${prefix}${name}.bias`, [outF]));
+    const y = op.add(w.product(x, [`${prefix}${name}.weight`], inF, [outF], 'columns'), w.tensor(`${prefix}${name}.bias`, [outF]));
     return hook ? hook({ name: `${prefix}${name}`, layer, inFeatures: inF, outFeatures: outF }, x, y) : y;
   }
 
@@ -137,7 +137,8 @@ export function gpt2(g: Graph, config: ModelConfig, source: WeightSource, dtype:
     return conv1d(h, `h.${i}.mlp.c_proj`, i, F, C, hook);
   }
 
-  function forward({ inputIds, positions, attentionBias, past, linearHook }: ForwardInputs): ForwardResult {
+  function forward({ inputIds, positions, attentionBias, past, linearHook, weightStorage = 'fp32' }: ForwardInputs): ForwardResult {
+    w.storage = weightStorage;
     const wte = w.tensor(`${prefix}wte.weight`, [config.vocabSize, C]);
     let x = op.add(op.gather(wte, inputIds), op.gather(w.tensor(`${prefix}wpe.weight`, [config.maxPositions, C]), positions));
     const newKv: LayerKv[] = [];
@@ -153,7 +154,7 @@ export function gpt2(g: Graph, config: ModelConfig, source: WeightSource, dtype:
     return { hidden: layerNorm(x, 'ln_f'), newKv, layerBoundaries };
   }
 
-  const lmHead = (hidden: Value) => timesTransposed(hidden, w.tensor(`${prefix}wte.weight`, [config.vocabSize, C]));
+  const lmHead = (hidden: Value) => w.head(hidden, `${prefix}wte.weight`, config.vocabSize, C);
 
   return { config, dtype, forward, lmHead };
 }

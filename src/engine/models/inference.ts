@@ -15,12 +15,13 @@ import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import { type DType, Graph } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
 import { causalLM } from './families.ts';
+import type { WeightStorage } from './weights.ts';
 
 export const BATCH = 'batch';
 export const SEQ = 'seq';
 export const SLOTS = 'slots';
 
-export function inferenceGraph(config: ModelConfig, weights: WeightSource, dtype: DType = 'float32'): Graph {
+export function inferenceGraph(config: ModelConfig, weights: WeightSource, dtype: DType = 'float32', weightStorage: WeightStorage = 'fp32'): Graph {
   const g = new Graph(`${config.modelType}_inference`);
   const lm = causalLM(g, config, weights, dtype);
   const inputIds = g.input('input_ids', 'int64', [BATCH, SEQ]);
@@ -31,7 +32,7 @@ export function inferenceGraph(config: ModelConfig, weights: WeightSource, dtype
     keysT: g.input(`past_key_${i}`, dtype, [BATCH, config.numKvHeads, config.headDim, SLOTS]),
     values: g.input(`past_value_${i}`, dtype, [BATCH, config.numKvHeads, SLOTS, config.headDim]),
   }));
-  const { hidden, newKv } = lm.forward({ inputIds, positions, attentionBias, past: { layers, bias: pastBias }, groupProjections: true });
+  const { hidden, newKv } = lm.forward({ inputIds, positions, attentionBias, past: { layers, bias: pastBias }, groupProjections: true, weightStorage });
   // only the last position's logits are needed to sample: the LM head runs on one row per sequence
   const last = op.squeeze(op.slice(hidden, [-1], [Number.MAX_SAFE_INTEGER], [1]), [1]);
   g.output(lm.lmHead(last), 'logits');

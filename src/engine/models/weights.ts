@@ -1,8 +1,25 @@
-/** Turning checkpoint tensors into graph initializers (dtype conversion, linears stored [in, out] for MatMul), and products with weights as stored. */
+/**
+ * Turning checkpoint tensors into graph initializers (dtype conversion, linears stored [in, out] for MatMul, or
+ * fp16, or block-quantized for MatMulNBits), and products with weights as stored.
+ */
 import { InputError } from '../../inputError.ts';
 import type { WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
+import { GGML_BLOCK_SIZE, type QuantBits, type WeightLayout, blocksPerRow, concatRows, ggmlBlockBits, quantizeBlocks, repackGgmlBlocks } from '../graph/quantize.ts';
+import { float32ToHalfBits } from '../hf/halfPrecision.ts';
+
+/** How an inference graph stores the decoder's linear weights (`prefer sample --weights`). */
+export const WEIGHT_STORAGES = ['fp32', 'fp16', 'int8', 'int4'] as const;
+export type WeightStorage = (typeof WEIGHT_STORAGES)[number];
+
+const QUANT_BITS: Record<WeightStorage, QuantBits | undefined> = { fp32: undefined, fp16: undefined, int8: 8, int4: 4 };
+
+/** Values per quantization block when quantizing float weights (README "Weight storage": measured against 64 and 128). */
+export const QUANT_BLOCK_SIZE = 32;
+
+/** Whether int8/int4 graphs quantize the LM head too (README "Weight storage": at large vocabularies it dominates decode). */
+const QUANTIZED_HEAD = true;
 
 function convert(data: Float32Array, dtype: DType): Float32Array | Float64Array {
   if (dtype === 'float32') return data;
@@ -15,6 +32,9 @@ export class GraphWeights {
   private readonly source: WeightSource;
   private readonly dtype: DType;
   private readonly cache = new Map<string, Value>();
+  private readonly scaleCache = new Map<string, Value>();
+  /** How this graph stores linear weights: set per forward pass (inference graphs); training graphs keep fp32. */
+  storage: WeightStorage = 'fp32';
 
   constructor(g: Graph, source: WeightSource, dtype: DType) {
     this.g = g;
@@ -49,38 +69,115 @@ export class GraphWeights {
   }
 
   /**
-   * Several nn.Linear weights reading the same input, side by side as one [in, Σ out] matrix, and their
-   * biases as one vector: one MatMul per group instead of one per linear.
+   * x × Wᵀ for nn.Linear weights reading x, side by side when several (q/k/v, gate/up: one product, the caller
+   * splits the columns), in this graph's storage. `names` are the weights' full names; HF stores them [out, in]
+   * ('rows'), GPT-2's Conv1D [in, out] ('columns').
    */
-  linearGroup(names: string[], inFeatures: number, outs: number[], withBias: boolean): { weight: Value; bias: Value | null } {
+  product(x: Value, names: string[], inFeatures: number, outs: number[], layout: WeightLayout = 'rows'): Value {
+    const bits = QUANT_BITS[this.storage];
+    if (bits) {
+      const q = this.blocks(names, inFeatures, outs, layout, bits);
+      return op.matmulBlocks(x, q.packed, q.scales, bits, q.blockSize);
+    }
+    if (this.storage === 'fp16') return op.cast(op.matmul(op.cast(x, 'float16'), this.halfLinear(names, inFeatures, outs, layout)), x.dtype);
+    if (layout === 'columns') return op.matmul(x, this.tensor(names[0]!, [inFeatures, outs[0]!]));
+    return op.matmul(x, names.length === 1 ? this.linear(names[0]!, inFeatures, outs[0]!) : this.groupWeight(names, inFeatures, outs));
+  }
+
+  /** The LM head's logits: hidden × headᵀ for a [vocab, hidden] table (block-quantized with the linears where QUANTIZED_HEAD says so). */
+  head(hidden: Value, name: string, vocab: number, hiddenSize: number): Value {
+    const bits = QUANT_BITS[this.storage];
+    if (!bits || !QUANTIZED_HEAD) return timesTransposed(hidden, this.tensor(name, [vocab, hiddenSize]));
+    const q = this.blocks([name], hiddenSize, [vocab], 'rows', bits, false);
+    return op.matmulBlocks(hidden, q.packed, q.scales, bits, q.blockSize);
+  }
+
+  /** The biases of linears computed side by side, as one vector. */
+  groupBias(names: string[], outs: number[]): Value {
+    return this.memo(`${names.join('+')}:bias`, () => {
+      const total = outs.reduce((a, b) => a + b, 0);
+      const b = this.dtype === 'float64' ? new Float64Array(total) : new Float32Array(total);
+      let offset = 0;
+      names.forEach((name, n) => {
+        const v = this.source.get(name);
+        this.checkShape(name, v.shape, [outs[n]!]);
+        b.set(v.data, offset);
+        offset += outs[n]!;
+      });
+      return this.g.initializer(names.length === 1 ? names[0]! : names.join('+'), { dtype: this.dtype, shape: [total], data: b }, { weight: true });
+    });
+  }
+
+  /** Several [out, in] weights as one [in, Σ out] matrix: one MatMul per group instead of one per linear. */
+  private groupWeight(names: string[], inFeatures: number, outs: number[]): Value {
     const total = outs.reduce((a, b) => a + b, 0);
     const key = names.join('+');
-    const weight = this.memo(`${key}^T`, () => {
+    return this.memo(`${key}^T`, () => {
       const t = this.dtype === 'float64' ? new Float64Array(inFeatures * total) : new Float32Array(inFeatures * total);
       let offset = 0;
       names.forEach((name, n) => {
-        const w = this.source.get(`${name}.weight`);
+        const w = this.source.get(name);
         const out = outs[n]!;
-        this.checkShape(`${name}.weight`, w.shape, [out, inFeatures]);
+        this.checkShape(name, w.shape, [out, inFeatures]);
         for (let o = 0; o < out; o++) for (let i = 0; i < inFeatures; i++) t[i * total + offset + o] = w.data[o * inFeatures + i]!;
         offset += out;
       });
-      return this.g.initializer(`${key}.weight`, { dtype: this.dtype, shape: [inFeatures, total], data: t }, { weight: true });
+      return this.g.initializer(key, { dtype: this.dtype, shape: [inFeatures, total], data: t }, { weight: true });
     });
-    const bias = !withBias
-      ? null
-      : this.memo(`${key}.bias`, () => {
-          const b = this.dtype === 'float64' ? new Float64Array(total) : new Float32Array(total);
-          let offset = 0;
-          names.forEach((name, n) => {
-            const v = this.source.get(`${name}.bias`);
-            this.checkShape(`${name}.bias`, v.shape, [outs[n]!]);
-            b.set(v.data, offset);
-            offset += outs[n]!;
-          });
-          return this.g.initializer(`${key}.bias`, { dtype: this.dtype, shape: [total], data: b }, { weight: true });
-        });
-    return { weight, bias };
+  }
+
+  /** The weights as one [in, Σ out] float16 matrix (converted weight by weight, no float32 copy of the group). */
+  private halfLinear(names: string[], inFeatures: number, outs: number[], layout: WeightLayout): Value {
+    const total = outs.reduce((a, b) => a + b, 0);
+    const key = names.join('+');
+    return this.memo(`${key}^T:f16`, () => {
+      const t = new Uint16Array(inFeatures * total);
+      let offset = 0;
+      names.forEach((name, n) => {
+        const w = this.source.get(name);
+        const out = outs[n]!;
+        this.checkShape(name, w.shape, layout === 'rows' ? [out, inFeatures] : [inFeatures, out]);
+        for (let o = 0; o < out; o++) {
+          for (let i = 0; i < inFeatures; i++) t[i * total + offset + o] = float32ToHalfBits(w.data[layout === 'rows' ? o * inFeatures + i : i * out + o]!);
+        }
+        offset += out;
+        this.source.release?.(name);
+      });
+      return this.g.initializer(key, { dtype: 'float16', shape: [inFeatures, total], data: t }, { weight: true });
+    });
+  }
+
+  /**
+   * The weights' rows one after another as MatMulNBits blocks: a weight the file stores in matching GGML blocks
+   * is repacked as it is, any other is quantized from get() and its float copy released (`release` false: the
+   * tensor is read elsewhere too, the tied embedding).
+   */
+  private blocks(names: string[], inFeatures: number, outs: number[], layout: WeightLayout, bits: QuantBits, release = true): { packed: Value; scales: Value; blockSize: number } {
+    if (this.dtype !== 'float32') throw new Error(`model weights: ${this.storage} storage needs float32 compute, not ${this.dtype}`);
+    const key = names.join('+');
+    const stored = names.map((name) => (layout === 'rows' ? this.source.blocks?.(name) : undefined));
+    // a group shares one block size: GGML's 32 as soon as one of its weights comes as GGML blocks
+    const blockSize = stored.some((s) => s && ggmlBlockBits(s.type) === bits) ? GGML_BLOCK_SIZE : QUANT_BLOCK_SIZE;
+    const packed = this.memo(`${key}:q${bits}`, () => {
+      const q = concatRows(
+        names.map((name, n) => {
+          const s = stored[n];
+          if (s && ggmlBlockBits(s.type) === bits && blockSize === GGML_BLOCK_SIZE) {
+            this.checkShape(name, s.shape, [outs[n]!, inFeatures]);
+            return repackGgmlBlocks(s.type, outs[n]!, inFeatures, s.bytes);
+          }
+          const w = this.source.get(name);
+          this.checkShape(name, w.shape, layout === 'rows' ? [outs[n]!, inFeatures] : [inFeatures, outs[n]!]);
+          const q = quantizeBlocks(w.data, outs[n]!, inFeatures, bits, blockSize, layout);
+          if (release) this.source.release?.(name);
+          return q;
+        }),
+      );
+      const blocks = blocksPerRow(inFeatures, blockSize);
+      this.scaleCache.set(key, this.g.initializer(`${key}.scales`, { dtype: 'float32', shape: [q.rows * blocks], data: q.scales }, { weight: true }));
+      return this.g.initializer(`${key}.q${bits}`, { dtype: 'uint8', shape: [q.rows, blocks, (blockSize * bits) / 8], data: q.packed }, { weight: true });
+    });
+    return { packed, scales: this.scaleCache.get(key)!, blockSize };
   }
 
   private memo(key: string, make: () => Value): Value {

@@ -3,7 +3,7 @@
  * plus every option that changes the graph, so a second start loads the files and skips compilation.
  * Weights go to one 4 KiB-aligned external file that ONNX Runtime memory-maps.
  *
- * Why external data with MatMul pre-packing (measured by `npm run bench:sample -- --weights`, SmolLM2-135M
+ * Why external data with MatMul pre-packing (measured by `npm run bench:sample -- --placement`, SmolLM2-135M
  * shapes, fp32, 1 thread, shared 2-core machine; two runs, best of 2 interleaved rounds each):
  *                                   session       TTFT 512     N=1 tok/s    N=4 tok/s (all)
  *   external data, pre-packed       1137–5940 ms  1678–1935 ms  17.3–17.4   54.4–60.4
@@ -21,15 +21,18 @@ import type { DType } from '../graph/ir.ts';
 import { type Target, lower } from '../graph/lower.ts';
 import { writeModel } from '../graph/onnx.ts';
 import { inferenceGraph } from '../models/inference.ts';
+import type { WeightStorage } from '../models/weights.ts';
 
 /** Bump when the emitted graphs change, so stale caches are not reused. */
-export const COMPILER_VERSION = 6;
+export const COMPILER_VERSION = 7;
 
 export interface CompileOptions {
   dtype: DType;
   target: Target;
   /** ONNX Runtime's fused kernels for RMSNorm and rotary embedding (default true; see LowerOptions). */
   fused?: boolean;
+  /** How the linears' weights are stored (default fp32). */
+  weights?: WeightStorage;
 }
 
 export interface CompiledModel {
@@ -41,7 +44,7 @@ export interface CompiledModel {
 
 export function cacheKey(checkpointHash: string, options: CompileOptions): string {
   return createHash('sha256')
-    .update(JSON.stringify({ checkpointHash, v: COMPILER_VERSION, dtype: options.dtype, target: options.target, fused: options.fused ?? true }))
+    .update(JSON.stringify({ checkpointHash, v: COMPILER_VERSION, dtype: options.dtype, target: options.target, fused: options.fused ?? true, weights: options.weights ?? 'fp32' }))
     .digest('hex')
     .slice(0, 24);
 }
@@ -52,7 +55,7 @@ export function compileInference(checkpoint: Checkpoint, cacheDir: string, optio
   if (existsSync(path) && existsSync(`${path}.data`)) return { path, compiled: false, compileMs: 0 };
   const started = performance.now();
   // built before anything is written: a checkpoint the graph refuses leaves nothing in the cache
-  const graph = lower(inferenceGraph(checkpoint.config, checkpoint.weights, options.dtype), options.target, { fused: options.fused ?? true });
+  const graph = lower(inferenceGraph(checkpoint.config, checkpoint.weights, options.dtype, options.weights), options.target, { fused: options.fused ?? true });
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });

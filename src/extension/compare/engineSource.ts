@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Device } from '../../engine/runtime/providers.ts';
+import type { WeightChoice } from '../../engine/sample/engine.ts';
 import { EngineWorker } from '../../engine/sample/workerClient.ts';
 import type { CandidateInput } from '../../store/store.ts';
 import type { CompletionRequest, CompletionSource, CompletionStream } from './completionSource.ts';
@@ -10,6 +11,7 @@ export interface EngineSettings {
   /** The active adapter, merged into the base weights at load; undefined samples the base model. */
   adapter: { id: number; version: number; dir: string } | undefined;
   device: Device;
+  weights: WeightChoice;
   seed: number | undefined;
 }
 
@@ -38,6 +40,7 @@ export class EngineSource implements CompletionSource, vscode.Disposable {
           EngineWorker.start({
             modelDir: this.settings.modelDir,
             device: this.settings.device,
+            weights: this.settings.weights,
             ...(this.settings.adapter ? { adapterDir: this.settings.adapter.dir } : {}),
           }),
       ),
@@ -45,7 +48,7 @@ export class EngineSource implements CompletionSource, vscode.Disposable {
       (worker) => {
         const s = worker.startup;
         this.log.info(
-          `model ${this.settings.modelDir} on ${s.device}: ${s.compiled ? `compiled in ${Math.round(s.compile_ms)} ms` : 'compiled graph from cache'}, ready in ${Math.round(s.total_ms)} ms`,
+          `model ${this.settings.modelDir} on ${s.device}, weights ${s.weights}: ${s.compiled ? `compiled in ${Math.round(s.compile_ms)} ms` : 'compiled graph from cache'}, ready in ${Math.round(s.total_ms)} ms`,
         );
         if (s.fallback) {
           this.log.warn(s.fallback);
