@@ -1,4 +1,4 @@
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Adapter } from '../store/store.ts';
@@ -76,6 +76,39 @@ export class AdaptersView implements vscode.TreeDataProvider<AdapterItem> {
       new AdapterItem(undefined, !active),
     ];
   }
+}
+
+/**
+ * Why `adapter` must not be applied to the model at `modelDir`, or undefined when it may: an adapter's LoRA deltas
+ * only mean something on the base it was trained on. Compared by the base path its prefer_adapter.json records
+ * (hashing a multi-GB model in the extension host is too slow); the engine's hash check at load stays the last word.
+ */
+export function adapterMismatch(adapter: Adapter, modelDir: string): string | undefined {
+  let trainedOn: unknown;
+  try {
+    trainedOn = (JSON.parse(readFileSync(path.join(adapter.path, 'prefer_adapter.json'), 'utf8')) as Record<string, unknown>)
+      .baseModelPath;
+  } catch {
+    return undefined;
+  }
+  if (typeof trainedOn !== 'string' || samePath(trainedOn, modelDir)) return undefined;
+  return `adapter v${adapter.version} was trained on ${trainedOn}, not on ${modelDir}: it is not applied`;
+}
+
+/** The active adapter when it was trained on the model at `modelDir`; undefined samples the base model. */
+export function applicableAdapter(adapter: Adapter | undefined, modelDir: string): Adapter | undefined {
+  return adapter && !adapterMismatch(adapter, modelDir) ? adapter : undefined;
+}
+
+function samePath(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  return real(a) === real(b);
 }
 
 /** The view refreshes with every other change through `onChanged`. */

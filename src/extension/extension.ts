@@ -5,10 +5,11 @@ import { CompletionSources } from './compare/sources.ts';
 import { registerDataCommands } from './data.ts';
 import { registerInlineMode } from './inline.ts';
 import { registerLabelerCommands } from './labelers.ts';
-import { registerModelCommands } from './model.ts';
+import { offerOwnModel, registerModelCommands } from './model.ts';
 import { registerStatsCommand } from './stats.ts';
 import { PreferStatusBar } from './statusBar.ts';
 import type { Services } from './services.ts';
+import { configuredPath } from './settingsPath.ts';
 import { StoreAccess } from './storeAccess.ts';
 import { registerTrainCommands } from './train/commands.ts';
 
@@ -16,12 +17,13 @@ import { registerTrainCommands } from './train/commands.ts';
 export interface PreferApi {
   store: StoreAccess;
   adapters: AdaptersView;
+  statusBar: PreferStatusBar;
 }
 
 export function activate(context: vscode.ExtensionContext): PreferApi {
   const log = vscode.window.createOutputChannel('Prefer', { log: true });
   const store = new StoreAccess(context);
-  const statusBar = new PreferStatusBar(store, log);
+  const statusBar = new PreferStatusBar(context, store, log);
   const sources = new CompletionSources(context, store, log);
   context.subscriptions.push(log, store, statusBar, sources);
   const services: Services = {
@@ -40,9 +42,12 @@ export function activate(context: vscode.ExtensionContext): PreferApi {
   registerDataCommands(services);
   registerLabelerCommands(services);
   registerTrainCommands(services);
-  registerModelCommands(context);
+  registerModelCommands(services);
+  offerOwnModel(context, configuredPath('modelPath') === undefined).catch((e: unknown) =>
+    log.warn(`could not look for models on disk: ${(e as Error).message}`),
+  );
   log.info(`Prefer activated; store at ${store.databasePath}`);
-  return { store, adapters };
+  return { store, adapters, statusBar };
 }
 
 export function deactivate(): void {}

@@ -19,6 +19,7 @@ export async function run(): Promise<void> {
     await import('./train.test.ts');
     await import('./adapters.test.ts');
     await import('./resume.test.ts');
+    await import('./model.test.ts');
   } else {
     await import('./untrusted.test.ts');
   }
