@@ -1,4 +1,5 @@
 // Builds the bundles (extension host, engine worker, webview, CLI) and, unless --production, the in-host test suite.
+import { readFileSync } from 'node:fs';
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -35,7 +36,8 @@ const builds = [
     entryPoints: { cli: 'src/cli/cli.ts' },
     outdir: 'dist',
     outExtension: { '.js': '.cjs' },
-    banner: { js: '#!/usr/bin/env node' },
+    // The Node version check runs first, before the bundle requires better-sqlite3 (which crashes Node 20).
+    banner: { js: `#!/usr/bin/env node\n${readFileSync(new URL('require-node.cjs', import.meta.url), 'utf8')}` },
   },
   {
     bundle: true,

@@ -18,6 +18,9 @@ const FORMAT_LABELS: Record<FormatName, string> = {
   openai: 'OpenAI DPO fine-tuning',
 };
 
+/** Whether the last export left out file paths and workspace names; private until the user unticks it. */
+const EXPORT_PRIVATE = 'prefer.export.private';
+
 /** Prefer: Export Pairs / Import Pairs — file pickers and progress around src/io. */
 export function registerDataCommands({ context, store, log, onChanged }: Services): void {
   context.subscriptions.push(
@@ -33,6 +36,7 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
             label: 'Private',
             description: 'leave out file paths and workspace names',
             key: 'private' as const,
+            picked: context.globalState.get<boolean>(EXPORT_PRIVATE, true),
           },
           {
             label: 'Include ties and both-bad',
@@ -47,6 +51,8 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
         },
       );
       if (!options) return undefined;
+      const keys = new Set(options.map((o) => o.key));
+      await context.globalState.update(EXPORT_PRIVATE, keys.has('private'));
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
       const target = await vscode.window.showSaveDialog({
         title: 'Prefer: export pairs',
@@ -54,7 +60,6 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
         ...(folder ? { defaultUri: vscode.Uri.joinPath(folder, `prefer-pairs.${format.format}.jsonl`) } : {}),
       });
       if (!target) return undefined;
-      const keys = new Set(options.map((o) => o.key));
       const result = await vscode.window
         .withProgress(
           { location: vscode.ProgressLocation.Notification, title: 'Prefer: exporting pairs' },

@@ -74,6 +74,7 @@ describe('Prefer in code-server, through the browser', () => {
       JSON.stringify({ 'prefer.databasePath': database, 'prefer.modelPath': model, 'prefer.seed': 1234, 'prefer.maxTokens': 12 }),
     );
     writeFileSync(join(workspace, 'greet.ts'), 'export function greet(name: string): string {\n  \n}\n');
+    writeFileSync(join(workspace, 'other.ts'), 'export const other = 1;\n');
     installVsix(home, vsix);
     server = await startCodeServer({ home, workspace });
     browser = await launchBrowser(home);
@@ -87,6 +88,14 @@ describe('Prefer in code-server, through the browser', () => {
     await server?.stop();
   });
 
+  /** Opens a workspace file with Quick Open (Ctrl+P), in the active editor group. */
+  async function quickOpen(name: string): Promise<void> {
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget input').fill(name);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
+    await page.keyboard.press('Enter');
+  }
+
   async function cursorAtEndOfLine(line: number): Promise<void> {
     await page.locator('.monaco-editor .view-line').nth(line).click();
     await page.keyboard.press('End');
@@ -98,8 +107,7 @@ describe('Prefer in code-server, through the browser', () => {
     const panel = comparePanel();
     if (before > 0) await panel.locator('#status:not([data-saved])').waitFor({ timeout: 30_000 });
     await panel.locator('vscode-button.pick:not([disabled])').first().waitFor({ state: 'visible', timeout: 30_000 });
-    await panel.locator('h2#title').click(); // keyboard focus into the panel
-    return panel;
+    return panel; // no click: the compare itself puts keyboard focus in the panel
   }
 
   async function saved(panel: FrameLocator): Promise<string> {
@@ -112,11 +120,7 @@ describe('Prefer in code-server, through the browser', () => {
 
   async function judgeEverything(): Promise<void> {
     const mine = 'return "Hi, " + name;';
-    // Open greet.ts with Quick Open.
-    await page.keyboard.press('Control+P');
-    await page.locator('.quick-input-widget input').fill('greet.ts');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'greet.ts' }).first().waitFor();
-    await page.keyboard.press('Enter');
+    await quickOpen('greet.ts');
     await page.locator('.monaco-editor .view-lines').first().waitFor();
 
     // 1. Pick with the mouse.
@@ -153,10 +157,17 @@ describe('Prefer in code-server, through the browser', () => {
     await page.keyboard.type(mine);
     await page.keyboard.press('Control+Enter');
     assert.match(await saved(panel), /Saved: 4 preference pairs/);
+    const beforeInsert = await page.locator('.monaco-editor .view-lines').first().innerText();
     await page.keyboard.press('Escape');
     await page.keyboard.press('i');
     await panel.locator('#status[data-inserted]').waitFor({ timeout: 15_000 });
     await page.locator('.monaco-editor .view-line', { hasText: mine }).first().click();
+    // The insert is one undo step: one Ctrl+Z gives back the text before it, Ctrl+Shift+Z the insert.
+    await page.keyboard.press('Control+Z');
+    await page.locator('.monaco-editor .view-line', { hasText: mine }).first().waitFor({ state: 'detached' });
+    assert.equal(await page.locator('.monaco-editor .view-lines').first().innerText(), beforeInsert);
+    await page.keyboard.press('Control+Shift+Z');
+    await page.locator('.monaco-editor .view-line', { hasText: mine }).first().waitFor();
     await page.keyboard.press('Control+S');
     await page.screenshot({ path: join(shots, 'compare-inserted.png') });
 
@@ -256,5 +267,97 @@ describe('Prefer in code-server, through the browser', () => {
     } finally {
       db.close();
     }
+  }
+  it('three compares in a row from the editor shortcut, judged with keys only: the file is untouched, the judgments stored', () =>
+    screenshotOnFailure('keyboard-failure', judgeThreeByKeys));
+
+  /** The group that shows `tab` as its active tab. */
+  const groupShowing = (tab: string) =>
+    page.locator('.editor-group-container', { has: page.locator('.tab.active', { hasText: tab }) });
+
+  /** Ctrl+Alt+P in greet.ts, then waits for the next round's candidates without touching the panel. */
+  async function compareFromEditor(line: number): Promise<Frame> {
+    const greet = groupShowing('greet.ts');
+    await greet.locator('.monaco-editor .view-line').nth(line).click();
+    await page.keyboard.press('End');
+    const shown = await webviewFrame('#candidates', 0).catch(() => undefined);
+    const before = shown ? Number(await shown.locator('body').getAttribute('data-round')) : 0;
+    await page.keyboard.press('Control+Alt+P');
+    const frame = shown ?? (await webviewFrame('#candidates'));
+    await frame.locator(`body[data-round="${before + 1}"] vscode-button.pick:not([disabled])`).first().waitFor({ timeout: 30_000 });
+    return frame;
+  }
+
+  async function savedIn(frame: Frame): Promise<void> {
+    await frame.locator('#status[data-saved]').waitFor({ timeout: 15_000 });
+    // Saved: every judging control is off until the next compare.
+    for (const control of ['#do-rank', '#do-tie', '#do-both-bad', '#do-skip', '#do-edit', '#do-confirm', 'vscode-button.pick'])
+      for (const element of await frame.locator(control).all()) assert.equal(await element.getAttribute('disabled'), '', `${control} is disabled after saving`);
+  }
+
+  async function judgeThreeByKeys(): Promise<void> {
+    if ((await groupShowing('greet.ts').count()) === 0) await quickOpen('greet.ts');
+    const file = join(workspace, 'greet.ts');
+    const onDisk = readFileSync(file, 'utf8');
+    const shown = await groupShowing('greet.ts').locator('.monaco-editor .view-lines').innerText();
+    const storedOutcomes = () => {
+      if (!existsSync(database)) return [];
+      const db = new Database(database, { readonly: true });
+      try {
+        return db.prepare('SELECT outcome FROM comparison ORDER BY id').all().map((r) => (r as { outcome: string }).outcome);
+      } finally {
+        db.close();
+      }
+    };
+    const earlier = storedOutcomes().length;
+
+    // 1. Pick the second candidate: 2 Enter.
+    let frame = await compareFromEditor(1);
+    await page.keyboard.press('2');
+    await page.keyboard.press('Enter');
+    await savedIn(frame);
+
+    // 2. Rank all four (the keys that once went into the file): R 3 4 1 2 Enter; badges say 1st, 2nd …
+    frame = await compareFromEditor(0);
+    for (const key of ['r', '3', '4', '1', '2']) await page.keyboard.press(key);
+    assert.match((await frame.locator('#status').textContent()) ?? '', /Ranking #3 > #4 > #1 > #2/);
+    assert.equal(await frame.locator('.candidate[data-index="2"] .rank').textContent(), 'ranked 1st');
+    assert.equal(await frame.locator('.candidate[data-index="1"] .rank').textContent(), 'ranked 4th');
+    await page.keyboard.press('Enter');
+    await savedIn(frame);
+
+    // 3. With the panel hidden behind another file in its group: a tie, T Enter.
+    await quickOpen('other.ts');
+    await page.locator('.editor-group-container', { has: page.locator('.tab', { hasText: 'Prefer: Compare' }) }).locator('.tab.active', { hasText: 'other.ts' }).waitFor();
+    frame = await compareFromEditor(2);
+    await page.keyboard.press('t');
+    await page.keyboard.press('Enter');
+    await savedIn(frame);
+
+    assert.deepEqual(storedOutcomes().slice(earlier), ['pick', 'ranking', 'tie']);
+    await exportWithDefaults();
+    assert.equal(await page.locator('.tab.dirty', { hasText: 'greet.ts' }).count(), 0, 'greet.ts has no unsaved changes');
+    assert.equal(await groupShowing('greet.ts').locator('.monaco-editor .view-lines').innerText(), shown, 'the editor shows the same text');
+    assert.equal(readFileSync(file, 'utf8'), onDisk);
+  }
+
+  /** Export Pairs with every default: the file names neither the files nor the workspace the pairs came from. */
+  async function exportWithDefaults(): Promise<void> {
+    const target = join(home, 'exported.trl.jsonl');
+    await runFromPalette('Prefer: Export Pairs');
+    await pickInPalette('TRL (prompt');
+    await page.locator('.quick-input-widget', { hasText: 'Prefer: export options' }).waitFor();
+    await page.keyboard.press('Enter');
+    const path = page.locator('.quick-input-widget input');
+    await path.waitFor();
+    for (let attempt = 0; attempt < 20 && (await path.inputValue()) !== target; attempt++) {
+      await path.fill(target);
+      await page.waitForTimeout(500);
+    }
+    await page.keyboard.press('Enter');
+    await page.locator('.notification-toast', { hasText: /exported \d+ pairs to exported\.trl\.jsonl/ }).first().waitFor({ timeout: 30_000 });
+    const text = readFileSync(target, 'utf8');
+    assert.ok(text.trim().split('\n').length >= 3, 'the pairs are exported');
+    assert.ok(!text.includes('greet.ts') && !text.includes(workspace) && !text.includes('file_path'), 'private by default');
   }
 });

@@ -17,6 +17,11 @@ const modeLabel = $('mode');
 const rationale = $<TextArea>('rationale');
 const editBox = $<TextArea>('edit');
 const editSection = $('edit-section');
+/** Every control that judges: off while candidates stream and once the judgment is saved, until the next compare. */
+const judgingControls = ['do-rank', 'do-tie', 'do-both-bad', 'do-skip', 'do-edit', 'do-confirm'].map((id) =>
+  $(id),
+);
+const insertButton = $('do-insert');
 
 /** What the user has chosen so far, before Enter: an outcome, its ranking or own answer maybe unfinished. */
 type Selection =
@@ -48,6 +53,13 @@ function say(text: string): void {
 
 const streaming = () => round?.candidates.some((c) => c.streaming) ?? false;
 
+/** "1st", "2nd", "3rd", "4th" … for rank badges. */
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
+}
+
 // ---- rendering (model output only ever reaches the page through textContent) ----
 
 function renderCandidates(): void {
@@ -60,7 +72,7 @@ function renderCandidates(): void {
     card.setAttribute('aria-label', `Candidate ${index + 1}`);
     const header = document.createElement('header');
     const badge = document.createElement('vscode-badge');
-    badge.textContent = String(index + 1);
+    badge.textContent = `#${index + 1}`;
     const rank = document.createElement('span');
     rank.className = 'rank';
     const pick = document.createElement('vscode-button');
@@ -91,7 +103,13 @@ function renderCandidate(i: number): void {
   if (!card || !code || !candidate) return;
   const reference = round.candidates[i === 0 ? 1 : 0]?.text ?? candidate.text;
   const done = !streaming();
-  paintCode(code, candidate.text, round.language, done ? changedRanges(reference, candidate.text) : []);
+  // Shown with \n breaks whatever the model wrote; Insert writes the document's own line endings.
+  paintCode(
+    code,
+    candidate.text.replace(/\r\n?/g, '\n'),
+    round.language,
+    done ? changedRanges(reference, candidate.text) : [],
+  );
   card.classList.toggle('streaming', candidate.streaming);
 }
 
@@ -102,10 +120,9 @@ function renderSelection(): void {
     const i = Number(card.dataset.index);
     const rankPos = sel?.kind === 'ranking' ? sel.order.indexOf(i) : -1;
     card.classList.toggle('selected', (sel?.kind === 'pick' && sel.chosenIndex === i) || rankPos === 0);
-    card.querySelector('.rank')!.textContent = rankPos >= 0 ? `rank ${rankPos + 1}` : '';
-    for (const b of card.querySelectorAll('vscode-button'))
-      b.toggleAttribute('disabled', round.saved || streaming());
+    card.querySelector('.rank')!.textContent = rankPos >= 0 ? `ranked ${ordinal(rankPos + 1)}` : '';
   }
+  renderControls();
   editSection.hidden = sel?.kind !== 'edited';
   document.body.dataset.selection = sel?.kind ?? '';
   if (round.saved) return;
@@ -135,6 +152,25 @@ function renderSelection(): void {
         'Write your own answer; it is preferred over every candidate. Ctrl+Enter confirms, Esc leaves.',
       );
   }
+}
+
+function renderControls(): void {
+  const closed = !round || round.saved || streaming();
+  for (const control of [
+    ...judgingControls,
+    ...list.querySelectorAll('vscode-button.pick'),
+    rationale,
+    editBox,
+  ])
+    control.toggleAttribute('disabled', closed);
+  insertButton.toggleAttribute('disabled', !round || streaming());
+}
+
+/** Keys go to the panel, not to a field or the editor: each compare is judged from the keyboard at once. */
+function takeFocus(): void {
+  (document.activeElement as HTMLElement | null)?.blur();
+  window.focus();
+  list.focus();
 }
 
 // ---- judging ----
@@ -314,6 +350,7 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       editBox.value = '';
       delete status.dataset.saved;
       renderCandidates();
+      takeFocus();
       break;
     case 'delta': {
       const c = round!.candidates[message.index];

@@ -5,7 +5,7 @@ export const COMPARE_BODY = `
   <span id="mode"></span>
 </header>
 <div id="status" role="status" aria-live="polite"></div>
-<div id="candidates"></div>
+<div id="candidates" tabindex="-1"></div>
 <div class="controls">
   <vscode-button id="do-rank" secondary>Rank all (R)</vscode-button>
   <vscode-button id="do-tie" secondary>Tie (T)</vscode-button>

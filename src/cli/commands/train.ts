@@ -9,6 +9,7 @@ import { TRAINING_OPTIONS, type TrainingOption, type TrainingValues, defaultValu
 import { commandLineTraining } from '../../rounds/plan.ts';
 import { runRound } from '../../rounds/round.ts';
 import { type Command, type ParsedArgs, UsageError, numberFlag, requireString } from '../command.ts';
+import { MODEL_FLAG } from '../modelFlag.ts';
 
 const OPTIONS = Object.entries(TRAINING_OPTIONS) as [keyof TrainingValues, TrainingOption][];
 
@@ -80,7 +81,7 @@ export const train: Command = {
   options: {
     db: { type: 'string' },
     pairs: { type: 'string' },
-    model: { type: 'string' },
+    model: MODEL_FLAG,
     out: { type: 'string' },
     ...Object.fromEntries(OPTIONS.map(([flag, option]) => [flag, { type: option.kind === 'switch' ? 'boolean' : 'string' } as const])),
   },

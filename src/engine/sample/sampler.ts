@@ -17,7 +17,7 @@ export interface SampleOptions extends TokenChoiceOptions {
   maxTokens: number;
   seed: number;
   stopStrings: string[];
-  /** token ids that end a candidate (EOS and friends); not part of its text */
+  /** token ids that end a candidate (EOS and friends); not part of its text. Special tokens always end one too. */
   stopTokens: number[];
   /**
    * > 1 makes tokens the candidate already wrote less likely (CTRL / Hugging Face `repetition_penalty`); 1 or
@@ -28,6 +28,22 @@ export interface SampleOptions extends TokenChoiceOptions {
 
 export interface SampleTokenizer {
   streamDecoder(): { push(id: number): string; flush(): string };
+  /** the checkpoint's special tokens: each ends a candidate (see `endsCandidate`) */
+  isSpecial?(id: number): boolean;
+  tokenText?(id: number): string | null;
+}
+
+/** `<|fim_pad|>`, `<｜fim▁hole｜>`: control markers, whether or not the tokenizer flags them special (Qwen2.5 does not). */
+const CONTROL_MARKER = /^<[|｜][^\s|｜]+[|｜]>$/;
+
+/**
+ * A special token or a control marker ends a candidate, like EOS: it is never code, and its text must not reach
+ * the editor (a FIM model that writes `<|fim_pad|>` has left the middle).
+ */
+export function endsCandidate(tokenizer: SampleTokenizer, id: number): boolean {
+  if (tokenizer.isSpecial?.(id)) return true;
+  const text = tokenizer.tokenText?.(id);
+  return text != null && CONTROL_MARKER.test(text);
 }
 
 export interface SampleCallbacks {
@@ -151,7 +167,7 @@ export async function sampleCandidates(
     // the penalty never applies while healing respells the prompt's own text
     const penalize = !forced && penalty !== 1 && c.written.size > 0;
     const choice = chooseToken(forced ? masked : penalize ? penalizeRepeats(logits, c.written, penalty, penalized) : logits, options, c.random, logits);
-    if (stopTokens.has(choice.id)) {
+    if (stopTokens.has(choice.id) || endsCandidate(tokenizer, choice.id)) {
       c.finish = 'stop';
       return false;
     }

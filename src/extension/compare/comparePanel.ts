@@ -72,7 +72,9 @@ export class ComparePanel {
     log: vscode.LogOutputChannel,
   ): ComparePanel {
     if (ComparePanel.current) {
-      ComparePanel.current.panel.reveal(vscode.ViewColumn.Beside, true);
+      // Focus moves into the panel on every compare (new, reused or hidden behind a tab): judging is by keys.
+      const { panel } = ComparePanel.current;
+      panel.reveal(panel.viewColumn ?? vscode.ViewColumn.Beside, false);
       return ComparePanel.current;
     }
     const panel = createPreferPanel(context, ComparePanel.viewType, 'Prefer: Compare', false);

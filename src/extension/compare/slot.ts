@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { PromptInput } from '../../store/store.ts';
+import { type Indentation, textToInsert } from './completionText.ts';
 
 /** Where a completion goes: the cursor, or the selection it replaces, in one document. */
 export interface Slot {
@@ -31,18 +32,37 @@ export function promptAtCursor(editor: vscode.TextEditor): { prompt: PromptInput
   return promptAt(editor.document, editor.selection.start, editor.selection.end);
 }
 
-/** Replaces the slot's text with `text` and returns the slot now covering the inserted text. */
+/** The editor's indentation for `doc`: the visible editor's (detected per file), else the settings'. */
+function indentationOf(doc: vscode.TextDocument, editor: vscode.TextEditor | undefined): Indentation {
+  const settings = vscode.workspace.getConfiguration('editor', doc);
+  const options = editor?.options;
+  const tabSize = Number(options?.tabSize ?? settings.get<number>('tabSize', 4));
+  const indentSize = Number(options?.indentSize ?? tabSize);
+  return {
+    insertSpaces: Boolean(options?.insertSpaces ?? settings.get<boolean>('insertSpaces', true)),
+    tabSize,
+    indentSize: Number.isFinite(indentSize) ? indentSize : tabSize,
+  };
+}
+
+/**
+ * Replaces the slot's text with `text`, re-indented to the slot's line and in the document's line endings, as
+ * one edit (one undo step); returns the slot now covering the inserted text.
+ */
 export async function insertAtSlot(slot: Slot, text: string): Promise<Slot> {
   const doc = await vscode.workspace.openTextDocument(slot.uri);
-  const edit = new vscode.WorkspaceEdit();
-  edit.replace(slot.uri, slot.range, text);
-  if (!(await vscode.workspace.applyEdit(edit)))
-    throw new Error(`could not edit ${vscode.workspace.asRelativePath(slot.uri)}`);
-  const start = slot.range.start;
-  const end = doc.positionAt(doc.offsetAt(start) + text.length);
   const editor = vscode.window.visibleTextEditors.find(
     (e) => e.document.uri.toString() === slot.uri.toString(),
   );
+  const start = slot.range.start;
+  const targetLine = /^[ \t]*/.exec(doc.lineAt(start.line).text)![0];
+  const eol = doc.eol === vscode.EndOfLine.CRLF ? '\r\n' : '\n';
+  const inserted = textToInsert(text, targetLine, indentationOf(doc, editor), eol);
+  const edit = new vscode.WorkspaceEdit();
+  edit.replace(slot.uri, slot.range, inserted);
+  if (!(await vscode.workspace.applyEdit(edit)))
+    throw new Error(`could not edit ${vscode.workspace.asRelativePath(slot.uri)}`);
+  const end = doc.positionAt(doc.offsetAt(start) + inserted.length);
   if (editor) editor.selection = new vscode.Selection(end, end);
   return { uri: slot.uri, range: new vscode.Range(start, end) };
 }

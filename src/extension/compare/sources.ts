@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { bundledModelDir } from '../../engine/hf/bundledModel.ts';
 import { isDevice } from '../../engine/runtime/providers.ts';
+import { isWeightChoice } from '../../engine/sample/engine.ts';
+import { applicableAdapter } from '../adapters.ts';
 import { configuredPath } from '../settingsPath.ts';
 import type { StoreAccess } from '../storeAccess.ts';
 import { EngineSource, type EngineSettings } from './engineSource.ts';
@@ -10,26 +11,31 @@ import { EngineSource, type EngineSettings } from './engineSource.ts';
 export function configuredModelDir(context: vscode.ExtensionContext): string | undefined {
   const configured = configuredPath('modelPath');
   if (configured) return configured;
-  const bundled = path.join(context.extensionPath, 'models', 'default');
-  return existsSync(path.join(bundled, 'config.json')) ? bundled : undefined;
+  return bundledModelDir(context.extensionPath);
 }
 
 function engineSettings(modelDir: string, store: StoreAccess, base: boolean): EngineSettings {
-  const active = base ? undefined : store.get().activeAdapter();
+  const active = base ? undefined : applicableAdapter(store.get().activeAdapter(), modelDir);
   const config = vscode.workspace.getConfiguration('prefer');
   const device = config.get<string>('device', 'auto');
   const seed = config.get<number>('seed', -1);
+  const weights = config.get<string>('weights', 'auto');
   return {
     modelDir,
     adapter: active && { id: active.id, version: active.version, dir: active.path },
     // 'auto' stays on the CPU until a GPU adapter has been measured to be faster for this model.
     device: isDevice(device) ? device : 'cpu',
+    weights: isWeightChoice(weights) ? weights : 'auto',
     seed: Number.isInteger(seed) && seed >= 0 ? seed : undefined,
   };
 }
 
 const sameSettings = (a: EngineSettings, b: EngineSettings) =>
-  a.modelDir === b.modelDir && a.device === b.device && a.seed === b.seed && a.adapter?.id === b.adapter?.id;
+  a.modelDir === b.modelDir &&
+  a.device === b.device &&
+  a.weights === b.weights &&
+  a.seed === b.seed &&
+  a.adapter?.id === b.adapter?.id;
 
 /**
  * One engine per (model, adapter, device, seed): reused across prompts, replaced when they change. Blind A/B

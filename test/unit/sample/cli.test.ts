@@ -41,7 +41,7 @@ test('--file --line --col samples at the cursor with the text after it as suffix
 
 test('bad flags fail with one line and a non-zero exit', () => {
   const cases: [string[], RegExp][] = [
-    [['--prefix', 'x', '--n', '2', '--max-tokens', '3'], /--model is required/],
+    [['--model', `${dir}/none`, '--prefix', 'x', '--n', '2', '--max-tokens', '3'], /none: no such model directory/],
     [['--model', model, '--prefix', 'x', '--n', 'two', '--max-tokens', '3'], /--n must be an integer/],
     [['--model', model, '--prefix', 'x', '--n', '2', '--max-tokens', '3', '--device', 'tpu'], /--device must be cpu, webgpu or cuda/],
     [['--model', model, '--adapter', dir, '--prefix', 'x', '--n', '2', '--max-tokens', '3'], /adapter_config\.json: missing \(not a PEFT adapter folder\)/],
