@@ -96,7 +96,7 @@ async function child(resident: boolean): Promise<void> {
       deviceResident: resident,
     },
     {
-      onPhase: (phase) => phase === 'train' && stamp(),
+      onPhase: (phase) => phase.kind === 'train' && stamp(),
       onStep: stamp,
       onHostTraffic: (_, t) => traffic.push(t),
       onNotice: (m) => console.error(m),

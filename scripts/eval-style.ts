@@ -24,6 +24,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultTraining } from '../src/rounds/options.ts';
+import { describePhase } from '../src/rounds/phases.ts';
 import { runRound } from '../src/rounds/round.ts';
 import type { StepMetrics } from '../src/dpo/trainer.ts';
 import { withAdapter } from '../src/engine/hf/adapter.ts';
@@ -145,7 +146,7 @@ export async function runStyleCheck(options: StyleCheckOptions, log: (line: stri
   const round = await runRound(
     { modelDir, outDir: adapterDir, pairs, training },
     {
-      onPhase: (phase, detail) => log(`  ${phase}: ${detail}`),
+      onPhase: (phase) => log(`  ${describePhase(phase)}`),
       onStep: (m) => {
         last = m;
         log(`  step ${m.step} loss ${fixed(m.loss)} accuracy ${fixed(m['rewards/accuracies'], 2)} margin ${fixed(m['rewards/margins'])}`);

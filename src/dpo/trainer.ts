@@ -77,11 +77,24 @@ export interface TrainResult {
 export interface TrainPlan {
   totalSteps: number;
   resumedAfter: number;
+  /** The split of the round's pairs, known once the plan is. */
+  trainPairs: number;
+  evalPairs: number;
 }
+
+/** A graph the round compiles, once per batch shape. */
+export type GraphKind = 'reference' | 'step' | 'accumulate' | 'apply' | 'eval';
+
+/** Where a round is; the fronts put it in words (rounds/phases.ts). */
+export type TrainPhase =
+  | { kind: 'reference'; pairs: number }
+  | { kind: 'compile'; graph: GraphKind; pairs: number; tokens: number }
+  | { kind: 'train'; pairs: number; steps: number; resumedAfter: number }
+  | { kind: 'eval'; pairs: number };
 
 export interface TrainHooks {
   onStep?(metrics: StepMetrics): void;
-  onPhase?(phase: 'compile' | 'reference' | 'train' | 'eval', detail: string): void;
+  onPhase?(phase: TrainPhase): void;
   /** The optimizer steps the round will take in all, and how many of them a resumed checkpoint already did. */
   onPlan?(plan: TrainPlan): void;
   /** Bytes fed from and returned to host memory by one optimizer step's runs (checkpoint read-backs included). */
@@ -155,10 +168,11 @@ class SessionCache {
     this.hooks = hooks;
   }
 
-  async get(key: string, build: () => Graph): Promise<ort.InferenceSession> {
+  async get(kind: GraphKind, b: Batch, build: () => Graph): Promise<ort.InferenceSession> {
+    const key = `${kind}:${b.indices.length}x${b.length}`;
     const found = this.sessions.get(key);
     if (found) return found;
-    this.hooks.onPhase?.('compile', key);
+    this.hooks.onPhase?.({ kind: 'compile', graph: kind, pairs: b.indices.length, tokens: b.length });
     const graph = lower(build(), this.device.device);
     const { model, fedWeights } = serialize(graph, 'inputs');
     await this.device.addBaseWeights(fedWeights);
@@ -210,10 +224,10 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
 
   try {
     // reference log-probs, once per pair: the adapter is off, so they never change during the round
-    hooks.onPhase?.('reference', `${examples.length} pairs`);
+    hooks.onPhase?.({ kind: 'reference', pairs: examples.length });
     const reference = new Float32Array(2 * examples.length);
     for (const b of batchesOf(examples, order, options)) {
-      const session = await sessions.get(`reference:${b.indices.length}x${b.length}`, () => referenceGraph(config, weights, shapeOf(b), options.loss));
+      const session = await sessions.get('reference', b, () => referenceGraph(config, weights, shapeOf(b), options.loss));
       const out = await device.run(session, { ...device.baseFeeds, ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)) });
       const logps = out.sequence_logps!.data as Float32Array;
       b.indices.forEach((i, k) => {
@@ -247,7 +261,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       return built.graph;
     };
     // the adapter's names and shapes do not depend on the bucket: build one graph to learn them
-    if (trainBatches.length > 0) await sessions.get(`step:${trainBatches[0]!.indices.length}x${trainBatches[0]!.length}`, () => stepGraph(trainBatches[0]!));
+    if (trainBatches.length > 0) await sessions.get('step', trainBatches[0]!, () => stepGraph(trainBatches[0]!));
     else layers = dpoGraph(config, weights, { rows: 2, length: options.lengthStep }, options.lora, options.loss, null).adapter.layers;
     const shapes = new Map(layers.flatMap((l) => [[l.a.name, l.a.shape as number[]] as const, [l.b.name, l.b.shape as number[]] as const]));
     // optimizer moments and gradient sums have their parameter's shape
@@ -284,8 +298,8 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       steps.push(...(c.history as StepMetrics[]));
     }
 
-    hooks.onPlan?.({ totalSteps: total, resumedAfter: steps.length });
-    hooks.onPhase?.('train', `${trainIndices.length} pairs, ${total} steps${steps.length > 0 ? `, resuming after step ${steps.length}` : ''}`);
+    hooks.onPlan?.({ totalSteps: total, resumedAfter: steps.length, trainPairs: trainIndices.length, evalPairs: evalIndices.length });
+    hooks.onPhase?.({ kind: 'train', pairs: trainIndices.length, steps: total, resumedAfter: steps.length });
     let cancelled = false;
     for (const { epoch, progress, batches } of plan.slice(steps.length)) {
       if (hooks.signal?.aborted) {
@@ -306,14 +320,13 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
           ...referenceFeeds(b),
           ...Object.fromEntries(params),
         };
-        const shapeKey = `${b.indices.length}x${b.length}`;
         if (j < batches.length - 1) {
-          const session = await sessions.get(`accumulate:${shapeKey}`, () => stepGraph(b, 'accumulate'));
+          const session = await sessions.get('accumulate', b, () => stepGraph(b, 'accumulate'));
           out = await device.run(session, { ...data, ...Object.fromEntries(sums) });
           device.advance(sums, out);
         } else {
           const mode: Accumulation | undefined = sums.size > 0 ? 'apply' : undefined;
-          const session = await sessions.get(`${mode ?? 'step'}:${shapeKey}`, () => stepGraph(b, mode));
+          const session = await sessions.get(mode ?? 'step', b, () => stepGraph(b, mode));
           out = await device.run(session, {
             ...data,
             ...Object.fromEntries(state),
@@ -343,10 +356,10 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     checkFinite(trained, steps.length);
     let evalMetrics: Metrics | null = null;
     if (evalIndices.length > 0 && !cancelled) {
-      hooks.onPhase?.('eval', `${evalIndices.length} pairs`);
+      hooks.onPhase?.({ kind: 'eval', pairs: evalIndices.length });
       const sums = Object.fromEntries(METRICS.map((m) => [m, 0])) as Metrics;
       for (const b of batchesOf(examples, evalIndices, options)) {
-        const session = await sessions.get(`eval:${b.indices.length}x${b.length}`, () => dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, null).graph);
+        const session = await sessions.get('eval', b, () => dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, null).graph);
         const out = await device.run(session, {
           ...device.baseFeeds,
           ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),

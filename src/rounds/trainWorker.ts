@@ -26,7 +26,7 @@ port.on('message', (m: ToTrainWorker) => {
         // between steps no ONNX Runtime call is in flight: the thread can end without taking the process along
         if (crashRequested) process.exit(1);
       },
-      onPhase: (phase, detail) => send({ type: 'phase', phase, detail }),
+      onPhase: (phase) => send({ type: 'phase', phase }),
       onPlan: (plan) => send({ type: 'plan', plan }),
     }).then(
       (result) => send({ type: 'done', result }),

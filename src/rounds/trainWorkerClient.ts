@@ -23,7 +23,7 @@ export interface RoundCallbacks {
   /** The store run the round records into. */
   onRun?(runId: number): void;
   onStep?(metrics: StepMetrics): void;
-  onPhase?(phase: TrainPhase, detail: string): void;
+  onPhase?(phase: TrainPhase): void;
   onPlan?(plan: TrainPlan): void;
   /** Cancels politely: the round stops between steps, checkpoints, and saves what it trained. */
   signal?: AbortSignal;
@@ -51,7 +51,7 @@ export async function runRoundInWorker(
       worker.on('message', (m: FromTrainWorker) => {
         if (m.type === 'run') callbacks.onRun?.(m.runId);
         else if (m.type === 'step') callbacks.onStep?.(m.metrics);
-        else if (m.type === 'phase') callbacks.onPhase?.(m.phase, m.detail);
+        else if (m.type === 'phase') callbacks.onPhase?.(m.phase);
         else if (m.type === 'plan') callbacks.onPlan?.(m.plan);
         else if (m.type === 'done') resolvePromise(m.result);
         else reject(new Error(m.message));

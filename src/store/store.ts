@@ -13,6 +13,7 @@ import {
   registerAdapter,
   updateAbRecord,
 } from './adapters.ts';
+import { type AbJudgment, abHistory } from './abHistory.ts';
 import type { CandidateInput } from './candidates.ts';
 import type { PromptInput } from './hashing.ts';
 import { type JudgmentInput, type JudgmentResult, recordJudgment } from './judgments.ts';
@@ -63,6 +64,7 @@ import {
 import { writeTransaction } from './writeTransaction.ts';
 
 export type { AbRecord, Adapter, AdapterInput } from './adapters.ts';
+export type { AbJudgment } from './abHistory.ts';
 export type { CandidateInput } from './candidates.ts';
 export { type PromptInput, promptHash } from './hashing.ts';
 export type { JudgmentInput, JudgmentResult, Outcome } from './judgments.ts';
@@ -401,6 +403,11 @@ export class Store {
   updateAbRecord(adapterId: number): AbRecord {
     this.beforeWrite();
     return updateAbRecord(this.db, adapterId);
+  }
+
+  /** The adapter's blind A/B judgments, oldest first, with the running record after each. */
+  abHistory(adapterId: number): AbJudgment[] {
+    return abHistory(this.db, adapterId);
   }
 
   stats(): StoreStats {

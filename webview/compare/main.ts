@@ -3,6 +3,7 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import type { CandidateView, HostMessage, Outcome, PanelMode, WebviewMessage } from '../protocol/compare.ts';
 import { changedRanges, renderCode as paintCode } from './highlight.ts';
+import { hideReveal, showReveal } from './reveal.ts';
 
 declare function acquireVsCodeApi(): { postMessage(message: WebviewMessage): void };
 const vscode = acquireVsCodeApi();
@@ -83,7 +84,9 @@ function renderCandidates(): void {
       select({ kind: 'pick', chosenIndex: index });
       confirm();
     });
-    header.append(badge, rank, pick);
+    const source = document.createElement('span');
+    source.className = 'source';
+    header.append(badge, source, rank, pick);
     const code = document.createElement('pre');
     code.className = 'code';
     card.append(header, code);
@@ -349,6 +352,7 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       rationale.value = '';
       editBox.value = '';
       delete status.dataset.saved;
+      hideReveal();
       renderCandidates();
       takeFocus();
       break;
@@ -374,6 +378,7 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
         `Saved: ${message.summary}. Comparison #${message.comparisonId}.${round?.chosen ? ' I inserts the chosen text.' : ''}`,
       );
       status.dataset.saved = String(message.comparisonId);
+      if (message.reveal) showReveal(list, message.reveal);
       break;
     case 'inserted':
       say('Inserted into the editor.');

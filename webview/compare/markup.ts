@@ -6,6 +6,10 @@ export const COMPARE_BODY = `
 </header>
 <div id="status" role="status" aria-live="polite"></div>
 <div id="candidates" tabindex="-1"></div>
+<section id="reveal" hidden>
+  <p id="ab-record"></p>
+  <figure class="ab-history"><figcaption>Adapter win-rate over blind A/B judgments (95 % interval)</figcaption><canvas id="ab-history"></canvas></figure>
+</section>
 <div class="controls">
   <vscode-button id="do-rank" secondary>Rank all (R)</vscode-button>
   <vscode-button id="do-tie" secondary>Tie (T)</vscode-button>

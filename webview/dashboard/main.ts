@@ -59,7 +59,11 @@ function makeChart(id: string): Chart<'line', { x: number; y: number }[]> {
       animation: false,
       maintainAspectRatio: false,
       parsing: false,
-      scales: { x: { type: 'linear', title: { display: true, text: 'step' } }, y: { type: 'linear' } },
+      scales: {
+        // whole steps only; 0…1 until the planned total stretches it (no 0.94–1.06 around a lone first point)
+        x: { type: 'linear', title: { display: true, text: 'step' }, suggestedMin: 0, suggestedMax: 1, ticks: { precision: 0 } },
+        y: { type: 'linear' },
+      },
       plugins: { legend: { position: 'bottom' } },
     },
   });
@@ -70,7 +74,16 @@ const charts = Object.fromEntries(Object.keys(CHARTS).map((id) => [id, makeChart
   ReturnType<typeof makeChart>
 >;
 const latest: Record<TrainSplit, Record<string, number>> = { train: {}, eval: {} };
-let totalSteps: number | null = null;
+
+/** The x axes run to the round's planned total; one tick per step while they fit. */
+function stretchAxes(totalSteps: number): void {
+  for (const chart of Object.values(charts)) {
+    const x = chart.options.scales!.x!;
+    x.suggestedMax = totalSteps;
+    if (totalSteps <= 20) x.ticks = { ...x.ticks, stepSize: 1 };
+    chart.update('none');
+  }
+}
 
 function renderTable(): void {
   const rows = TABLE.filter((name) => name in latest.train || name in latest.eval).map((name) => {
@@ -96,7 +109,14 @@ window.addEventListener('message', (event: MessageEvent<DashboardMessage>) => {
     case 'start':
       $('title').textContent = m.title;
       $('details').textContent = m.details;
-      totalSteps = m.totalSteps;
+      if (m.totalSteps !== null) stretchAxes(m.totalSteps);
+      break;
+    case 'plan':
+      stretchAxes(m.totalSteps);
+      if (m.warning) {
+        $('warning').textContent = m.warning;
+        $('warning').hidden = false;
+      }
       break;
     case 'phase':
       $('status').textContent = m.text;
@@ -111,8 +131,6 @@ window.addEventListener('message', (event: MessageEvent<DashboardMessage>) => {
         chart.update('none');
         chart.canvas.dataset.points = String(chart.data.datasets.reduce((n, d) => n + d.data.length, 0));
       }
-      if (m.split === 'train')
-        $('status').textContent = `Training: step ${m.step}${totalSteps ? ` of ${totalSteps}` : ''}`;
       renderTable();
       break;
     }

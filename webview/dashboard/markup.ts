@@ -6,6 +6,7 @@ export const DASHBOARD_BODY = `
 </header>
 <div id="details"></div>
 <div id="status" role="status" aria-live="polite">Starting…</div>
+<div id="warning" role="alert" hidden></div>
 <div class="charts">
   <figure><figcaption>loss</figcaption><canvas id="chart-loss" data-points="0"></canvas></figure>
   <figure><figcaption>rewards/accuracies</figcaption><canvas id="chart-accuracies" data-points="0"></canvas></figure>

@@ -20,6 +20,15 @@ export interface CandidateView {
 
 export type PanelMode = NonNullable<JudgmentInput['mode']>;
 
+/** Blind A/B, once judged: which model wrote each shown candidate, the adapter's record, and its win-rate over time. */
+export interface AbReveal {
+  sources: ('adapter' | 'base')[];
+  /** The record in words: win-rate with n, ties and a 95 % interval. */
+  record: string;
+  /** After each decided judgment, oldest first: the win-rate so far and its 95 % interval. */
+  history: { judgment: number; winRate: number; low: number; high: number }[];
+}
+
 export type HostMessage =
   /** A new prompt: `count` candidate slots, filled by `delta`/`done` or given whole in `candidates`. */
   | {
@@ -32,7 +41,7 @@ export type HostMessage =
     }
   | { type: 'delta'; roundId: number; index: number; text: string }
   | { type: 'done'; roundId: number; index: number }
-  | { type: 'saved'; roundId: number; comparisonId: number; pairsAdded: number; summary: string }
+  | { type: 'saved'; roundId: number; comparisonId: number; pairsAdded: number; summary: string; reveal?: AbReveal | undefined }
   | { type: 'inserted'; roundId: number }
   | { type: 'error'; roundId?: number | undefined; message: string };
 

@@ -6,6 +6,7 @@ import type { StepMetrics } from '../../dpo/trainer.ts';
 import { clampThreads } from '../../engine/runtime/threads.ts';
 import { isInputError, firstLine } from '../../inputError.ts';
 import { TRAINING_OPTIONS, type TrainingOption, type TrainingValues, defaultValues } from '../../rounds/options.ts';
+import { describePhase, heldOutAccuracy, unreliableMetricsWarning } from '../../rounds/phases.ts';
 import { commandLineTraining } from '../../rounds/plan.ts';
 import { runRound } from '../../rounds/round.ts';
 import { type Command, type ParsedArgs, UsageError, numberFlag, requireString } from '../command.ts';
@@ -31,7 +32,7 @@ const USAGE = (() => {
   const lines = OPTIONS.map(([flag, option]) => [flagSyntax(flag, option), flagHelp(option)] as const);
   const width = Math.max(...lines.map(([syntax]) => syntax.length));
   return [
-    'prefer train (--db DB | --pairs FILE.jsonl) --model DIR --out DIR [options] [--json]',
+    'prefer train (--db DB | --pairs FILE.jsonl) [--model DIR|FILE.gguf] --out DIR [options] [--json]',
     '',
     ...lines.map(([syntax, help]) => `  ${syntax.padEnd(width)}  ${help}`),
     '',
@@ -110,7 +111,7 @@ export const train: Command = {
         {
           signal: controller.signal,
           onStep: (m) => out.result(m, stepLine(m)),
-          onPhase: out.json ? undefined : (phase, detail) => process.stderr.write(`${phase}: ${detail}\n`),
+          onPhase: out.json ? undefined : (phase) => process.stderr.write(`${describePhase(phase)}\n`),
         },
       );
     } catch (e) {
@@ -119,8 +120,10 @@ export const train: Command = {
     } finally {
       process.off('SIGINT', stop);
     }
-    const summary = { eval: result.eval, adapter: outDir, ...(result.version !== undefined ? { version: result.version } : {}), cancelled: result.cancelled };
-    out.result(summary, `${result.cancelled ? 'cancelled; ' : ''}adapter saved to ${outDir}${result.eval ? `; held-out accuracy ${result.eval['rewards/accuracies'].toFixed(2)}, loss ${result.eval.loss.toFixed(4)}` : ''}`);
+    const warning = unreliableMetricsWarning(result.trainPairs, result.evalPairs);
+    const summary = { eval: result.eval, adapter: outDir, ...(result.version !== undefined ? { version: result.version } : {}), cancelled: result.cancelled, ...(warning ? { warning } : {}) };
+    const heldOut = result.eval ? `; ${heldOutAccuracy(result.eval['rewards/accuracies'], result.evalPairs)}, loss ${result.eval.loss.toFixed(4)}` : '';
+    out.result(summary, `${result.cancelled ? 'cancelled; ' : ''}adapter saved to ${outDir}${heldOut}${warning ? `\n${warning}` : ''}`);
     return result.cancelled ? 130 : 0;
   },
 };

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { CandidateInput, JudgmentResult, Outcome, PromptInput } from '../../store/store.ts';
 import { COMPARE_BODY } from '../../../webview/compare/markup.ts';
 import {
+  type AbReveal,
   type HostMessage,
   type PanelMode,
   type WebviewMessage,
@@ -12,6 +13,7 @@ import type { StoreAccess } from '../storeAccess.ts';
 import { createPreferPanel, webviewHtml } from '../webviewHtml.ts';
 import type { CompletionRequest, CompletionSource } from './completionSource.ts';
 import { type Slot, insertAtSlot } from './slot.ts';
+import { abReveal } from './abReveal.ts';
 
 /** One prompt on screen: its candidates in the (random) order shown, and what happened to them. */
 interface Round {
@@ -257,9 +259,10 @@ export class ComparePanel {
     });
     this.log.info(`comparison ${result.comparisonId} (${outcome.kind}): ${result.pairsAdded} pairs stored`);
     let text = summary(outcome, result.pairsAdded);
+    let reveal: AbReveal | undefined;
     const adapterId = candidates.find((c) => c.adapterId !== undefined)?.adapterId;
     if (round.mode === 'blind-ab' && adapterId !== undefined) {
-      // Revealed only after judging: which model wrote the winner, and the running win-rate.
+      // Revealed only after judging: which model wrote each card, and the adapter's record so far.
       const winner =
         outcome.kind === 'pick'
           ? candidates[outcome.chosenIndex]
@@ -267,14 +270,11 @@ export class ComparePanel {
             ? candidates[outcome.order[0]!]
             : undefined;
       const ab = store.updateAbRecord(adapterId);
-      const rate =
-        ab.winRate === null
-          ? 'no decided comparisons yet'
-          : `${Math.round(ab.winRate * 100)}% (${ab.wins} of ${ab.wins + ab.losses})`;
+      reveal = abReveal(candidates, ab, store.abHistory(adapterId));
       const who = winner
         ? `the ${winner.adapterId === undefined ? 'base model' : 'adapter'} wrote your choice; `
         : '';
-      text += ` — ${who}adapter vs base: ${rate}`;
+      text += ` — ${who}${reveal.record}`;
       this.log.info(`blind A/B: adapter ${adapterId} wins ${ab.wins}, losses ${ab.losses}, ties ${ab.ties}`);
     }
     this.post({
@@ -283,6 +283,7 @@ export class ComparePanel {
       comparisonId: result.comparisonId,
       pairsAdded: result.pairsAdded,
       summary: text,
+      reveal,
     });
     this.judged.fire(result);
     return result;

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { describePhase, describeStep, heldOutAccuracy, unreliableMetricsWarning } from '../../rounds/phases.ts';
 import { type RoundPlan, checkpointsRoot, pairFilter, planNewRound, planResumedRound } from '../../rounds/plan.ts';
 import { interruptAfterCrash, interruptOrphanedRuns, interruptedRounds, roundsOfModel } from '../../rounds/resume.ts';
 import type { RoundResult } from '../../rounds/round.ts';
@@ -94,7 +95,8 @@ async function askRound(
 async function train(services: Services, live: Set<number>, plan: EditorRound): Promise<RoundResult | undefined> {
   const { context, store, log } = services;
   const { modelDir, outDir, training } = plan;
-  let steps = plan.totalSteps;
+  // the trainer's own plan, never the editor's estimate: a total shown once stays (a resumed round recorded it)
+  let steps: number | null = plan.resume?.record.totalSteps ?? null;
   const dashboard = new DashboardPanel(context, log);
   dashboard.post({
     type: 'start',
@@ -121,7 +123,6 @@ async function train(services: Services, live: Set<number>, plan: EditorRound): 
         token.onCancellationRequested(() => controller.abort());
         dashboard.onDidRequestCancel(() => controller.abort());
         dashboard.panel.onDidDispose(() => controller.abort());
-        if (plan.resume) progress.report({ increment: (100 * plan.resume.step) / Math.max(steps, 1) });
         return runRoundInWorker(
           { modelDir, outDir, database: store.databasePath, filter: plan.filter, training },
           {
@@ -131,17 +132,26 @@ async function train(services: Services, live: Set<number>, plan: EditorRound): 
               runId = id;
               live.add(id);
             },
-            onPlan: (p) => (steps = p.totalSteps),
-            onPhase: (phase, detail) => {
-              dashboard.post({ type: 'phase', text: `${phase}: ${detail}` });
-              progress.report({ message: phase });
+            onPlan: (p) => {
+              steps = p.totalSteps;
+              const warning = unreliableMetricsWarning(p.trainPairs, p.evalPairs);
+              dashboard.post({ type: 'plan', totalSteps: steps, warning });
+              if (warning) log.warn(`training: ${warning}`);
+              if (p.resumedAfter > 0) progress.report({ increment: (100 * p.resumedAfter) / Math.max(steps, 1) });
+            },
+            onPhase: (phase) => {
+              const text = describePhase(phase);
+              dashboard.post({ type: 'phase', text });
+              progress.report({ message: text });
             },
             onStep: (m) => {
               const { step, epoch: _epoch, ...metrics } = m;
+              const text = describeStep(step, steps);
               dashboard.post({ type: 'metrics', split: 'train', step, metrics });
+              dashboard.post({ type: 'phase', text });
               progress.report({
-                message: `step ${step} of ${steps}, loss ${m.loss.toFixed(3)}`,
-                increment: 100 / steps,
+                message: `${text}, loss ${m.loss.toFixed(3)}`,
+                ...(steps ? { increment: 100 / steps } : {}),
               });
               if (step === plan.simulate?.crashAfterStep) crash.abort();
               if (step === plan.simulate?.cancelAfterStep) controller.abort();
@@ -170,7 +180,9 @@ function presentResult(
 ): void {
   if (result.eval) dashboard.post({ type: 'metrics', split: 'eval', step: result.steps, metrics: result.eval });
   onChanged();
-  const accuracy = result.eval ? `, held-out accuracy ${result.eval['rewards/accuracies'].toFixed(2)}` : '';
+  const accuracy = result.eval ? `, ${heldOutAccuracy(result.eval['rewards/accuracies'], result.evalPairs)}` : '';
+  const warning = unreliableMetricsWarning(result.trainPairs, result.evalPairs);
+  const caveat = warning ? ` ${warning}` : '';
   if (result.cancelled) {
     const resumable = plan.training.checkpoint ? ' Run Train DPO Round again to resume it.' : '';
     dashboard.post({
@@ -183,13 +195,13 @@ function presentResult(
   const resumed = result.resumedAfter > 0 ? ` (resumed after step ${result.resumedAfter})` : '';
   dashboard.post({
     type: 'done',
-    text: `Done: adapter v${result.version} after ${result.steps} steps${resumed}${accuracy}.`,
+    text: `Done: adapter v${result.version} after ${result.steps} steps${resumed}${accuracy}.${caveat}`,
   });
   if (plan.keepBase || result.adapterId === undefined) return;
   store.get().activateAdapter(result.adapterId);
   onChanged();
   void vscode.window
-    .showInformationMessage(`Prefer: adapter v${result.version} is now active${accuracy}.`, 'Keep the previous model')
+    .showInformationMessage(`Prefer: adapter v${result.version} is now active${accuracy}.${caveat}`, 'Keep the previous model')
     .then((a) => {
       if (!a) return;
       store.get().activateAdapter(previousAdapterId);

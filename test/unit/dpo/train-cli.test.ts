@@ -36,8 +36,17 @@ test('prefer train --pairs prints TRL-named step lines, then {eval, adapter}, an
   const last = lines.at(-1)!;
   assert.equal(last.adapter, out);
   assert.equal(typeof (last.eval as Record<string, number>)['rewards/accuracies'], 'number');
+  assert.match(String(last.warning), /^Metrics are unreliable: 8 pairs, 2 held out/, 'eight pairs are too few to trust');
   assert.equal(readAdapterConfig(out).r, 2);
   assert.ok(existsSync(join(out, 'adapter_model.safetensors')));
+});
+
+test('prefer train’s last line gives held-out accuracy with its n and interval, and says when the metrics are unreliable', () => {
+  const r = prefer('train', '--pairs', pairsFile(pairs), '--model', model, '--out', join(dir, 'adapter-text'), '--lora-r', '2', '--batch', '3', '--max-length', '64', '--eval-split', '0.25');
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.match(lines.at(-2)!, /held-out accuracy \d+ % of 2 \(95 % interval \d+–\d+ %\), loss \d/);
+  assert.match(lines.at(-1)!, /^Metrics are unreliable: 8 pairs, 2 held out/);
 });
 
 test('prefer train refuses bad input with one line naming the file and line', () => {
