@@ -8,7 +8,7 @@ import { type Command, type NumberFlag, type ParsedArgs, UsageError, numberFlag,
 import { MODEL_FLAG } from '../modelFlag.ts';
 
 const USAGE =
-  'prefer sample --model DIR [--adapter DIR] (--prefix S [--suffix S] | --file F --line L --col C) --n N --max-tokens K\n' +
+  'prefer sample [--model DIR|FILE.gguf] [--adapter DIR] (--prefix S [--suffix S] | --file F --line L --col C) --n N --max-tokens K\n' +
   '              [--temperature T --top-p P --top-k K --min-p P --repetition-penalty R --seed S --stop S… --device cpu|webgpu|cuda --threads T\n' +
   '               --weights auto|fp32|fp16|int8|int4 --prompt-tokens K --suffix-share F --heal on|off --cache DIR] [--json]';
 
