@@ -9,6 +9,8 @@ cd "$root"
 apt_missing=()
 command -v chromium >/dev/null 2>&1 || [ -x "${PREFER_CHROMIUM:-/usr/bin/chromium}" ] || apt_missing+=(chromium)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || apt_missing+=(libkrb5-dev)
+# the PyTorch reference the unit tier checks training against (test/reference/torch), with a threaded BLAS
+for package in python3-torch python3-numpy libopenblas0-pthread; do dpkg -s "$package" >/dev/null 2>&1 || apt_missing+=("$package"); done
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing Debian packages: ${apt_missing[*]}"
