@@ -5,9 +5,10 @@ import { importCommand } from './commands/import.ts';
 import { exportCommand } from './commands/export.ts';
 import { label } from './commands/label.ts';
 import { sample } from './commands/sample.ts';
+import { score } from './commands/score.ts';
 import { train } from './commands/train.ts';
 
-const commands: Command[] = [importCommand, exportCommand, label, sample, stats, train];
+const commands: Command[] = [importCommand, exportCommand, label, sample, score, stats, train];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
