@@ -11,8 +11,10 @@
  * The step graph recomputes each layer in the backward pass around the products it keeps (with base weights,
  * the attention context: the trainer's default); --recompute layers recomputes whole layers, --recompute off keeps every activation.
  * Sessions use the trainer's options (trainingSessionOptions); --mem-pattern turns ORT's memory pattern back on.
+ * --weights stores the frozen base's linears as `prefer train --weights` does (int8/int4 blocks dequantized a layer
+ * at a time); the random weights are made tensor by tensor on demand, so peak RSS counts what the graph keeps.
  *
- *   npm run bench:train [-- --threads 2 --steps 3 --lengths 256,512 --head-chunks 8 --no-arena --recompute products|layers|off --mem-pattern]
+ *   npm run bench:train [-- --threads 2 --steps 3 --lengths 256,512 --head-chunks 8 --no-arena --recompute products|layers|off --mem-pattern --weights fp32|int8|int4]
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -21,8 +23,11 @@ import { Graph } from '../src/engine/graph/ir.ts';
 import { lower } from '../src/engine/graph/lower.ts';
 import { serialize } from '../src/engine/graph/onnx.ts';
 import * as op from '../src/engine/graph/ops.ts';
-import type { ModelConfig } from '../src/engine/hf/types.ts';
-import { randomWeights, smolLM2Config } from '../src/engine/models/random.ts';
+import type { ModelConfig, WeightSource } from '../src/engine/hf/types.ts';
+import { expectedWeights } from '../src/engine/models/families.ts';
+import { smolLM2Config } from '../src/engine/models/random.ts';
+import { uniformStream } from '../src/engine/models/seededStream.ts';
+import { TRAINING_WEIGHT_STORAGES, type WeightStorage } from '../src/engine/models/weights.ts';
 import { initialLoraWeights } from '../src/dpo/lora.ts';
 import { ADAMW_DEFAULTS, optimizerStateNames } from '../src/train/adamw.ts';
 import { dpoGraph } from '../src/dpo/trainingGraph.ts';
@@ -37,6 +42,7 @@ const { values } = parseArgs({
     'no-arena': { type: 'boolean' },
     recompute: { type: 'string', default: 'products' },
     'mem-pattern': { type: 'boolean' },
+    weights: { type: 'string', default: 'fp32' },
     child: { type: 'string' },
   },
 });
@@ -49,6 +55,25 @@ const arena = values['no-arena'] !== true;
 const recompute = values.recompute;
 if (!['products', 'layers', 'off'].includes(recompute)) throw new Error(`--recompute: products, layers or off, not ${recompute}`);
 const memPattern = values['mem-pattern'] === true;
+const baseWeights = values.weights as WeightStorage;
+if (!(TRAINING_WEIGHT_STORAGES as readonly string[]).includes(baseWeights)) throw new Error(`--weights: ${TRAINING_WEIGHT_STORAGES.join(', ')}, not ${values.weights}`);
+
+/** randomWeights' values, made on each get() from a per-tensor seed and never kept: a checkpoint whose float copies are released. */
+function onDemandRandomWeights(config: ModelConfig, scale: number): WeightSource {
+  const shapes = new Map(expectedWeights(config));
+  return {
+    names: () => [...shapes.keys()],
+    has: (name) => shapes.has(name),
+    get(name) {
+      const shape = shapes.get(name);
+      if (!shape) throw new Error(`random checkpoint: missing tensor ${name}`);
+      const rand = uniformStream([...name].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261));
+      const isNorm = /norm|ln_/.test(name) && name.endsWith('.weight');
+      const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (isNorm ? 1 + 0.1 * rand() : scale * rand()));
+      return { name, shape, storedDtype: 'F32', data };
+    },
+  };
+}
 
 /**
  * Useful FLOPs of one step: forward, backward to the activations (LoRA-only training still needs dX everywhere),
@@ -90,13 +115,13 @@ async function child(T: number): Promise<void> {
   const config = smolLM2Config();
   const rows = 2;
   const built0 = performance.now();
-  const { graph, adapter } = dpoGraph(config, randomWeights(config, 1, 0.02), { rows, length: T, headChunks, recompute: recompute !== 'off', keepProducts: recompute === 'products' }, { rank: RANK, alpha: 2 * RANK }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
+  const { graph, adapter } = dpoGraph(config, onDemandRandomWeights(config, 0.02), { rows, length: T, headChunks, recompute: recompute !== 'off', keepProducts: recompute === 'products', baseWeights }, { rank: RANK, alpha: 2 * RANK }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
   const { model, fedWeights } = serialize(lower(graph, 'cpu'), 'inputs');
   const lora = [...initialLoraWeights(adapter.layers, 1)].map(([name, d]) => ({ name, d, shape: graph.inputs.find((v) => v.name === name)!.shape as number[] }));
   const session = await ort.InferenceSession.create(model, { ...trainingSessionOptions, intraOpNumThreads: threads, enableCpuMemArena: arena, enableMemPattern: memPattern });
   const compileMs = performance.now() - built0;
   const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, t] of fedWeights) feeds[name] = new ort.Tensor('float32', t.data as Float32Array, t.shape);
+  for (const [name, t] of fedWeights) feeds[name] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape);
   const ids = BigInt64Array.from({ length: rows * T }, (_, i) => BigInt((i * 7919) % config.vocabSize));
   feeds.input_ids = new ort.Tensor('int64', ids, [rows, T]);
   feeds.targets = new ort.Tensor('int64', ids.map((_, i) => ids[(i + 1) % ids.length]!), [rows * T]);
@@ -126,11 +151,11 @@ async function child(T: number): Promise<void> {
 async function main(): Promise<void> {
   if (values.child) return child(Number(values.child));
   console.log(
-    `bench:train — SmolLM2-135M shapes, fp32, CPU, ${threads} threads, LoRA r=${RANK} on all linears, 1 pair/step, head row blocks ${headChunks}, CPU arena ${arena ? 'on' : 'off'}, recompute ${recompute}, memory pattern ${memPattern ? 'on' : 'off'}`,
+    `bench:train — SmolLM2-135M shapes, fp32 compute, ${baseWeights} base, CPU, ${threads} threads, LoRA r=${RANK} on all linears, 1 pair/step, head row blocks ${headChunks}, CPU arena ${arena ? 'on' : 'off'}, recompute ${recompute}, memory pattern ${memPattern ? 'on' : 'off'}`,
   );
   for (const T of values.lengths.split(',').map(Number)) {
     const before = await matmulAnchor();
-    const r = spawnSync(process.execPath, [import.meta.filename, '--child', String(T), '--threads', String(threads), '--steps', String(steps), '--head-chunks', String(headChunks), '--recompute', recompute, ...(arena ? [] : ['--no-arena']), ...(memPattern ? ['--mem-pattern'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const r = spawnSync(process.execPath, [import.meta.filename, '--child', String(T), '--threads', String(threads), '--steps', String(steps), '--head-chunks', String(headChunks), '--recompute', recompute, '--weights', baseWeights, ...(arena ? [] : ['--no-arena']), ...(memPattern ? ['--mem-pattern'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
     if (r.status !== 0) throw new Error(`length ${T}: child failed: ${r.stderr.split('\n').slice(-5).join(' ')}`);
     const after = await matmulAnchor();
     const peak = Math.max(before, after);

@@ -9,6 +9,7 @@ import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import { dirname, join, resolve } from 'node:path';
 import { encodeSafetensors } from '../engine/hf/safetensors-write.ts';
 import type { LoraConfig, LoraLayer } from './lora.ts';
+import type { WeightStorage } from '../engine/models/weights.ts';
 
 export interface AdapterRecord {
   /** Checkpoint hash of the base model (Checkpoint.hash). */
@@ -16,6 +17,8 @@ export interface AdapterRecord {
   baseModelPath: string;
   /** GPT-2's Conv1D layers store [in, out]: PEFT marks them fan_in_fan_out. */
   fanInFanOut: boolean;
+  /** How the frozen base's linears were stored while it trained (`prefer train --weights`); absent before it was recorded. */
+  baseWeights?: WeightStorage;
   [key: string]: unknown;
 }
 

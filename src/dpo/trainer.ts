@@ -15,13 +15,14 @@ import type { Graph } from '../engine/graph/ir.ts';
 import { lower } from '../engine/graph/lower.ts';
 import { serialize } from '../engine/graph/onnx.ts';
 import { uniformStream } from '../engine/models/seededStream.ts';
+import type { WeightStorage } from '../engine/models/weights.ts';
 import { type PackedBatch, type PreferenceExample, bucketLength, packBatch } from './examples.ts';
-import { type DpoLossConfig, type DpoMetricName } from './losses.ts';
+import { DPO_METRIC_NAMES, type DpoLossConfig, type DpoMetricName, usesRunningRewardMean } from './losses.ts';
 import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
 import { type AdamWConfig, optimizerStateNames } from '../train/adamw.ts';
 import { learningRate as scheduledRate } from '../train/schedule.ts';
 import { scalarFeed, scalarOf, trainingSessionOptions } from '../train/session.ts';
-import { type Accumulation, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
+import { type Accumulation, LOGIT_METRIC_NAMES, type LogitMetricName, RUNNING_REWARD_MEAN, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
 import { checkpointExists, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { DeviceState, type HostTraffic } from './deviceState.ts';
 
@@ -45,6 +46,8 @@ export interface TrainOptions {
   seed: number;
   padId: number;
   headChunks?: number;
+  /** How the frozen base's linears are stored while training (default fp32; int8/int4 dequantized a layer at a time). */
+  baseWeights?: WeightStorage;
   device?: 'cpu' | 'webgpu';
   /** On WebGPU: keep base weights, LoRA weights and optimizer state on the GPU between steps (default true). */
   deviceResident?: boolean;
@@ -55,7 +58,7 @@ export interface TrainOptions {
   checkpoint?: { dir: string; every: number; resume: boolean };
 }
 
-export type MetricName = 'loss' | DpoMetricName;
+export type MetricName = 'loss' | DpoMetricName | LogitMetricName;
 export type Metrics = Record<MetricName, number>;
 export interface StepMetrics extends Metrics {
   step: number;
@@ -126,7 +129,23 @@ function checkFinite(weights: ReadonlyMap<string, Float32Array>, step: number): 
   if (bad !== undefined) throw new TrainingDivergedError(step, `LoRA weights ${bad}`);
 }
 
-const METRICS: readonly MetricName[] = ['loss', 'rewards/chosen', 'rewards/rejected', 'rewards/margins', 'rewards/accuracies', 'logps/chosen', 'logps/rejected'];
+const METRICS: readonly MetricName[] = ['loss', ...DPO_METRIC_NAMES, ...LOGIT_METRIC_NAMES];
+
+/** BCO's δ on the host: the mean of the earlier (micro-)batches' mean rewards, 0 before the first (losses.ts). */
+class RunningRewardMean {
+  private sum = 0;
+  private batches = 0;
+
+  feed(): Record<string, ort.Tensor> {
+    return { [RUNNING_REWARD_MEAN]: scalarFeed(this.batches > 0 ? this.sum / this.batches : 0) };
+  }
+
+  /** Folds in `batches` runs whose mean rewards average to `m`'s (a step's metrics average its micro-batches'). */
+  add(m: Pick<Metrics, 'rewards/chosen' | 'rewards/rejected'>, batches = 1): void {
+    this.sum += (batches * (m['rewards/chosen'] + m['rewards/rejected'])) / 2;
+    this.batches += batches;
+  }
+}
 
 /** A seeded Fisher–Yates shuffle. */
 function shuffled<T>(items: readonly T[], rand: () => number): T[] {
@@ -143,8 +162,16 @@ interface Batch {
   length: number;
 }
 
+/** What batching pairs into (pairs, length) buckets takes of the round's options. */
+type BucketOptions = Pick<TrainOptions, 'pairsPerStep' | 'lengthStep' | 'maxLength' | 'headChunks' | 'baseWeights'>;
+
+function bucketShape(b: Batch, options: BucketOptions) {
+  const rows = 2 * b.indices.length;
+  return { rows, length: b.length, headChunks: Math.min(options.headChunks ?? 1, rows * b.length), ...(options.baseWeights ? { baseWeights: options.baseWeights } : {}) };
+}
+
 /** Batches of up to `pairsPerStep` examples of one bucket length each. */
-function batchesOf(examples: readonly PreferenceExample[], indices: readonly number[], options: TrainOptions): Batch[] {
+function batchesOf(examples: readonly PreferenceExample[], indices: readonly number[], options: BucketOptions): Batch[] {
   const buckets = new Map<number, number[]>();
   for (const i of indices) {
     const len = bucketLength(examples[i]!, options.lengthStep, options.maxLength);
@@ -203,8 +230,62 @@ function fingerprint(options: TrainOptions, examples: readonly PreferenceExample
   return createHash('sha256').update(JSON.stringify(shaping)).update(JSON.stringify(examples)).digest('hex');
 }
 
+/** What scoring pairs takes of the round's options: the buckets, the loss (summed or averaged log-probs), the device. */
+export type ScoreOptions = BucketOptions & Pick<TrainOptions, 'loss' | 'padId' | 'device' | 'deviceResident' | 'threads'>;
+
+/** Each pair's sequence log-probs under `weights` (adapter off): [2·i] chosen, [2·i + 1] rejected. */
+async function sequenceLogps(
+  config: ModelConfig,
+  weights: WeightSource,
+  examples: readonly PreferenceExample[],
+  order: readonly number[],
+  options: ScoreOptions,
+  sessions: SessionCache,
+  device: DeviceState,
+): Promise<Float32Array> {
+  const logpsOf = new Float32Array(2 * examples.length);
+  for (const b of batchesOf(examples, order, options)) {
+    const session = await sessions.get('reference', b, () => referenceGraph(config, weights, bucketShape(b, options), options.loss));
+    const out = await device.run(session, { ...device.baseFeeds, ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)) });
+    const logps = out.sequence_logps!.data as Float32Array;
+    b.indices.forEach((i, k) => {
+      logpsOf[2 * i] = logps[k]!;
+      logpsOf[2 * i + 1] = logps[b.indices.length + k]!;
+    });
+  }
+  return logpsOf;
+}
+
+/**
+ * The round's reference pass on its own: each pair's log-probs under `weights` (an adapter merged into them, or
+ * none), computed exactly as a round computes its reference log-probs. `prefer score` runs this.
+ */
+export async function scoreExamples(
+  config: ModelConfig,
+  weights: WeightSource,
+  examples: readonly PreferenceExample[],
+  options: ScoreOptions,
+  hooks: Pick<TrainHooks, 'onPhase' | 'onNotice'> = {},
+): Promise<Float32Array> {
+  const device = await DeviceState.open(options.device ?? 'cpu', {
+    resident: options.deviceResident ?? true,
+    threads: options.threads ?? 0,
+    notice: hooks.onNotice ?? ((message) => console.warn(message)),
+  });
+  const sessions = new SessionCache(device, hooks);
+  try {
+    hooks.onPhase?.({ kind: 'reference', pairs: examples.length });
+    return await sequenceLogps(config, weights, examples, examples.map((_, i) => i), options, sessions, device);
+  } finally {
+    await device.release();
+    await sessions.release();
+  }
+}
+
 export async function trainDpo(config: ModelConfig, weights: WeightSource, examples: readonly PreferenceExample[], options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   if (examples.length < 1) throw new Error('train: no preference pairs');
+  // WebGPU has no kernels for the bitwise ops that unpack 4-bit codes (the lavapipe tier checks int8 there)
+  if (options.device === 'webgpu' && options.baseWeights === 'int4') throw new InputError('--weights int4 trains on the CPU only: use --weights int8 on WebGPU');
   const rand = uniformStream(options.seed);
   const order = shuffled(examples.map((_, i) => i), rand);
   const evalCount = options.evalFraction > 0 && examples.length >= 2 ? Math.max(1, Math.round(examples.length * options.evalFraction)) : 0;
@@ -220,22 +301,15 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
   const params = new Map<string, ort.Tensor>();
   const state = new Map<string, ort.Tensor>();
   let sums = new Map<string, ort.Tensor>();
-  const shapeOf = (b: Batch) => ({ rows: 2 * b.indices.length, length: b.length, headChunks: Math.min(options.headChunks ?? 1, 2 * b.indices.length * b.length) });
+  const shapeOf = (b: Batch) => bucketShape(b, options);
 
   try {
     // reference log-probs, once per pair: the adapter is off, so they never change during the round
     hooks.onPhase?.({ kind: 'reference', pairs: examples.length });
-    const reference = new Float32Array(2 * examples.length);
-    for (const b of batchesOf(examples, order, options)) {
-      const session = await sessions.get('reference', b, () => referenceGraph(config, weights, shapeOf(b), options.loss));
-      const out = await device.run(session, { ...device.baseFeeds, ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)) });
-      const logps = out.sequence_logps!.data as Float32Array;
-      b.indices.forEach((i, k) => {
-        reference[2 * i] = logps[k]!;
-        reference[2 * i + 1] = logps[b.indices.length + k]!;
-      });
-    }
+    const reference = await sequenceLogps(config, weights, examples, order, options, sessions, device);
+    const rewardMean = usesRunningRewardMean(options.loss) ? new RunningRewardMean() : undefined;
     const referenceFeeds = (b: Batch) => ({
+      ...rewardMean?.feed(),
       reference_chosen_logps: new ort.Tensor('float32', Float32Array.from(b.indices, (i) => reference[2 * i]!), [b.indices.length]),
       reference_rejected_logps: new ort.Tensor('float32', Float32Array.from(b.indices, (i) => reference[2 * i + 1]!), [b.indices.length]),
     });
@@ -296,6 +370,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
         (params.has(name) ? params : state).set(name, hostTensor(name, t));
       }
       steps.push(...(c.history as StepMetrics[]));
+      steps.forEach((m, k) => rewardMean?.add(m, plan[k]!.batches.length));
     }
 
     hooks.onPlan?.({ totalSteps: total, resumedAfter: steps.length, trainPairs: trainIndices.length, evalPairs: evalIndices.length });
@@ -336,6 +411,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
           });
         }
         micro.push(Object.fromEntries(METRICS.map((m) => [m, scalarOf(out[m])])) as Metrics);
+        rewardMean?.add(micro.at(-1)!);
       }
       device.dispose(sums.values());
       sums.clear();

@@ -10,20 +10,24 @@
  *   targets          int64 [rows·length]     the token after each input token
  *   completion_mask  float [rows, length]    1 where that target is a completion token
  *   reference_chosen_logps / reference_rejected_logps  float [pairs]  (step and eval)
+ *   running_reward_mean  float []  BCO's δ, only for losses that use it (losses.ts)
  *   LoRA A/B by PEFT name; optimizer inputs (train/adamw.ts) for the step graph
  *   with gradient accumulation: `p`.grad_accum (the sum of earlier micro-batches' gradients) and
  *   accumulated_batches [] (how many micro-batches this optimizer step averages, this one included)
- * Outputs: sequence_logps (reference); loss and TRL's metric names (step, eval); next values (step);
+ * Outputs: sequence_logps (reference); loss and TRL's metric names, logits/chosen and logits/rejected included
+ * (step, eval); next values (step);
  * `p`.grad_accum.next (accumulate).
  */
 import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
+import { InputError } from '../inputError.ts';
+import type { WeightStorage } from '../engine/models/weights.ts';
 import { type DType, Graph, type Value } from '../engine/graph/ir.ts';
 import * as op from '../engine/graph/ops.ts';
 import { gradients } from '../engine/graph/autodiff.ts';
 import { gradientRules } from '../engine/graph/gradients.ts';
 import { type LinearHook, type LinearSite, MASKED } from '../engine/models/family.ts';
 import { causalLM } from '../engine/models/families.ts';
-import { type DpoLossConfig, dpoLoss, sequenceLogps, usesAverageLogps } from './losses.ts';
+import { type DpoLossConfig, completionMean, dpoLoss, sequenceLogps, usesAverageLogps, usesChosenNll, usesRunningRewardMean } from './losses.ts';
 import { LoraAdapter, type LoraConfig } from './lora.ts';
 import { type AdamWConfig, adamwStep, nextName } from '../train/adamw.ts';
 
@@ -45,10 +49,17 @@ export interface BucketShape {
    * (default on). Off: the least memory, a second forward pass of FLOPs.
    */
   keepProducts?: boolean;
+  /** How the frozen base's linears are stored (default fp32): int8/int4 blocks are dequantized a layer at a time. */
+  baseWeights?: WeightStorage;
 }
 
 interface PolicyLogps {
   sequences: Value;
+  /** [rows, T] log p(target), and the completion mask it is summed under. */
+  tokenLogps: Value;
+  completionMask: Value;
+  /** [rows, T] the mean logit over the vocabulary at each position (built on first call: only metrics read it). */
+  logitMeans: () => Value;
   layerBoundaries: Value[];
 }
 
@@ -65,19 +76,24 @@ function policySequenceLogps(g: Graph, config: ModelConfig, weights: WeightSourc
   const causalData = dtype === 'float64' ? new Float64Array(T * T) : new Float32Array(T * T);
   for (let i = 0; i < T * T; i++) causalData[i] = i % T > Math.floor(i / T) ? MASKED : 0;
   const causal = g.constant({ dtype, shape: [1, T, T], data: causalData }, 'causal_bias');
-  const { hidden, layerBoundaries } = lm.forward({ inputIds, positions, attentionBias: op.expand(causal, [R, T, T]), linearHook: hook, linearsAsStored: true });
+  const weightStorage = shape.baseWeights ?? 'fp32';
+  const { hidden, layerBoundaries } = lm.forward({ inputIds, positions, attentionBias: op.expand(causal, [R, T, T]), linearHook: hook, linearsAsStored: true, weightStorage });
+  // a family that reads its linears through inference products (GPT-2's Conv1D) has no dequantized path to train through
+  if (g.nodes.some((n) => n.opType === 'MatMulBlocks')) throw new InputError(`training over an ${weightStorage} base is not supported for ${config.architecture}: use --weights fp32`);
   const flat = op.reshape(hidden, [R * T, config.hiddenSize]);
   // a tied head is the embedding table, already in the graph; an untied one is reachable only through lmHead
   const tiedHead = config.tieWordEmbeddings ? g.find('model.embed_tokens.weight') : undefined;
-  const tokenLogps = tiedHead
-    ? op.headTokenLogProbs(flat, tiedHead, targets, shape.headChunks ?? 1)
-    : op.tokenLogProbs(lm.lmHead(flat), targets);
-  return { sequences: sequenceLogps(op.reshape(tokenLogps, [R, T]), completionMask, average), layerBoundaries };
+  const logits = tiedHead ? undefined : lm.lmHead(flat);
+  const tokenLogps = op.reshape(tiedHead ? op.headTokenLogProbs(flat, tiedHead, targets, shape.headChunks ?? 1) : op.tokenLogProbs(logits!, targets), [R, T]);
+  // a tied head's mean logit is hidden · (the table's mean row): no [tokens, vocab] logits for a metric
+  const logitMeans = () =>
+    op.reshape(tiedHead ? op.matmul(flat, op.reshape(op.reduceMean(tiedHead, [0], false), [config.hiddenSize, 1])) : op.reduceMean(logits!, [-1], false), [R, T]);
+  return { sequences: sequenceLogps(tokenLogps, completionMask, average), tokenLogps, completionMask, logitMeans, layerBoundaries };
 }
 
 export function referenceGraph(config: ModelConfig, weights: WeightSource, shape: BucketShape, loss: DpoLossConfig): Graph {
   const g = new Graph('dpo_reference');
-  g.output(policySequenceLogps(g, config, weights, shape, usesAverageLogps(loss.type)).sequences, 'sequence_logps');
+  g.output(policySequenceLogps(g, config, weights, shape, usesAverageLogps(loss)).sequences, 'sequence_logps');
   return g;
 }
 
@@ -92,6 +108,13 @@ export function adaptedLinears(config: ModelConfig, weights: WeightSource, lora:
   adapter.assertTargetsMatched();
   return adapter.layers.map((l) => l.site);
 }
+
+/** The graph input of BCO's δ, fed by the trainer (losses.ts says how it is kept). */
+export const RUNNING_REWARD_MEAN = 'running_reward_mean';
+
+/** TRL's logits/* metrics: the policy's mean logit (over the vocabulary) over the completion tokens of each side. */
+export const LOGIT_METRIC_NAMES = ['logits/chosen', 'logits/rejected'] as const;
+export type LogitMetricName = (typeof LOGIT_METRIC_NAMES)[number];
 
 export interface DpoGraph {
   graph: Graph;
@@ -125,20 +148,27 @@ export function dpoGraph(
   const dtype: DType = shape.dtype ?? 'float32';
   const g = new Graph(optimizer ? 'dpo_step' : 'dpo_eval');
   const adapter = new LoraAdapter(g, lora, dtype);
-  const { sequences, layerBoundaries } = policySequenceLogps(g, config, weights, shape, usesAverageLogps(lossConfig.type), adapter.hook);
+  const policy = policySequenceLogps(g, config, weights, shape, usesAverageLogps(lossConfig), adapter.hook);
+  const { sequences, layerBoundaries } = policy;
   adapter.assertTargetsMatched();
-  const side = (from: number) => op.slice(sequences, [from], [from + P], [0]);
+  const side = (from: number) => (v: Value) => op.slice(v, [from], [from + P], [0]);
+  const [chosen, rejected] = [side(0), side(P)];
   const { loss, metrics } = dpoLoss(
     {
-      policyChosen: side(0),
-      policyRejected: side(P),
+      policyChosen: chosen(sequences),
+      policyRejected: rejected(sequences),
       referenceChosen: g.input('reference_chosen_logps', dtype, [P]),
       referenceRejected: g.input('reference_rejected_logps', dtype, [P]),
+      ...(usesChosenNll(lossConfig) ? { chosenNll: op.neg(completionMean(chosen(policy.tokenLogps), chosen(policy.completionMask))) } : {}),
+      ...(usesRunningRewardMean(lossConfig) ? { runningRewardMean: g.input(RUNNING_REWARD_MEAN, dtype, []) } : {}),
     },
     lossConfig,
   );
   g.output(loss, 'loss');
   for (const [name, value] of Object.entries(metrics)) g.output(value, name);
+  const logitMeans = policy.logitMeans();
+  g.output(completionMean(chosen(logitMeans), chosen(policy.completionMask)), 'logits/chosen');
+  g.output(completionMean(rejected(logitMeans), rejected(policy.completionMask)), 'logits/rejected');
   const gradientOptions = { recompute: shape.recompute === false ? undefined : layerBoundaries, keepProducts: shape.keepProducts !== false };
   if (accumulation === 'accumulate') {
     const params = adapter.parameters();

@@ -3,9 +3,11 @@
  * quick picks and `defaultTraining` are all made from it. A new option is one entry here and its place in
  * `trainingFrom`.
  */
-import { DPO_LOSSES, DPO_LOSS_TYPES, type DpoLossType } from '../dpo/losses.ts';
+import { DISCOPOP_TAU, DPO_LOSSES, DPO_LOSS_TYPES, type DpoLossConfig, type DpoLossType } from '../dpo/losses.ts';
+import { InputError } from '../inputError.ts';
 import { ADAMW_DEFAULTS } from '../train/adamw.ts';
 import type { TrainOptions } from '../dpo/trainer.ts';
+import { TRAINING_WEIGHT_STORAGES } from '../engine/models/weights.ts';
 
 /** A round's trainer options: everything but padId, which comes from the model's tokenizer. */
 export type RoundTraining = Omit<TrainOptions, 'padId'>;
@@ -45,13 +47,20 @@ export interface ListOption {
   kind: 'list';
   placeholder: string;
   help: string;
+  /** The names it takes, where only known names are taken (checked by `trainingFrom`). */
+  choices?: readonly string[];
+  default?: readonly string[];
+  picker?: { title: string };
 }
 
 /** The values of a round's options, named by their flags. */
 export interface TrainingValues {
-  loss: DpoLossType;
+  /** Loss names as given: `trainingFrom` checks them. */
+  loss: string[];
+  'loss-weights'?: string[] | undefined;
   beta: number;
   'label-smoothing': number;
+  'discopop-tau': number;
   lr: number;
   epochs: number;
   batch: number;
@@ -64,6 +73,7 @@ export interface TrainingValues {
   'eval-split': number;
   seed: number;
   device: 'cpu' | 'webgpu';
+  weights: (typeof TRAINING_WEIGHT_STORAGES)[number];
   threads: number;
   'head-chunks': number;
   'checkpoint-every': number;
@@ -89,6 +99,9 @@ const MAX_EPOCHS = 1000;
 /** Bucket lengths are multiples of this (or of the maximum length, when shorter). */
 const LENGTH_STEP = 32;
 
+/** The losses that take label smoothing, in words. */
+const SMOOTHED_LOSSES = DPO_LOSS_TYPES.filter((t) => DPO_LOSSES[t].labelSmoothing !== null).join(', ');
+
 const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
 const nonNegativeInt = (n: number) => Number.isInteger(n) && n >= 0;
 const positiveFloat32 = (n: number) => n > 0 && n <= FLOAT32_MAX;
@@ -102,19 +115,24 @@ const number = (
   picker?: NumberOption['picker'],
 ): NumberOption => ({ kind: 'number', placeholder, default: fallback, accepts, what, help, ...(picker ? { picker } : {}) });
 
+/** The loss a round trains with unless told otherwise. */
+export const DEFAULT_LOSS: DpoLossType = 'sigmoid';
+
 export const TRAINING_OPTIONS: { readonly [K in keyof TrainingValues]-?: OptionFor<TrainingValues[K]> } = {
   loss: {
-    kind: 'choice',
+    kind: 'list',
+    placeholder: 'L[,L…]',
     choices: DPO_LOSS_TYPES,
-    default: 'sigmoid',
-    what: `one of ${DPO_LOSS_TYPES.join(', ')}`,
-    help: 'the preference loss',
+    default: [DEFAULT_LOSS],
+    help: `the preference loss, or several summed (TRL's loss_type): ${DPO_LOSS_TYPES.join(', ')} (default ${DEFAULT_LOSS})`,
     picker: { title: 'loss' },
   },
+  'loss-weights': { kind: 'list', placeholder: 'W[,W…]', help: 'one weight per --loss, positive (default 1 each)' },
   beta: number('B', 0.1, positiveFloat32, 'a positive number up to 3.4e38', 'β: how far the adapter may move from the base model', {
     title: 'β (how far the adapter may move from the base model)',
   }),
-  'label-smoothing': number('E', 0, (n) => n >= 0 && n < 0.5, 'in [0, 0.5)', 'ε: the assumed fraction of flipped labels (sigmoid and robust)'),
+  'label-smoothing': number('E', 0, (n) => n >= 0 && n < 0.5, 'in [0, 0.5)', `ε: the assumed fraction of flipped labels (${SMOOTHED_LOSSES})`),
+  'discopop-tau': number('T', DISCOPOP_TAU, positiveFloat32, 'a positive number up to 3.4e38', 'τ: the temperature of the discopop loss'),
   lr: number('L', 5e-5, (n) => n >= 0 && n <= FLOAT32_MAX, 'a non-negative number up to 3.4e38', 'the peak learning rate'),
   epochs: number('E', 1, (n) => positiveInt(n) && n <= MAX_EPOCHS, `an integer from 1 to ${MAX_EPOCHS}`, 'passes over the training pairs', {
     title: 'epochs',
@@ -130,6 +148,13 @@ export const TRAINING_OPTIONS: { readonly [K in keyof TrainingValues]-?: OptionF
   'eval-split': number('F', 0.1, (n) => n >= 0 && n < 1, 'in [0, 1)', 'the fraction of pairs held out for evaluation'),
   seed: number('S', 0, nonNegativeInt, 'a non-negative integer', 'the random seed'),
   device: { kind: 'choice', choices: ['cpu', 'webgpu'], default: 'cpu', what: 'cpu or webgpu', help: 'where the round trains' },
+  weights: {
+    kind: 'choice',
+    choices: TRAINING_WEIGHT_STORAGES,
+    default: 'fp32',
+    what: TRAINING_WEIGHT_STORAGES.join(', '),
+    help: 'how the frozen base model is held while training (int8, int4: less memory; LoRA and optimizer stay fp32)',
+  },
   threads: number('N', 0, nonNegativeInt, 'a non-negative integer', 'CPU threads, 0 to let ONNX Runtime decide'),
   'head-chunks': number('K', 8, positiveInt, 'a positive integer', 'vocabulary chunks of the log-prob head (more: less memory)'),
   'checkpoint-every': number('N', 10, positiveInt, 'a positive integer', 'steps between checkpoints'),
@@ -142,6 +167,7 @@ export function defaultValues(): TrainingValues {
   for (const [flag, option] of Object.entries(TRAINING_OPTIONS) as [string, TrainingOption][]) {
     if (option.kind === 'switch') values[flag] = false;
     else if (option.kind !== 'list') values[flag] = option.default;
+    else if (option.default) values[flag] = [...option.default];
   }
   return values as unknown as TrainingValues;
 }
@@ -153,7 +179,7 @@ export function trainingFrom(values: TrainingValues): RoundTraining {
   const maxLength = values['max-length'];
   // the key order is part of a checkpoint's fingerprint: keep it
   return {
-    loss: { type: values.loss, beta: values.beta, labelSmoothing: values['label-smoothing'] },
+    loss: lossFrom(values),
     lora: { rank, alpha: values['lora-alpha'] ?? 2 * rank, rsLora: values.rslora, ...(targets ? { targetModules: targets } : {}) },
     optimizer: ADAMW_DEFAULTS,
     learningRate: values.lr,
@@ -167,6 +193,49 @@ export function trainingFrom(values: TrainingValues): RoundTraining {
     headChunks: values['head-chunks'],
     device: values.device,
     threads: values.threads,
+    // fp32 adds no key: checkpoints of rounds before --weights keep their fingerprint
+    ...(values.weights !== 'fp32' ? { baseWeights: values.weights } : {}),
+  };
+}
+
+/** The loss names of `--loss`, checked. */
+function lossTypes(names: readonly string[]): DpoLossType[] {
+  if (names.length === 0) throw new InputError('--loss: give at least one loss');
+  for (const [i, name] of names.entries()) {
+    if (!(DPO_LOSS_TYPES as readonly string[]).includes(name)) throw new InputError(`--loss: unknown loss '${name}' (expected ${DPO_LOSS_TYPES.join(', ')})`);
+    if (names.indexOf(name) !== i) throw new InputError(`--loss: ${name} is listed twice`);
+  }
+  return names as DpoLossType[];
+}
+
+/** The weights of `--loss-weights`, one per loss, checked. */
+function lossWeights(texts: readonly string[], losses: number): number[] {
+  const weights = texts.map((text) => {
+    const n = Number(text);
+    if (text.trim() === '' || !positiveFloat32(n)) throw new InputError(`--loss-weights: '${text}' is not a positive number up to 3.4e38`);
+    return n;
+  });
+  if (weights.length !== losses) throw new InputError(`--loss-weights: ${weights.length} weight${weights.length === 1 ? '' : 's'} for ${losses} loss${losses === 1 ? '' : 'es'} in --loss`);
+  return weights;
+}
+
+/**
+ * The loss options from the values. A lone loss stays a name and weights and τ appear only where given or
+ * used, so a round's checkpoint fingerprint changes only with what shapes it.
+ */
+function lossFrom(values: TrainingValues): DpoLossConfig {
+  const types = lossTypes(values.loss);
+  const weights = values['loss-weights'];
+  const labelSmoothing = values['label-smoothing'];
+  if (labelSmoothing > 0 && types.every((t) => DPO_LOSSES[t].labelSmoothing === null)) {
+    throw new InputError(`--label-smoothing: does not apply to ${types.join(', ')} (only ${SMOOTHED_LOSSES})`);
+  }
+  return {
+    type: types.length === 1 ? types[0]! : types,
+    ...(weights ? { weights: lossWeights(weights, types.length) } : {}),
+    beta: values.beta,
+    labelSmoothing,
+    ...(types.includes('discopop') ? { discopopTau: values['discopop-tau'] } : {}),
   };
 }
 
@@ -179,7 +248,7 @@ export function defaultTraining(overrides: Partial<RoundTraining> = {}): RoundTr
 export function lossChoices(): { loss: DpoLossType; description: string }[] {
   return DPO_LOSS_TYPES.map((loss) => {
     const { summary, labelSmoothing } = DPO_LOSSES[loss];
-    const note = loss === TRAINING_OPTIONS.loss.default ? 'default' : labelSmoothing ? `label smoothing ${labelSmoothing}` : '';
+    const note = loss === DEFAULT_LOSS ? 'default' : labelSmoothing ? `label smoothing ${labelSmoothing}` : '';
     return { loss, description: note ? `${summary} (${note})` : summary };
   });
 }

@@ -199,6 +199,7 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
           baseModelHash: checkpoint.hash,
           baseModelPath: modelDir,
           fanInFanOut: familyOf(checkpoint.config).peftFanInFanOut,
+          baseWeights: trainOptions.baseWeights ?? 'fp32',
           trainPairs: result.trainPairs,
           evalPairs: result.evalPairs,
           steps: result.steps.length,

@@ -11,6 +11,8 @@ export const TRL_METRIC_NAMES = [
   'rewards/accuracies',
   'logps/chosen',
   'logps/rejected',
+  'logits/chosen',
+  'logits/rejected',
   'grad_norm',
   'learning_rate',
 ] as const;

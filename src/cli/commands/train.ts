@@ -1,16 +1,14 @@
 import { existsSync } from 'node:fs';
-import { detectFormat, decodePair } from '../../io/formats.ts';
-import { readJsonlLines } from '../../io/lines.ts';
-import type { PairText } from '../../dpo/examples.ts';
 import type { StepMetrics } from '../../dpo/trainer.ts';
 import { clampThreads } from '../../engine/runtime/threads.ts';
-import { isInputError, firstLine } from '../../inputError.ts';
+import { isInputError } from '../../inputError.ts';
 import { TRAINING_OPTIONS, type TrainingOption, type TrainingValues, defaultValues } from '../../rounds/options.ts';
 import { describePhase, heldOutAccuracy, unreliableMetricsWarning } from '../../rounds/phases.ts';
 import { commandLineTraining } from '../../rounds/plan.ts';
 import { runRound } from '../../rounds/round.ts';
 import { type Command, type ParsedArgs, UsageError, numberFlag, requireString } from '../command.ts';
 import { MODEL_FLAG } from '../modelFlag.ts';
+import { pairsFromFile } from '../pairsFile.ts';
 
 const OPTIONS = Object.entries(TRAINING_OPTIONS) as [keyof TrainingValues, TrainingOption][];
 
@@ -57,24 +55,6 @@ function trainingFlags(args: ParsedArgs): TrainingValues {
   return values as unknown as TrainingValues;
 }
 
-/** Pairs from a TRL/OpenAI JSONL file: a bad line stops the command with its line number. */
-function pairsFromFile(file: string): PairText[] {
-  if (!existsSync(file)) throw new UsageError(`prefer train: ${file}: no such file`);
-  const pairs: PairText[] = [];
-  for (const line of readJsonlLines(file)) {
-    if ('error' in line) throw new UsageError(`prefer train: ${file}:${line.line}: ${line.error}`);
-    try {
-      const value: unknown = JSON.parse(line.text);
-      const format = detectFormat(value);
-      if (!format) throw new Error('not a preference pair (expected prompt/chosen/rejected or input/preferred_output/non_preferred_output)');
-      pairs.push(decodePair(format, value));
-    } catch (e) {
-      throw new UsageError(`prefer train: ${file}:${line.line}: ${firstLine(e)}`);
-    }
-  }
-  return pairs;
-}
-
 export const train: Command = {
   name: 'train',
   summary: 'run a LoRA-DPO round on the stored (or given) pairs and save a PEFT adapter',
@@ -107,7 +87,7 @@ export const train: Command = {
     let result;
     try {
       result = await runRound(
-        { modelDir, outDir, database: db, pairs: pairsFile === undefined ? undefined : pairsFromFile(pairsFile), training },
+        { modelDir, outDir, database: db, pairs: pairsFile === undefined ? undefined : pairsFromFile(pairsFile, 'train'), training },
         {
           signal: controller.signal,
           onStep: (m) => out.result(m, stepLine(m)),

@@ -204,6 +204,8 @@ export const gradientRules: GradientRules = {
       return op.mul(g, dy);
     },
   ],
+  // the frozen base, stored block-quantized: a constant (input gradients flow through the product that reads it)
+  DequantizeBlocks: () => [null, null],
   TokenLogProbs: (g, [logits, targets]) => [() => logitsGradient(logits, targets, g), null],
   // log p = h·head[t] − logsumexp(h·headᵀ): the softmax part block by block, recomputing each block's logits so
   // that one block's [rows, vocab] tensors are alive at a time; the target part as row gathers and scatters

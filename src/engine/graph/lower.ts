@@ -26,6 +26,12 @@ function floatAttr(node: Node, name: string): number {
   return a.value;
 }
 
+function intAttr(node: Node, name: string): number {
+  const a = node.attributes[name];
+  if (!a || a.kind !== 'int') throw new Error(`${node.opType}: missing int attribute ${name}`);
+  return a.value;
+}
+
 function logSoftmaxFromBasicOps(x: Value, axis: number): Value {
   const shifted = op.sub(x, op.reduceMax(x, [axis]));
   return op.sub(shifted, op.log(op.reduceSum(op.exp(shifted), [axis])));
@@ -74,12 +80,36 @@ const rules: Record<string, Rule> = {
   // int8 activations (accuracy level 4) on CPU: level 0 runs int8 weights ~25× slower than fp32 MatMul there
   [`${PREFER_DOMAIN}:MatMulBlocks`]: ([x, packed, scales], node, target) =>
     x!.graph.addNode('MatMulNBits', [x!, packed!, scales!], [{ dtype: x!.dtype, shape: node.outputs[0]!.shape }], { ...node.attributes, accuracy_level: attr.int(target === 'webgpu' ? 0 : 4) }, MS_DOMAIN),
+  [`${PREFER_DOMAIN}:DequantizeBlocks`]: ([packed, scales], node) => [dequantizeLinearBlocks(packed!, scales!, node)],
   ':LogSoftmax': ([x], node, target) => {
     const a = node.attributes.axis;
     const axis = a?.kind === 'int' ? a.value : -1;
     return [logSoftmaxFor(target, x!, axis)];
   },
 };
+
+/**
+ * Block-quantized codes [N, blocks, bytes] as float [N, K] through DequantizeLinear with a block size (opset 21):
+ * int4 codes are first split out of their bytes (element 2i in the low nibble, 2i+1 in the high one); the zero
+ * point 2^(bits−1) is broadcast from one scalar, so the graph holds no per-block constant.
+ */
+function dequantizeLinearBlocks(packed: Value, scales: Value, node: Node): Value {
+  const g = packed.graph;
+  const [k, bits, blockSize] = ['K', 'bits', 'block_size'].map((name) => intAttr(node, name)) as [number, number, number];
+  const [n, blocks] = packed.shape as [number, number];
+  let codes = packed;
+  if (bits === 4) {
+    const nibble = (opType: string, operand: number, attributes = {}) => g.addNode(opType, [packed, g.scalar(operand, 'uint8')], [{ dtype: 'uint8', shape: packed.shape }], attributes)[0]!;
+    codes = op.concat([op.unsqueeze(nibble('BitwiseAnd', 15), [-1]), op.unsqueeze(nibble('BitShift', 4, { direction: attr.string('RIGHT') }), [-1])], -1);
+  }
+  const zero = op.expand(g.scalar(1 << (bits - 1), 'uint8'), [n, blocks]);
+  const [w] = g.addNode('DequantizeLinear', [op.reshape(codes, [n, blocks * blockSize]), op.reshape(scales, [n, blocks]), zero], [{ dtype: scales.dtype, shape: [n, blocks * blockSize] }], {
+    axis: attr.int(1),
+    block_size: attr.int(blockSize),
+  });
+  // a row that is not whole blocks ends in zero padding
+  return k === blocks * blockSize ? w! : op.slice(w!, [0], [k], [1]);
+}
 
 /** `Unsqueeze(Gather(table, positions), [1])`: the rotary angles of the families, as [table, positions]; else null. */
 function rotaryTableAndPositions(angles: Value): [Value, Value] | null {

@@ -18,6 +18,10 @@
  *   HeadTokenLogProbs(hidden, head, targets; chunks)
  *                                          TokenLogProbs(hidden·headᵀ, targets), `chunks` row blocks at a time:
  *                                          training never holds all [rows, vocab] logits at once
+ *   MatMulBlocks(x, packed, scales; K, N, bits, block_size)
+ *                                          x·Wᵀ for a block-quantized W (inference: MatMulNBits)
+ *   DequantizeBlocks(packed, scales; K, bits, block_size)
+ *                                          the float W [N, K] itself (training: a frozen base layer at a time)
  * Lowering with { fused: true } (float32 CPU inference graphs only, never differentiated) also emits
  * SimplifiedLayerNormalization, LayerNormalization, Gelu and com.microsoft RotaryEmbedding.
  */
@@ -379,6 +383,22 @@ export function matmulBlocks(x: Value, packed: Value, scales: Value, bits: numbe
   if (scales.rank !== 1 || scales.shape[0] !== (n as number) * (blocks as number)) fail('MatMulBlocks', `scales ${fmt(scales)} do not match ${fmt(packed)}`);
   const attributes = { K: attr.int(k), N: attr.int(n as number), bits: attr.int(bits), block_size: attr.int(blockSize) };
   return x.graph.addNode('MatMulBlocks', [x, packed, scales], [{ dtype: x.dtype, shape: [...x.shape.slice(0, -1), n!] }], attributes, PREFER_DOMAIN)[0]!;
+}
+
+/**
+ * The float weight [N, K] of block-quantized packed codes (quantize.ts): (code − 2^(bits−1)) × scale. Training
+ * graphs read a frozen base layer through it, so only the layer being computed holds float weights.
+ */
+export function dequantizeBlocks(packed: Value, scales: Value, bits: number, blockSize: number, k: number): Value {
+  sameGraph('DequantizeBlocks', [packed, scales]);
+  requireFloat('DequantizeBlocks', scales);
+  const [n, blocks, blockBytes] = packed.shape;
+  if (packed.dtype !== 'uint8' || packed.rank !== 3 || typeof n !== 'number' || blocks !== Math.ceil(k / blockSize) || blockBytes !== (blockSize * bits) / 8) {
+    fail('DequantizeBlocks', `packed ${fmt(packed)} is not ${bits}-bit blocks of ${blockSize} over ${k} columns`);
+  }
+  if (scales.rank !== 1 || scales.shape[0] !== n * blocks) fail('DequantizeBlocks', `scales ${fmt(scales)} do not match ${fmt(packed)}`);
+  const attributes = { K: attr.int(k), bits: attr.int(bits), block_size: attr.int(blockSize) };
+  return packed.graph.addNode('DequantizeBlocks', [packed, scales], [{ dtype: scales.dtype, shape: [n, k] }], attributes, PREFER_DOMAIN)[0]!;
 }
 
 /** [start, end) of each of `chunks` near-equal blocks of `rows`. */

@@ -12,9 +12,10 @@
  * segment after first (ONNX Runtime's order otherwise defers the small parameter-gradient products to the end
  * and keeps every layer's inputs to them alive), and that its common-subexpression pass cannot merge with the
  * original forward. The sum equals the input exactly unless a gradient element is not finite, in which case
- * the step is lost anyway.
+ * the step is lost anyway. A block-quantized base layer's float weights (DequantizeBlocks) belong to its segment
+ * too: the backward dequantizes the layer again, from its scales read gated, instead of keeping every layer's.
  */
-import type { Graph, Node, Value } from './ir.ts';
+import { type Graph, type Node, type Value, isFloat } from './ir.ts';
 import * as op from './ops.ts';
 
 export interface RecomputeReport {
@@ -67,6 +68,12 @@ export function recomputeSegments(
     for (let i = from + 1; i <= to; i++) {
       const node = graph.nodes[i]!;
       for (const v of node.inputs) if (v && isParameter.has(v)) read.add(v);
+      if (isWeightExpansion(node)) {
+        // a layer's dequantized base weights are recomputed too, from gated scales: never alive for every layer at once
+        for (const o of node.outputs) segmentOf.set(o, k);
+        for (const v of node.inputs) if (v && isFloat(v.dtype) && v.role === 'initializer') keptOf.set(v, k);
+        continue;
+      }
       if (!node.inputs.some((v) => v && depends.has(v))) continue;
       const kept = options.keepProducts === true && isKeptProduct(graph, node);
       for (const o of node.outputs) {
@@ -143,10 +150,13 @@ export function recomputeSegments(
   return { addedNodes: added, segments: segmentsUsed.size };
 }
 
+/** A node that expands stored base weights into the float weight a product reads (a block-quantized layer). */
+const isWeightExpansion = (node: Node): boolean => node.opType === 'DequantizeBlocks';
+
 /** A product with a frozen model weight, or one no larger than an operand (recomputing it costs FLOPs, keeping it little memory). */
 function isKeptProduct(graph: Graph, node: Node): boolean {
   if (node.opType !== 'MatMul' && node.opType !== 'Gemm') return false;
-  if (node.inputs.some((v) => v !== null && graph.initializers.get(v)?.weight === true)) return true;
+  if (node.inputs.some((v) => v !== null && (graph.initializers.get(v)?.weight === true || (v.producer !== null && isWeightExpansion(v.producer))))) return true;
   const size = (v: Value) => v.shape.reduce<number>((n, d) => n * (typeof d === 'number' ? d : Infinity), 1);
   return size(node.outputs[0]!) <= Math.max(...node.inputs.map((v) => (v ? size(v) : 0)));
 }

@@ -98,7 +98,7 @@ export interface ForwardInputs {
    * weights (pretraining) keep the default [in, out] layout their optimizer state is in.
    */
   linearsAsStored?: boolean;
-  /** Inference only: how the linears' weights (and the LM head's) are stored; default fp32, what training graphs use. */
+  /** How the linears' weights (and, for inference, the LM head's) are stored; default fp32. */
   weightStorage?: WeightStorage;
 }
 

@@ -240,7 +240,7 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
   let asStored = false;
 
   function linear(x: Value, name: string, layer: number, inF: number, outF: number, bias: boolean, hook?: LinearHook): Value {
-    let y = asStored ? timesTransposed(x, w.tensor(`${name}.weight`, [outF, inF])) : w.product(x, [`${name}.weight`], inF, [outF]);
+    let y = asStored ? timesTransposed(x, w.frozenLinear(`${name}.weight`, inF, outF)) : w.product(x, [`${name}.weight`], inF, [outF]);
     if (bias) y = op.add(y, w.tensor(`${name}.bias`, [outF]));
     return hook ? hook({ name, layer, inFeatures: inF, outFeatures: outF }, x, y) : y;
   }
@@ -283,6 +283,7 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
 
   function forward({ inputIds, positions, attentionBias, past, linearHook, groupProjections = false, linearsAsStored = false, weightStorage = 'fp32' }: ForwardInputs): ForwardResult {
     asStored = linearsAsStored;
+    w.frozenBase = linearsAsStored;
     w.storage = weightStorage;
     // rotary angles of each token's own position: [B, 1, T, D/2], shared by all heads and layers
     const cos = op.unsqueeze(op.gather(cosTable, positions), [1]);

@@ -6,12 +6,15 @@ import { InputError } from '../../inputError.ts';
 import type { WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
-import { GGML_BLOCK_SIZE, type QuantBits, type WeightLayout, blocksPerRow, concatRows, ggmlBlockBits, quantizeBlocks, repackGgmlBlocks } from '../graph/quantize.ts';
+import { type BlockQuantized, GGML_BLOCK_SIZE, type QuantBits, type WeightLayout, blocksPerRow, concatRows, ggmlBlockBits, quantizeBlocks, repackGgmlBlocks } from '../graph/quantize.ts';
 import { float32ToHalfBits } from '../hf/halfPrecision.ts';
 
-/** How an inference graph stores the decoder's linear weights (`prefer sample --weights`). */
+/** How a graph stores the decoder's linear weights (`prefer sample --weights`). */
 export const WEIGHT_STORAGES = ['fp32', 'fp16', 'int8', 'int4'] as const;
 export type WeightStorage = (typeof WEIGHT_STORAGES)[number];
+
+/** The storages a training graph holds its frozen base in (`prefer train --weights`). */
+export const TRAINING_WEIGHT_STORAGES = ['fp32', 'int8', 'int4'] as const satisfies readonly WeightStorage[];
 
 const QUANT_BITS: Record<WeightStorage, QuantBits | undefined> = { fp32: undefined, fp16: undefined, int8: 8, int4: 4 };
 
@@ -20,6 +23,12 @@ export const QUANT_BLOCK_SIZE = 32;
 
 /** Whether int8/int4 graphs quantize the LM head too (README "Weight storage": at large vocabularies it dominates decode). */
 const QUANTIZED_HEAD = true;
+
+/**
+ * A frozen base's quantized linears per weight source: a round builds several graphs (reference, step and eval per
+ * bucket) that feed the same tensors, so each weight is quantized once and its float copy released once.
+ */
+const frozenBlocks = new WeakMap<WeightSource, Map<string, BlockQuantized>>();
 
 function convert(data: Float32Array, dtype: DType): Float32Array | Float64Array {
   if (dtype === 'float32') return data;
@@ -33,8 +42,10 @@ export class GraphWeights {
   private readonly dtype: DType;
   private readonly cache = new Map<string, Value>();
   private readonly scaleCache = new Map<string, Value>();
-  /** How this graph stores linear weights: set per forward pass (inference graphs); training graphs keep fp32. */
+  /** How this graph stores linear weights: set per forward pass. */
   storage: WeightStorage = 'fp32';
+  /** Frozen-base graphs (LoRA training): the LM head stays fp32 whatever the storage, the logits' gradient flows through it. */
+  frozenBase = false;
 
   constructor(g: Graph, source: WeightSource, dtype: DType) {
     this.g = g;
@@ -69,6 +80,20 @@ export class GraphWeights {
   }
 
   /**
+   * An nn.Linear weight [out, in] as the float matrix a frozen-base graph (LoRA training) reads, in this graph's
+   * storage: fp32 as stored; int8/int4 as blocks dequantized in the graph, so that with recompute only the layer
+   * being computed holds float weights (recompute.ts). fp16 is refused: onnxruntime-node 1.30 cannot feed float16
+   * tensors ("not enough space"), and training feeds its base weights.
+   */
+  frozenLinear(name: string, inFeatures: number, outFeatures: number): Value {
+    const bits = QUANT_BITS[this.storage];
+    if (this.storage === 'fp16') throw new InputError('training over an fp16 base is not supported (onnxruntime-node cannot feed float16 weights): use --weights fp32, int8 or int4');
+    if (!bits) return this.tensor(name, [outFeatures, inFeatures]);
+    const q = this.blocks([name], inFeatures, [outFeatures], 'rows', bits, true, frozenBlocks);
+    return op.dequantizeBlocks(q.packed, q.scales, bits, q.blockSize, inFeatures);
+  }
+
+  /**
    * x × Wᵀ for nn.Linear weights reading x, side by side when several (q/k/v, gate/up: one product, the caller
    * splits the columns), in this graph's storage. `names` are the weights' full names; HF stores them [out, in]
    * ('rows'), GPT-2's Conv1D [in, out] ('columns').
@@ -87,7 +112,7 @@ export class GraphWeights {
   /** The LM head's logits: hidden × headᵀ for a [vocab, hidden] table (block-quantized with the linears where QUANTIZED_HEAD says so). */
   head(hidden: Value, name: string, vocab: number, hiddenSize: number): Value {
     const bits = QUANT_BITS[this.storage];
-    if (!bits || !QUANTIZED_HEAD) return timesTransposed(hidden, this.tensor(name, [vocab, hiddenSize]));
+    if (!bits || !QUANTIZED_HEAD || this.frozenBase) return timesTransposed(hidden, this.tensor(name, [vocab, hiddenSize]));
     const q = this.blocks([name], hiddenSize, [vocab], 'rows', bits, false);
     return op.matmulBlocks(hidden, q.packed, q.scales, bits, q.blockSize);
   }
@@ -152,14 +177,22 @@ export class GraphWeights {
    * is repacked as it is, any other is quantized from get() and its float copy released (`release` false: the
    * tensor is read elsewhere too, the tied embedding).
    */
-  private blocks(names: string[], inFeatures: number, outs: number[], layout: WeightLayout, bits: QuantBits, release = true): { packed: Value; scales: Value; blockSize: number } {
+  private blocks(
+    names: string[],
+    inFeatures: number,
+    outs: number[],
+    layout: WeightLayout,
+    bits: QuantBits,
+    release = true,
+    shared?: WeakMap<WeightSource, Map<string, BlockQuantized>>,
+  ): { packed: Value; scales: Value; blockSize: number } {
     if (this.dtype !== 'float32') throw new Error(`model weights: ${this.storage} storage needs float32 compute, not ${this.dtype}`);
     const key = names.join('+');
     const stored = names.map((name) => (layout === 'rows' ? this.source.blocks?.(name) : undefined));
     // a group shares one block size: GGML's 32 as soon as one of its weights comes as GGML blocks
     const blockSize = stored.some((s) => s && ggmlBlockBits(s.type) === bits) ? GGML_BLOCK_SIZE : QUANT_BLOCK_SIZE;
-    const packed = this.memo(`${key}:q${bits}`, () => {
-      const q = concatRows(
+    const quantized = (): BlockQuantized =>
+      concatRows(
         names.map((name, n) => {
           const s = stored[n];
           if (s && ggmlBlockBits(s.type) === bits && blockSize === GGML_BLOCK_SIZE) {
@@ -173,6 +206,8 @@ export class GraphWeights {
           return q;
         }),
       );
+    const packed = this.memo(`${key}:q${bits}`, () => {
+      const q = shared ? sharedEntry(shared, this.source, `${key}:q${bits}`, quantized) : quantized();
       const blocks = blocksPerRow(inFeatures, blockSize);
       this.scaleCache.set(key, this.g.initializer(`${key}.scales`, { dtype: 'float32', shape: [q.rows * blocks], data: q.scales }, { weight: true }));
       return this.g.initializer(`${key}.q${bits}`, { dtype: 'uint8', shape: [q.rows, blocks, (blockSize * bits) / 8], data: q.packed }, { weight: true });
@@ -191,6 +226,14 @@ export class GraphWeights {
       throw new InputError(`weight ${name}: shape [${actual.join(', ')}], expected [${expected.join(', ')}] from config.json`);
     }
   }
+}
+
+function sharedEntry<T>(cache: WeakMap<WeightSource, Map<string, T>>, source: WeightSource, key: string, make: () => T): T {
+  let entries = cache.get(source);
+  if (!entries) cache.set(source, (entries = new Map()));
+  let entry = entries.get(key);
+  if (entry === undefined) entries.set(key, (entry = make()));
+  return entry;
 }
 
 /**

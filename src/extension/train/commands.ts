@@ -4,6 +4,8 @@ import { describePhase, describeStep, heldOutAccuracy, unreliableMetricsWarning 
 import { type RoundPlan, checkpointsRoot, pairFilter, planNewRound, planResumedRound } from '../../rounds/plan.ts';
 import { interruptAfterCrash, interruptOrphanedRuns, interruptedRounds, roundsOfModel } from '../../rounds/resume.ts';
 import type { RoundResult } from '../../rounds/round.ts';
+import type { RoundTraining } from '../../rounds/options.ts';
+import { TRAINING_WEIGHT_STORAGES, type WeightStorage } from '../../engine/models/weights.ts';
 import { runRoundInWorker } from '../../rounds/trainWorkerClient.ts';
 import { configuredModelDir } from '../compare/sources.ts';
 import type { Services } from '../services.ts';
@@ -24,6 +26,12 @@ interface EditorRound extends RoundPlan {
 function checkpointEvery(): number {
   const n = vscode.workspace.getConfiguration('prefer').get<number>('training.checkpointEvery', 25);
   return Number.isInteger(n) && n >= 0 ? n : 25;
+}
+
+/** `prefer.training.weights`: how the frozen base is held while training; fp32 (the default) adds nothing to the round. */
+function baseWeights(): Partial<RoundTraining> {
+  const w = vscode.workspace.getConfiguration('prefer').get<string>('training.weights', 'fp32');
+  return w !== 'fp32' && (TRAINING_WEIGHT_STORAGES as readonly string[]).includes(w) ? { baseWeights: w as WeightStorage } : {};
 }
 
 export function registerTrainCommands(services: Services): void {
@@ -85,7 +93,7 @@ async function askRound(
     return undefined;
   }
   return {
-    ...planNewRound(storage, modelDir, { ...request, filter, pairs }, checkpointEvery()),
+    ...planNewRound(storage, modelDir, { ...request, filter, pairs, training: { ...baseWeights(), ...request.training } }, checkpointEvery()),
     keepBase: request.keepBase ?? false,
     simulate: request.simulate,
   };

@@ -1,12 +1,13 @@
 import * as vscode from 'vscode';
 import type { DpoLossType } from '../../dpo/losses.ts';
-import { type NumberOption, type RoundTraining, TRAINING_OPTIONS, lossChoices } from '../../rounds/options.ts';
+import { DEFAULT_LOSS, type NumberOption, type RoundTraining, TRAINING_OPTIONS, lossChoices } from '../../rounds/options.ts';
 import { type PairRange, pairFilter } from '../../rounds/plan.ts';
 import type { StoreAccess } from '../storeAccess.ts';
 
 /** What a round trains on and how; the palette asks for it, tests and keybindings may pass it. */
 export interface RoundRequest {
   range: PairRange;
+  /** One loss: combinations (`--loss a,b --loss-weights …`) are the command line's. */
   loss: DpoLossType;
   beta: number;
   epochs: number;
@@ -23,7 +24,7 @@ export interface RoundRequest {
 
 const { loss: LOSS, beta: BETA, epochs: EPOCHS } = TRAINING_OPTIONS;
 
-export const DEFAULT_REQUEST: RoundRequest = { range: 'all', loss: LOSS.default, beta: BETA.default!, epochs: EPOCHS.default! };
+export const DEFAULT_REQUEST: RoundRequest = { range: 'all', loss: DEFAULT_LOSS, beta: BETA.default!, epochs: EPOCHS.default! };
 
 /** Why `text` is not a value `option` takes, or undefined when it is one. */
 function numberProblem(option: NumberOption, text: string): string | undefined {

@@ -250,6 +250,51 @@ hostileCases('train', [
     error: /target module attn_out matches no linear/,
   },
   {
+    name: '--loss naming a loss the registry lacks, in a list',
+    setup: (dir) => train(dir, join(dir, 'adapter'), '--loss', 'sigmoid,kto'),
+    error: /^--loss: unknown loss 'kto' \(expected sigmoid, robust, ipo, hinge, /,
+  },
+  {
+    name: '--loss listing a loss twice',
+    setup: (dir) => train(dir, join(dir, 'adapter'), '--loss', 'sft,sigmoid,sft'),
+    error: /^--loss: sft is listed twice$/,
+  },
+  {
+    name: '--loss of commas only',
+    setup: (dir) => train(dir, join(dir, 'adapter'), '--loss', ',,'),
+    error: /^--loss: give at least one loss$/,
+  },
+  {
+    name: '--loss-weights with fewer weights than losses',
+    setup: (dir) => train(dir, join(dir, 'adapter'), '--loss', 'sigmoid,sft', '--loss-weights', '1'),
+    error: /^--loss-weights: 1 weight for 2 losses in --loss$/,
+  },
+  {
+    name: '--loss-weights with a weight for no loss',
+    setup: (dir) => train(dir, join(dir, 'adapter'), '--loss-weights', '1,2'),
+    error: /^--loss-weights: 2 weights for 1 loss in --loss$/,
+  },
+  {
+    name: '--loss-weights with a negative weight',
+    setup: (dir) => train(dir, join(dir, 'adapter'), '--loss', 'sigmoid,sft', '--loss-weights', '1,-0.2'),
+    error: /^--loss-weights: '-0\.2' is not a positive number up to 3\.4e38$/,
+  },
+  ...['0', 'NaN', '1e39', 'Infinity', '0x'].map((weight) => ({
+    name: `--loss-weights ${weight}`,
+    setup: (dir: string) => train(dir, join(dir, 'adapter'), '--loss-weights', weight),
+    error: new RegExp(`^--loss-weights: '${weight}' is not a positive number`),
+  })),
+  {
+    name: '--label-smoothing with losses that take none',
+    setup: (dir) => train(dir, join(dir, 'adapter'), '--loss', 'ipo,sft', '--label-smoothing', '0.1'),
+    error: /^--label-smoothing: does not apply to ipo, sft \(only sigmoid, robust, sigmoid_norm, exo_pair\)$/,
+  },
+  {
+    name: '--discopop-tau 0',
+    setup: (dir) => train(dir, join(dir, 'adapter'), '--loss', 'discopop', '--discopop-tau', '0'),
+    error: /--discopop-tau must be a positive number up to 3\.4e38/,
+  },
+  {
     name: '--pairs is a folder',
     setup: (dir) => train(dir, join(dir, 'adapter'), '--pairs', userFolder(dir, 'data')),
     error: /data: is a folder/,

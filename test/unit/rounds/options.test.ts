@@ -71,6 +71,15 @@ describe('the table of training options', () => {
       { loss: 'robust', description: 'DPO robust to flipped labels (label smoothing 0.1)' },
       { loss: 'ipo', description: 'IPO: squared loss on length-normalized log-ratios' },
       { loss: 'hinge', description: 'SLiC hinge loss' },
+      { loss: 'sigmoid_norm', description: 'DPO on length-normalized log-ratios' },
+      { loss: 'apo_zero', description: 'APO-zero: chosen up, rejected down (chosen better than the model)' },
+      { loss: 'apo_down', description: 'APO-down: both down, rejected more (chosen worse than the model)' },
+      { loss: 'exo_pair', description: 'EXO: reverse-KL preference matching (label smoothing 0.001)' },
+      { loss: 'nca_pair', description: 'NCA: noise-contrastive alignment' },
+      { loss: 'bco_pair', description: 'BCO: rewards classified around their running mean' },
+      { loss: 'sppo_hard', description: 'SPPO with hard labels' },
+      { loss: 'discopop', description: 'DiscoPOP: log-ratio modulated loss' },
+      { loss: 'sft', description: 'SFT: NLL of the chosen completions' },
     ]);
     assert.deepEqual(TRAINING_OPTIONS.loss.choices, DPO_LOSS_TYPES);
   });

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { lower } from '../../../src/engine/graph/lower.ts';
+import { serialize } from '../../../src/engine/graph/onnx.ts';
+import { type QuantBits, dequantizeBlocks, quantizeBlocks } from '../../../src/engine/graph/quantize.ts';
+import type { ModelConfig, WeightSource } from '../../../src/engine/hf/types.ts';
+import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts';
+import type { WeightStorage } from '../../../src/engine/models/weights.ts';
+import { initialLoraWeights } from '../../../src/dpo/lora.ts';
+import { accumulatorName, dpoGraph } from '../../../src/dpo/trainingGraph.ts';
+import { trainDpo } from '../../../src/dpo/trainer.ts';
+import { defaultTraining } from '../../../src/rounds/options.ts';
+import { ADAMW_DEFAULTS, nextName } from '../../../src/train/adamw.ts';
+import { uniform } from '../autodiff/gradcheck.ts';
+import { batchFeeds, syntheticBatch } from './dpoGraph.ts';
+import { readSafetensors } from '../../../src/engine/hf/safetensors.ts';
+import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
+import { readAdapterConfig } from '../../../src/dpo/adapterFiles.ts';
+import { prefer, tempDir } from '../cli/helpers.ts';
+
+// rows of 40 values: one whole block of 32 and one padded block per row
+const config: ModelConfig = llamaConfig({ vocabSize: 48, hiddenSize: 40, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 10, intermediateSize: 48, tieWordEmbeddings: false });
+const isBaseLinear = (name: string) => /\.layers\.\d+\..*_proj\.weight$/.test(name);
+
+/** The same checkpoint with every base linear replaced by its block-quantized values, as float32. */
+function dequantizedSource(source: WeightSource, bits: QuantBits): WeightSource {
+  const stored = (data: Float32Array, rows: number, cols: number) => dequantizeBlocks(quantizeBlocks(data, rows, cols, bits, 32));
+  return {
+    names: () => source.names(),
+    has: (name) => source.has(name),
+    get: (name) => {
+      const w = source.get(name);
+      if (!isBaseLinear(name)) return w;
+      const [rows, cols] = w.shape as [number, number];
+      return { ...w, data: stored(w.data, rows, cols) };
+    },
+  };
+}
+
+/** Gradients of the DPO loss wrt every LoRA weight (the accumulate graph from zero sums), with layer recompute on. */
+async function loraGradients(source: WeightSource, baseWeights: WeightStorage): Promise<Map<string, Float32Array>> {
+  const built = dpoGraph(config, source, { rows: 4, length: 8, headChunks: 2, baseWeights }, { rank: 4, alpha: 8 }, { type: 'sigmoid', beta: 0.5 }, null, 'accumulate');
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [name, v] of Object.entries(batchFeeds(syntheticBatch(config.vocabSize, 2, 8, 3, 5)))) {
+    feeds[name] = v.dtype === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(v.data as bigint[]), v.shape) : new ort.Tensor('float32', Float32Array.from(v.data as number[]), v.shape);
+  }
+  // B ≠ 0, unlike a fresh adapter, so that A's gradient is not identically zero
+  for (const [name, data] of initialLoraWeights(built.adapter.layers, 3)) {
+    const shape = built.graph.inputs.find((i) => i.name === name)!.shape as number[];
+    feeds[name] = new ort.Tensor('float32', name.includes('lora_B') ? Float32Array.from(uniform(data.length, data.length, -0.3, 0.3)) : (data as Float32Array), shape);
+    feeds[accumulatorName(name)] = new ort.Tensor('float32', new Float32Array(data.length), shape);
+  }
+  const session = await ort.InferenceSession.create(serialize(lower(built.graph, 'cpu'), 'embedded').model, { intraOpNumThreads: 1 });
+  const out = await session.run(feeds);
+  await session.release();
+  return new Map(built.adapter.parameters().map((p) => [p.name, out[nextName(accumulatorName(p.name))]!.data as Float32Array]));
+}
+
+/** The largest difference of two gradient sets, relative to each tensor's largest magnitude. */
+function maxRelativeDifference(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
+  let worst = 0;
+  for (const [name, x] of a) {
+    const y = b.get(name)!;
+    const scale = Math.max(...y.map(Math.abs), 1e-30);
+    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / scale);
+  }
+  return worst;
+}
+
+for (const [storage, bits] of [['int8', 8], ['int4', 4]] as const) {
+  test(`${storage} base: LoRA gradients equal the fp32 graph's on the dequantized base weights`, async () => {
+    const source = randomWeights(config, 9, 0.3);
+    const quantized = await loraGradients(source, storage);
+    const onDequantized = await loraGradients(dequantizedSource(randomWeights(config, 9, 0.3), bits), 'fp32');
+    assert.equal(quantized.size, config.numLayers * 7 * 2);
+    const difference = maxRelativeDifference(quantized, onDequantized);
+    assert.ok(difference <= 1e-5, `max relative difference ${difference.toExponential(2)}`);
+    // the comparison sees the storage: the unquantized base gives other gradients
+    assert.ok(maxRelativeDifference(quantized, await loraGradients(randomWeights(config, 9, 0.3), 'fp32')) > 1e-3);
+  });
+}
+
+test('an fp16 base is refused for training, and int4 on WebGPU, each with a clear message', async () => {
+  assert.throws(() => dpoGraph(config, randomWeights(config, 1), { rows: 2, length: 4, baseWeights: 'fp16' }, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.1 }, null), /fp16 base is not supported/);
+  const example = { prompt: [1, 2], chosen: [3], rejected: [4] };
+  await assert.rejects(trainDpo(config, randomWeights(config, 1), [example], { ...defaultTraining({ device: 'webgpu', baseWeights: 'int4' }), padId: 0 }), /--weights int4 trains on the CPU only/);
+});
+
+test('a family read through inference products (GPT-2) refuses a quantized base with a clear message', () => {
+  const gpt2 = llamaConfig({ vocabSize: 48, hiddenSize: 32, numLayers: 1, numHeads: 4, numKvHeads: 4, headDim: 8, intermediateSize: 64, family: 'gpt2', modelType: 'gpt2', architecture: 'GPT2LMHeadModel' });
+  assert.throws(() => dpoGraph(gpt2, randomWeights(gpt2, 1), { rows: 2, length: 4, baseWeights: 'int8' }, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.1 }, null), /int8 base is not supported for GPT2LMHeadModel/);
+});
+
+
+test('with recompute, the backward dequantizes each layer again: no forward dequantized weight outlives the forward', () => {
+  const built = dpoGraph(config, randomWeights(config, 1), { rows: 2, length: 4, baseWeights: 'int8' }, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
+  const nodes = built.graph.nodes;
+  const dequantized = nodes.filter((n) => n.opType === 'DequantizeBlocks');
+  const forward = new Set(dequantized.slice(0, config.numLayers * 7).flatMap((n) => n.outputs));
+  // 7 linears per layer dequantized in the forward, and again in the backward
+  assert.ok(dequantized.length > config.numLayers * 7, `${dequantized.length} DequantizeBlocks nodes`);
+  const lastForwardRead = Math.max(...nodes.map((n, i) => (n.inputs.some((v) => v && forward.has(v)) ? i : -1)));
+  const firstBackward = nodes.findIndex((n) => n.opType === 'DequantizeBlocks' && !forward.has(n.outputs[0]!));
+  assert.ok(lastForwardRead < firstBackward, `a forward dequantized weight is read at node ${lastForwardRead}, after the backward began at ${firstBackward}`);
+});
+
+test('prefer train --weights int8 trains over an int8 base and saves a PEFT adapter that records it', async () => {
+  const dir = tempDir('quantized-base');
+  const model = await makeCheckpoint('llama', join(dir, 'llama'));
+  const pairs = join(dir, 'pairs.jsonl');
+  writeFileSync(pairs, Array.from({ length: 4 }, (_, i) => JSON.stringify({ prompt: `function f${i}(x) {\n  return`, chosen: ' x + 1;\n}', rejected: ' x+1\n}' })).join('\n') + '\n');
+  const out = join(dir, 'adapter');
+  const r = prefer('train', '--pairs', pairs, '--model', model, '--out', out, '--weights', 'int8', '--lora-r', '2', '--batch', '2', '--max-length', '64', '--eval-split', '0', '--lr', '1e-3', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const steps = r.stdout.trimEnd().split('\n').slice(0, -1).map((l) => JSON.parse(l) as Record<string, number>);
+  assert.equal(steps.length, 2);
+  for (const s of steps) assert.ok(Number.isFinite(s.loss) && Number.isFinite(s.grad_norm), JSON.stringify(s));
+  assert.equal(JSON.parse(readFileSync(join(out, 'prefer_adapter.json'), 'utf8')).baseWeights, 'int8');
+  assert.equal(readAdapterConfig(out).peft_type, 'LORA');
+  const { tensors } = await readSafetensors(join(out, 'adapter_model.safetensors'));
+  const loraA = tensors.get('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
+  assert.equal(loraA?.dtype, 'F32', 'LoRA weights stay fp32');
+  const bad = prefer('train', '--pairs', pairs, '--model', model, '--out', join(dir, 'never'), '--weights', 'int3', '--json');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--weights/);
+  const fp16 = prefer('train', '--pairs', pairs, '--model', model, '--out', join(dir, 'never'), '--weights', 'fp16', '--json');
+  assert.equal(fp16.code, 2, 'fp16 is not a training storage');
+});
