@@ -57,6 +57,18 @@ export interface WriteGgufOptions {
   pre?: string;
   /** token_embd.weight as these GGML blocks (any type llama.cpp reads, e.g. K-quants), to test a reader's dequantization. */
   embedding?: { typeId: number; bytes: Uint8Array };
+  /**
+   * Each tensor's encoded bytes as chunks made while the file is written, instead of the checkpoint's weights
+   * (whose `get` then only needs the shape): models too large to hold in memory, written one chunk at a time.
+   */
+  chunks?: (tensor: StreamedTensor) => Iterable<Uint8Array>;
+}
+
+/** A tensor whose bytes a `chunks` source makes: its GGUF name, HF shape and storage type. */
+export interface StreamedTensor {
+  name: string;
+  shape: number[];
+  type: GgufTensorType;
 }
 
 export async function writeGguf(checkpoint: Checkpoint, path: string, options: WriteGgufOptions = {}): Promise<void> {
@@ -84,7 +96,7 @@ export async function writeGguf(checkpoint: Checkpoint, path: string, options: W
   const tensors = ggufTensors(checkpoint, arch, options.type ?? 'F32');
   const { embedding } = options;
   if (embedding) tensors.forEach((t) => t.name === 'token_embd.weight' && (t.raw = embedding));
-  await writeFile(path, metadata, tensors);
+  await writeFile(path, metadata, tensors, options.chunks);
 }
 
 function tokenizerMetadata(checkpoint: Checkpoint, pre: string): [string, MetaValue][] {
@@ -187,7 +199,7 @@ export function rotateHalfToInterleaved(data: Float32Array, shape: number[], hea
   return out;
 }
 
-async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors: GgufTensor[]): Promise<void> {
+async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors: GgufTensor[], chunks?: (tensor: StreamedTensor) => Iterable<Uint8Array>): Promise<void> {
   const header = new ByteWriter();
   header.u32(0x46554747); // "GGUF"
   header.u32(3);
@@ -199,6 +211,7 @@ async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors
   }
   let offset = 0;
   const offsets: number[] = [];
+  const sizes: number[] = [];
   for (const tensor of tensors) {
     header.string(tensor.name);
     header.u32(tensor.shape.length);
@@ -207,6 +220,7 @@ async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors
     header.u64(offset);
     offsets.push(offset);
     const bytes = tensor.raw?.bytes.byteLength ?? storedBytes(tensor.shape.reduce((n, d) => n * d, 1), tensor.type);
+    sizes.push(bytes);
     offset = alignUp(offset + bytes);
   }
   header.pad(ALIGNMENT);
@@ -217,9 +231,13 @@ async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors
     for (const [i, tensor] of tensors.entries()) {
       const padding = (offsets[i] as number) - written;
       if (padding > 0) await file.write(new Uint8Array(padding));
-      const bytes = tensor.raw?.bytes ?? encode(tensor.data(), tensor.type);
-      await file.write(bytes);
-      written = (offsets[i] as number) + bytes.byteLength;
+      let length = 0;
+      for (const bytes of tensor.raw ? [tensor.raw.bytes] : chunks ? chunks(tensor) : [encode(tensor.data(), tensor.type)]) {
+        await file.write(bytes);
+        length += bytes.byteLength;
+      }
+      if (length !== sizes[i]) throw new Error(`GGUF writer: tensor ${tensor.name} got ${length} bytes, expected ${sizes[i]}`);
+      written = (offsets[i] as number) + length;
     }
   } finally {
     await file.close();

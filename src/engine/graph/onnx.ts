@@ -123,6 +123,14 @@ export function serialize(graph: Graph, placement: WeightPlacement = 'embedded',
   return { model: ModelProto.encode(model).finish(), external, fedWeights };
 }
 
+/** Bytes per write(2) call: one call moves at most 2 GiB − 4 KiB, less than one tensor of a 7B model (its embedding). */
+const WRITE_CHUNK_BYTES = 1 << 30;
+
+/** Writes all of `bytes` at `position`, in calls of at most `chunk` bytes, resuming after short writes. */
+export function writeFully(fd: number, bytes: Uint8Array, position: number, chunk = WRITE_CHUNK_BYTES): void {
+  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, Math.min(chunk, bytes.byteLength - done), position + done);
+}
+
 /** Writes `<path>` and, for 'external', `<path>.data` next to it. */
 export function writeModel(graph: Graph, path: string, placement: WeightPlacement = 'embedded'): SerializedModel {
   const dataPath = `${path}.data`;
@@ -130,7 +138,7 @@ export function writeModel(graph: Graph, path: string, placement: WeightPlacemen
   if (placement === 'external') {
     const fd = openSync(dataPath, 'w');
     try {
-      for (const { offset, bytes } of s.external) writeSync(fd, bytes, 0, bytes.byteLength, offset);
+      for (const { offset, bytes } of s.external) writeFully(fd, bytes, offset);
     } finally {
       closeSync(fd);
     }
