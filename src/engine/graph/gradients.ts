@@ -206,6 +206,12 @@ export const gradientRules: GradientRules = {
   ],
   // the frozen base, stored block-quantized: a constant (input gradients flow through the product that reads it)
   DequantizeBlocks: () => [null, null],
+  // y = x·Wᵀ over block-quantized W: dx = g·W, W dequantized again for it; the blocks themselves are constants
+  MatMulBlocks: (g, [, packed, scales], _y, node) => [
+    () => op.matmul(g, op.dequantizeBlocks(packed!, scales!, intAttr(node, 'bits'), intAttr(node, 'block_size'), intAttr(node, 'K'))),
+    null,
+    null,
+  ],
   TokenLogProbs: (g, [logits, targets]) => [() => logitsGradient(logits, targets, g), null],
   // log p = h·head[t] − logsumexp(h·headᵀ): the softmax part block by block, recomputing each block's logits so
   // that one block's [rows, vocab] tensors are alive at a time; the target part as row gathers and scatters

@@ -63,3 +63,26 @@ test('the stored base is a constant: x·Wᵀ over dequantized blocks gives dx = 
   }
   assert.throws(() => gradients(g, loss, [scales], gradientRules), /no gradient for input 1/);
 });
+
+test('MatMulBlocks passes dx = g·W to its input, W dequantized from the same blocks, and nothing to the blocks', async () => {
+  const [rows, cols, n] = [3, 64, 4];
+  const q = quantizeBlocks(randn(rows * cols, 5), rows, cols, 8, 32);
+  const g = new Graph('dx-blocks');
+  const x = g.input('x', 'float32', [n, cols]);
+  const packed = g.initializer('w.q', { dtype: 'uint8', shape: [rows, 2, 32], data: q.packed }, { weight: true });
+  const scales = g.initializer('w.scales', { dtype: 'float32', shape: [rows * 2], data: q.scales }, { weight: true });
+  // a loss linear in y: its gradient g = c is exact, whatever the kernel does to the product's activations
+  const c = randn(n * rows, 11);
+  const loss = op.reduceSum(op.mul(op.matmulBlocks(x, packed, scales, 8, 32), g.constant({ dtype: 'float32', shape: [n, rows], data: c }, 'c')), [0, 1], false);
+  g.output(gradients(g, loss, [x], gradientRules).get(x)!, 'dx');
+  const { dx } = await run(g, { x: new ort.Tensor('float32', randn(n * cols, 13), [n, cols]) });
+  const w = dequantizeBlocks(q);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < cols; k++) {
+      let expected = 0;
+      for (let r = 0; r < rows; r++) expected += c[i * rows + r]! * w[r * cols + k]!;
+      assert.ok(Math.abs(dx![i * cols + k]! - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `dx[${i}, ${k}]: ${dx![i * cols + k]} vs ${expected}`);
+    }
+  }
+  assert.throws(() => gradients(g, loss, [scales], gradientRules), /no gradient for input 2/);
+});
