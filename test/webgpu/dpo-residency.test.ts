@@ -104,6 +104,9 @@ async function threeWays(options: TrainOptions): Promise<{ resident: Run; host: 
   };
 }
 
+// loss, six TRL reward and log-prob metrics, logits/chosen, logits/rejected, grad_norm: one float each
+const METRIC_BYTES = 10 * 4;
+
 test('a round with GPU-resident state ends with the adapter of the host-fed WebGPU round and of the CPU round', async () => {
   const { resident, host, cpu } = await threeWays(round);
   assertSameAdapter(resident, host, cpu);
@@ -117,8 +120,7 @@ test('a resident step feeds only token data and scalars from the host and return
   const length = 8;
   // input_ids and targets (int64), completion_mask (float), two reference log-probs per pair, learning_rate, step
   const tokenData = rows * length * (8 + 8 + 4) + 2 * pairs * 4 + 4 + 4;
-  // loss, six TRL metrics, grad_norm
-  const metrics = 8 * 4;
+  const metrics = METRIC_BYTES;
   const loraAndMoments = 3 * bytes(resident.result.weights);
   // step 1 feeds the initial LoRA weights and zero moments; they never come from the host again
   assert.deepEqual(resident.traffic[0], { fedBytes: tokenData + loraAndMoments, returnedBytes: metrics });
@@ -154,7 +156,7 @@ test('checkpointing every step reads the state back each step and changes nothin
     for (const [i, t] of resident.traffic.slice(1).entries())
       assert.equal(
         t.returnedBytes,
-        8 * 4 + state,
+        METRIC_BYTES + state,
         `step ${i + 2} returns metrics and the checkpointed state`,
       );
   } finally {
