@@ -10,8 +10,19 @@ export function registerCompareCommands(
   { context, store, log, onChanged: onJudged }: Services,
   sources: CompletionSources,
 ): void {
+  // The compare panel takes keyboard focus, and a focused webview leaves no active text editor: a compare asked
+  // for from there (the palette, a test) goes to the editor that was active last, while it is still shown.
+  let lastEditor = vscode.window.activeTextEditor;
+  context.subscriptions.push(
+    vscode.window.onDidChangeActiveTextEditor((editor) => {
+      if (editor) lastEditor = editor;
+    }),
+  );
+  const targetEditor = () =>
+    vscode.window.activeTextEditor ??
+    (lastEditor && vscode.window.visibleTextEditors.includes(lastEditor) ? lastEditor : undefined);
   const compare = (mode: PanelMode) => {
-    const editor = vscode.window.activeTextEditor;
+    const editor = targetEditor();
     if (!editor) {
       void vscode.window.showWarningMessage('Prefer: open a file and place the cursor where code should go.');
       return undefined;
