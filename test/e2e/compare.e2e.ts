@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import type { BrowserContext, Frame, FrameLocator, Page } from 'playwright-core';
 import { makeCheckpoint } from '../../scripts/fixtures/make-checkpoints.ts';
 import { launchBrowser } from '../harness/browser.ts';
+import { workbenchActions } from '../harness/workbench.ts';
 import { type CodeServer, assertBrowserTierCanRun, installVsix, repoRoot, startCodeServer } from '../harness/codeServer.ts';
 
 const vsix = join(repoRoot, 'dist-vsix', 'prefer-linux-x64.vsix');
@@ -19,43 +20,7 @@ let server: CodeServer;
 let browser: BrowserContext;
 let page: Page;
 
-/** Runs a command from the palette; extension commands appear a few seconds after the workbench. */
-async function runFromPalette(title: string): Promise<void> {
-  for (let attempt = 0; attempt < 15; attempt++) {
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(`>${title}`);
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-    if (await row.isVisible({ timeout: 2000 }).catch(() => false)) {
-      await page.keyboard.press('Enter');
-      return;
-    }
-    await page.keyboard.press('Escape');
-    await page.waitForTimeout(1000);
-  }
-  throw new Error(`command "${title}" never appeared in the palette`);
-}
-
-/** Runs `fn`; on failure, saves a screenshot of the workbench next to the others before rethrowing. */
-async function screenshotOnFailure(name: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    await page?.screenshot({ path: join(shots, `${name}.png`) }).catch(() => undefined);
-    throw e;
-  }
-}
-
-/** The frame of whichever webview shows `selector` (several panels may be open, some hidden). */
-async function webviewFrame(selector: string, timeout = 30_000): Promise<Frame> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    for (const frame of page.frames()) if ((await frame.locator(selector).count().catch(() => 0)) > 0) return frame;
-    if (Date.now() > deadline) throw new Error(`no webview shows ${selector}`);
-    await page.waitForTimeout(200);
-  }
-}
+const { runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
 
 function comparePanel(): FrameLocator {
   return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');

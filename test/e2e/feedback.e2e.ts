@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { BrowserContext, Frame, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { makeCheckpoint } from '../../scripts/fixtures/make-checkpoints.ts';
 import { launchBrowser } from '../harness/browser.ts';
+import { workbenchActions } from '../harness/workbench.ts';
 import { type CodeServer, assertBrowserTierCanRun, installVsix, repoRoot, startCodeServer } from '../harness/codeServer.ts';
 
 const vsix = join(repoRoot, 'dist-vsix', 'prefer-linux-x64.vsix');
@@ -20,42 +21,7 @@ let server: CodeServer;
 let browser: BrowserContext;
 let page: Page;
 
-/** Runs a command from the palette; extension commands appear a few seconds after the workbench. */
-async function runFromPalette(title: string): Promise<void> {
-  for (let attempt = 0; attempt < 15; attempt++) {
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(`>${title}`);
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-    if (await row.isVisible({ timeout: 2000 }).catch(() => false)) {
-      await page.keyboard.press('Enter');
-      return;
-    }
-    await page.keyboard.press('Escape');
-    await page.waitForTimeout(1000);
-  }
-  throw new Error(`command "${title}" never appeared in the palette`);
-}
-
-async function screenshotOnFailure(name: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    await page?.screenshot({ path: join(shots, `${name}.png`) }).catch(() => undefined);
-    throw e;
-  }
-}
-
-/** The frame of whichever webview shows `selector` (several panels may be open, some hidden). */
-async function webviewFrame(selector: string, timeout = 30_000): Promise<Frame> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    for (const frame of page.frames()) if ((await frame.locator(selector).count().catch(() => 0)) > 0) return frame;
-    if (Date.now() > deadline) throw new Error(`no webview shows ${selector}`);
-    await page.waitForTimeout(200);
-  }
-}
+const { runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
 
 async function pickInPalette(text: string): Promise<void> {
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
