@@ -32,6 +32,21 @@ const ELEMENT_BYTES: Partial<Record<ort.Tensor.Type, number>> = {
 };
 const onDevice = (t: ort.Tensor) => t.location === 'gpu-buffer';
 const hostBytes = (t: ort.Tensor) => (onDevice(t) ? 0 : t.size * (ELEMENT_BYTES[t.type] ?? 0));
+/**
+ * A float16 host tensor from its bits. Where the JS runtime has Float16Array, onnxruntime-common 1.30 wraps the
+ * bits in one, which the native binding does not recognise ("not enough space: expected N, got 0"); it reads
+ * a Uint16Array of the same bits correctly.
+ */
+function halfTensor(bits: Uint16Array, shape: readonly number[]): ort.Tensor {
+  const t = new ort.Tensor('float16', bits, shape);
+  if (!(t.data instanceof Uint16Array)) (t as unknown as { cpuData: Uint16Array }).cpuData = bits;
+  return t;
+}
+
+/** A weight the graph takes as an input (serialize's 'inputs' placement), as a host tensor. */
+export const weightFeed = (t: Tensor): ort.Tensor =>
+  t.dtype === 'float16' ? halfTensor(t.data as Uint16Array, t.shape) : new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape);
+
 /** The outputs a step carries over to the next one. */
 const carriedOver = (name: string) => name.endsWith(nextName(''));
 
@@ -99,7 +114,7 @@ export class DeviceState {
     const added: Record<string, ort.Tensor> = {};
     for (const [name, t] of weights) {
       if (!(name in this.baseFeeds))
-        added[name] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape);
+        added[name] = weightFeed(t);
     }
     if (Object.keys(added).length === 0) return;
     const feeds = this.resident ? await this.upload(added) : added;

@@ -9,6 +9,7 @@ import { lower } from '../../src/engine/graph/lower.ts';
 import { serialize } from '../../src/engine/graph/onnx.ts';
 import { llamaConfig, randomWeights } from '../../src/engine/models/random.ts';
 import type { WeightStorage } from '../../src/engine/models/weights.ts';
+import { weightFeed } from '../../src/dpo/deviceState.ts';
 import { dpoGraph } from '../../src/dpo/trainingGraph.ts';
 import { batchFeeds, syntheticBatch } from '../unit/dpo/dpoGraph.ts';
 
@@ -42,7 +43,7 @@ describe('LoRA-DPO training graph on WebGPU', () => {
   });
 
   // int4 is refused on WebGPU (its nibble unpacking has no WebGPU kernels; test/unit/dpo/quantized-base.test.ts)
-  for (const baseWeights of ['fp32', 'int8'] as const) {
+  for (const baseWeights of ['fp32', 'fp16', 'int8'] as const) {
     it(`${baseWeights} base: loss and LoRA gradients match the CPU provider with CPU fallback disabled`, () =>
       matchesCpu(baseWeights));
   }
@@ -95,12 +96,7 @@ async function matchesCpu(baseWeights: WeightStorage): Promise<void> {
   // base weights fed as inputs, as the trainer feeds them: nothing that reads them can be folded at session creation
   const onDevice = async (device: 'cpu' | 'webgpu') => {
     const { model, fedWeights } = serialize(lower(built.graph, device), 'inputs');
-    const weights = Object.fromEntries(
-      [...fedWeights].map(([name, t]) => [
-        name,
-        new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape),
-      ]),
-    );
+    const weights = Object.fromEntries([...fedWeights].map(([name, t]) => [name, weightFeed(t)]));
     return run(model, device, { ...feeds, ...weights }, fetches);
   };
   const cpu = await onDevice('cpu');

@@ -13,7 +13,8 @@
  * and keeps every layer's inputs to them alive), and that its common-subexpression pass cannot merge with the
  * original forward. The sum equals the input exactly unless a gradient element is not finite, in which case
  * the step is lost anyway. A block-quantized base layer's float weights (DequantizeBlocks) belong to its segment
- * too: the backward dequantizes the layer again, from its scales read gated, instead of keeping every layer's.
+ * too (and a half-precision base layer's cast): the backward dequantizes the layer again, from its scales read
+ * gated, instead of keeping every layer's.
  */
 import { type Graph, type Node, type Value, isFloat } from './ir.ts';
 import * as op from './ops.ts';
@@ -108,7 +109,10 @@ export function recomputeSegments(
   /** The segment's input or a kept value, as the copies read it: gated, so that no copy can run early. */
   const gated = (u: Value, k: number, trigger: Value): Value => {
     let g = copies.get(u);
-    if (!g) copies.set(u, (g = op.add(u, gateOf(k, trigger))));
+    if (!g) {
+      const gate = gateOf(k, trigger);
+      copies.set(u, (g = op.add(u, gate.dtype === u.dtype ? gate : op.cast(gate, u.dtype))));
+    }
     return g;
   };
 
@@ -150,8 +154,9 @@ export function recomputeSegments(
   return { addedNodes: added, segments: segmentsUsed.size };
 }
 
-/** A node that expands stored base weights into the float weight a product reads (a block-quantized layer). */
-const isWeightExpansion = (node: Node): boolean => node.opType === 'DequantizeBlocks';
+/** A node that expands stored base weights into the float weight a product reads (a block-quantized or half-precision layer). */
+const isWeightExpansion = (node: Node): boolean =>
+  node.opType === 'DequantizeBlocks' || (node.opType === 'Cast' && node.inputs[0]?.role === 'initializer' && node.inputs[0].dtype === 'float16');
 
 /** A product with a frozen model weight, or one no larger than an operand (recomputing it costs FLOPs, keeping it little memory). */
 function isKeptProduct(graph: Graph, node: Node): boolean {

@@ -14,7 +14,7 @@ export const WEIGHT_STORAGES = ['fp32', 'fp16', 'int8', 'int4'] as const;
 export type WeightStorage = (typeof WEIGHT_STORAGES)[number];
 
 /** The storages a training graph holds its frozen base in (`prefer train --weights`). */
-export const TRAINING_WEIGHT_STORAGES = ['fp32', 'int8', 'int4'] as const satisfies readonly WeightStorage[];
+export const TRAINING_WEIGHT_STORAGES = ['fp32', 'fp16', 'int8', 'int4'] as const satisfies readonly WeightStorage[];
 
 const QUANT_BITS: Record<WeightStorage, QuantBits | undefined> = { fp32: undefined, fp16: undefined, int8: 8, int4: 4 };
 
@@ -82,12 +82,12 @@ export class GraphWeights {
   /**
    * An nn.Linear weight [out, in] as the float matrix a frozen-base graph (LoRA training) reads, in this graph's
    * storage: fp32 as stored; int8/int4 as blocks dequantized in the graph, so that with recompute only the layer
-   * being computed holds float weights (recompute.ts). fp16 is refused: onnxruntime-node 1.30 cannot feed float16
-   * tensors ("not enough space"), and training feeds its base weights.
+   * being computed holds float weights (recompute.ts); fp16 as half-precision weights cast up in the graph, a layer
+   * at a time in the same way.
    */
   frozenLinear(name: string, inFeatures: number, outFeatures: number): Value {
     const bits = QUANT_BITS[this.storage];
-    if (this.storage === 'fp16') throw new InputError('training over an fp16 base is not supported (onnxruntime-node cannot feed float16 weights): use --weights fp32, int8 or int4');
+    if (this.storage === 'fp16') return op.cast(this.halfWeight(name, outFeatures, inFeatures), this.dtype);
     if (!bits) return this.tensor(name, [outFeatures, inFeatures]);
     const q = this.blocks([name], inFeatures, [outFeatures], 'rows', bits, true, frozenBlocks);
     return op.dequantizeBlocks(q.packed, q.scales, bits, q.blockSize, inFeatures);
@@ -148,6 +148,18 @@ export class GraphWeights {
         offset += out;
       });
       return this.g.initializer(key, { dtype: this.dtype, shape: [inFeatures, total], data: t }, { weight: true });
+    });
+  }
+
+  /** One [out, in] weight as stored, in float16 (its float copy released). */
+  private halfWeight(name: string, outFeatures: number, inFeatures: number): Value {
+    return this.memo(`${name}:f16`, () => {
+      const w = this.source.get(name);
+      this.checkShape(name, w.shape, [outFeatures, inFeatures]);
+      const t = new Uint16Array(w.data.length);
+      for (let i = 0; i < t.length; i++) t[i] = float32ToHalfBits(w.data[i]!);
+      this.source.release?.(name);
+      return this.g.initializer(name, { dtype: 'float16', shape: [outFeatures, inFeatures], data: t }, { weight: true });
     });
   }
 

@@ -25,9 +25,10 @@ import { prefer, tempDir } from '../cli/helpers.ts';
 const config: ModelConfig = llamaConfig({ vocabSize: 48, hiddenSize: 40, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 10, intermediateSize: 48, tieWordEmbeddings: false });
 const isBaseLinear = (name: string) => /\.layers\.\d+\..*_proj\.weight$/.test(name);
 
-/** The same checkpoint with every base linear replaced by its block-quantized values, as float32. */
-function dequantizedSource(source: WeightSource, bits: QuantBits): WeightSource {
-  const stored = (data: Float32Array, rows: number, cols: number) => dequantizeBlocks(quantizeBlocks(data, rows, cols, bits, 32));
+/** The same checkpoint with every base linear replaced by its block-quantized (or half-precision) values, as float32. */
+function dequantizedSource(source: WeightSource, bits: QuantBits | 16): WeightSource {
+  const stored = (data: Float32Array, rows: number, cols: number) =>
+    bits === 16 ? Float32Array.from(Float16Array.from(data)) : dequantizeBlocks(quantizeBlocks(data, rows, cols, bits, 32));
   return {
     names: () => source.names(),
     has: (name) => source.has(name),
@@ -70,8 +71,8 @@ function maxRelativeDifference(a: Map<string, Float32Array>, b: Map<string, Floa
   return worst;
 }
 
-for (const [storage, bits] of [['int8', 8], ['int4', 4]] as const) {
-  test(`${storage} base: LoRA gradients equal the fp32 graph's on the dequantized base weights`, async () => {
+for (const [storage, bits] of [['fp16', 16], ['int8', 8], ['int4', 4]] as const) {
+  test(`${storage} base: LoRA gradients equal the fp32 graph's on the base weights as stored`, async () => {
     const source = randomWeights(config, 9, 0.3);
     const quantized = await loraGradients(source, storage);
     const onDequantized = await loraGradients(dequantizedSource(randomWeights(config, 9, 0.3), bits), 'fp32');
@@ -83,8 +84,7 @@ for (const [storage, bits] of [['int8', 8], ['int4', 4]] as const) {
   });
 }
 
-test('an fp16 base is refused for training, and int4 on WebGPU, each with a clear message', async () => {
-  assert.throws(() => dpoGraph(config, randomWeights(config, 1), { rows: 2, length: 4, baseWeights: 'fp16' }, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.1 }, null), /fp16 base is not supported/);
+test('int4 on WebGPU is refused with a clear message', async () => {
   const example = { prompt: [1, 2], chosen: [3], rejected: [4] };
   await assert.rejects(trainDpo(config, randomWeights(config, 1), [example], { ...defaultTraining({ device: 'webgpu', baseWeights: 'int4' }), padId: 0 }), /--weights int4 trains on the CPU only/);
 });
@@ -95,17 +95,20 @@ test('a family read through inference products (GPT-2) refuses a quantized base 
 });
 
 
-test('with recompute, the backward dequantizes each layer again: no forward dequantized weight outlives the forward', () => {
-  const built = dpoGraph(config, randomWeights(config, 1), { rows: 2, length: 4, baseWeights: 'int8' }, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
+for (const storage of ['int8', 'fp16'] as const) {
+  test(`with recompute, the backward expands each ${storage} layer again: no forward expanded weight outlives the forward`, () => {
+  const built = dpoGraph(config, randomWeights(config, 1), { rows: 2, length: 4, baseWeights: storage }, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
   const nodes = built.graph.nodes;
-  const dequantized = nodes.filter((n) => n.opType === 'DequantizeBlocks');
+  const isExpansion = (n: (typeof nodes)[number]) => (storage === 'int8' ? n.opType === 'DequantizeBlocks' : n.opType === 'Cast' && n.inputs[0]?.dtype === 'float16');
+  const dequantized = nodes.filter(isExpansion);
   const forward = new Set(dequantized.slice(0, config.numLayers * 7).flatMap((n) => n.outputs));
   // 7 linears per layer dequantized in the forward, and again in the backward
   assert.ok(dequantized.length > config.numLayers * 7, `${dequantized.length} DequantizeBlocks nodes`);
   const lastForwardRead = Math.max(...nodes.map((n, i) => (n.inputs.some((v) => v && forward.has(v)) ? i : -1)));
-  const firstBackward = nodes.findIndex((n) => n.opType === 'DequantizeBlocks' && !forward.has(n.outputs[0]!));
-  assert.ok(lastForwardRead < firstBackward, `a forward dequantized weight is read at node ${lastForwardRead}, after the backward began at ${firstBackward}`);
-});
+  const firstBackward = nodes.findIndex((n) => isExpansion(n) && !forward.has(n.outputs[0]!));
+  assert.ok(lastForwardRead < firstBackward, `a forward expanded weight is read at node ${lastForwardRead}, after the backward began at ${firstBackward}`);
+  });
+}
 
 test('prefer train --weights int8 trains over an int8 base and saves a PEFT adapter that records it', async () => {
   const dir = tempDir('quantized-base');
@@ -126,6 +129,19 @@ test('prefer train --weights int8 trains over an int8 base and saves a PEFT adap
   const bad = prefer('train', '--pairs', pairs, '--model', model, '--out', join(dir, 'never'), '--weights', 'int3', '--json');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--weights/);
-  const fp16 = prefer('train', '--pairs', pairs, '--model', model, '--out', join(dir, 'never'), '--weights', 'fp16', '--json');
-  assert.equal(fp16.code, 2, 'fp16 is not a training storage');
+});
+
+test('prefer train --weights fp16 feeds half-precision base weights and records the storage', async () => {
+  const dir = tempDir('half-base');
+  const model = await makeCheckpoint('llama', join(dir, 'llama'));
+  const pairs = join(dir, 'pairs.jsonl');
+  writeFileSync(pairs, Array.from({ length: 2 }, (_, i) => JSON.stringify({ prompt: `function f${i}(x) {\n  return`, chosen: ' x + 1;\n}', rejected: ' x+1\n}' })).join('\n') + '\n');
+  const out = join(dir, 'adapter');
+  const r = prefer('train', '--pairs', pairs, '--model', model, '--out', out, '--weights', 'fp16', '--lora-r', '2', '--batch', '2', '--max-length', '64', '--eval-split', '0', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const steps = r.stdout.trimEnd().split('\n').slice(0, -1).map((l) => JSON.parse(l) as Record<string, number>);
+  assert.equal(steps.length, 1);
+  // a fresh adapter (B = 0) leaves the policy equal to the reference: the first loss is log 2
+  assert.ok(Math.abs(steps[0]!.loss - Math.log(2)) < 1e-3, JSON.stringify(steps[0]));
+  assert.equal(JSON.parse(readFileSync(join(out, 'prefer_adapter.json'), 'utf8')).baseWeights, 'fp16');
 });
