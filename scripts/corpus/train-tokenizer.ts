@@ -4,6 +4,8 @@
  * V × hidden parameters and V × hidden FLOPs per token, so a small vocabulary leaves the budget to the layers.
  *
  *   node scripts/corpus/train-tokenizer.ts [--corpus .cache/corpus] [--out .cache/tokenizer] [--vocab 4096]
+ *   node scripts/corpus/train-tokenizer.ts --use models/default   (tokenize only, with a model's tokenizer: to
+ *                                              evaluate that model on a corpus rebuilt since it was trained)
  *
  * Writes tokenizer.json + tokenizer_config.json to --out, and train.u16 / heldout.u16 (token ids, documents
  * separated by <|endoftext|>) plus tokens.json (counts) to --corpus.
@@ -71,8 +73,10 @@ function main(): void {
       corpus: { type: 'string', default: join(repoRoot, '.cache/corpus') },
       out: { type: 'string', default: join(repoRoot, '.cache/tokenizer') },
       vocab: { type: 'string', default: '4096' },
+      use: { type: 'string' },
     },
   });
+  if (values.use !== undefined) return tokenizeWith(resolve(values.use), resolve(values.corpus!));
   const vocabSize = Number(values.vocab);
   if (!Number.isInteger(vocabSize) || vocabSize < 512 || vocabSize > 65536) throw new Error(`--vocab must be an integer in 512..65536, got ${values.vocab}`);
   const corpusDir = resolve(values.corpus!);
@@ -99,6 +103,22 @@ function main(): void {
   console.log(
     `tokens: train ${counts.train.tokens} (${perToken(counts.train)} bytes/token), held-out ${counts.heldout.tokens} (${perToken(counts.heldout)} bytes/token), ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
+}
+
+/** Tokenizes both splits with the tokenizer of a model folder (tokenizer.json, tokenizer_config.json). */
+function tokenizeWith(modelDir: string, corpusDir: string): void {
+  const read = (name: string) => JSON.parse(readFileSync(join(modelDir, name), 'utf8')) as Record<string, unknown>;
+  const files = { tokenizer: read('tokenizer.json'), config: read('tokenizer_config.json') };
+  const endOfText = (files.tokenizer.added_tokens as { id: number; content: string }[]).find((t) => t.content === '<|endoftext|>')?.id;
+  if (endOfText === undefined) throw new Error(`${join(modelDir, 'tokenizer.json')}: no <|endoftext|> token`);
+  const tokenizer = new Tokenizer(files.tokenizer, files.config);
+  const counts = {
+    tokenizer: modelDir,
+    train: tokenizeSplit(tokenizer, join(corpusDir, 'train.jsonl'), join(corpusDir, 'train.u16'), endOfText),
+    heldout: tokenizeSplit(tokenizer, join(corpusDir, 'heldout.jsonl'), join(corpusDir, 'heldout.u16'), endOfText),
+  };
+  writeFileSync(join(corpusDir, 'tokens.json'), `${JSON.stringify(counts, null, 2)}\n`);
+  console.log(`tokens (${modelDir}'s tokenizer): train ${counts.train.tokens}, held-out ${counts.heldout.tokens}`);
 }
 
 if (import.meta.main) main();
