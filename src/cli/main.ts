@@ -1,5 +1,6 @@
 import { isInputError, firstLine } from '../inputError.ts';
 import { type Command, type Output, UsageError, parseCommandArgs } from './command.ts';
+import { adapter } from './commands/adapter.ts';
 import { stats } from './commands/stats.ts';
 import { importCommand } from './commands/import.ts';
 import { exportCommand } from './commands/export.ts';
@@ -8,7 +9,7 @@ import { sample } from './commands/sample.ts';
 import { score } from './commands/score.ts';
 import { train } from './commands/train.ts';
 
-const commands: Command[] = [importCommand, exportCommand, label, sample, score, stats, train];
+const commands: Command[] = [adapter, importCommand, exportCommand, label, sample, score, stats, train];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,6 +1,8 @@
-import { cpSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { readFileSync, realpathSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { ADAPTER_EXPORT_FORMATS, type AdapterExportFormat, exportAdapter } from '../dpo/adapterTransfer.ts';
+import { firstLine } from '../inputError.ts';
 import type { Adapter } from '../store/store.ts';
 import type { Services } from './services.ts';
 import type { StoreAccess } from './storeAccess.ts';
@@ -49,7 +51,7 @@ export class AdapterItem extends vscode.TreeItem {
   }
 }
 
-/** The Adapters view: versions with their metrics; activate, roll back, delete, export as PEFT. */
+/** The Adapters view: versions with their metrics; activate, roll back, delete, export (PEFT, GGUF, Ollama). */
 export class AdaptersView implements vscode.TreeDataProvider<AdapterItem> {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
@@ -111,6 +113,20 @@ function samePath(a: string, b: string): boolean {
   return real(a) === real(b);
 }
 
+const EXPORT_LABELS: Record<AdapterExportFormat, { label: string; detail: string }> = {
+  gguf: { label: 'GGUF LoRA for llama.cpp', detail: 'llama-server -m base.gguf --lora adapter.gguf' },
+  ollama: { label: 'Ollama', detail: 'a Modelfile and adapter.gguf: ollama create NAME -f Modelfile' },
+  peft: { label: 'PEFT', detail: 'adapter_config.json + adapter_model.safetensors, for PEFT, TRL and vLLM' },
+};
+
+async function pickExportFormat(adapter: Adapter): Promise<AdapterExportFormat | undefined> {
+  const picked = await vscode.window.showQuickPick(
+    ADAPTER_EXPORT_FORMATS.map((format) => ({ format, ...EXPORT_LABELS[format] })),
+    { title: `Prefer: export adapter v${adapter.version} as…` },
+  );
+  return picked?.format;
+}
+
 /** The view refreshes with every other change through `onChanged`. */
 export function registerAdapterCommands({ context, store, log, onChanged: changed }: Services): AdaptersView {
   const view = new AdaptersView(store);
@@ -167,7 +183,7 @@ export function registerAdapterCommands({ context, store, log, onChanged: change
     ),
     vscode.commands.registerCommand(
       'prefer.adapters.export',
-      async (item?: AdapterItem | { id: number; target?: string }) => {
+      async (item?: AdapterItem | { id: number; target?: string; format?: AdapterExportFormat }) => {
         const id = idOf(item);
         const adapter =
           store
@@ -175,22 +191,33 @@ export function registerAdapterCommands({ context, store, log, onChanged: change
             .adapters()
             .find((a) => a.id === id) ?? store.get().activeAdapter();
         if (!adapter) return void vscode.window.showWarningMessage('Prefer: no adapter to export.');
-        let target = item && 'target' in item ? item.target : undefined;
+        const given = item && 'target' in item ? item : undefined;
+        const format = given?.format ?? (given?.target ? 'peft' : await pickExportFormat(adapter));
+        if (!format) return;
+        let target = given?.target;
         if (!target) {
           const picked = await vscode.window.showOpenDialog({
             canSelectFolders: true,
             canSelectFiles: false,
             openLabel: 'Export here',
-            title: `Prefer: export adapter v${adapter.version} (PEFT format)`,
+            title: `Prefer: export adapter v${adapter.version} (${EXPORT_LABELS[format].label})`,
           });
           if (!picked?.[0]) return;
-          target = path.join(picked[0].fsPath, `prefer-adapter-v${adapter.version}`);
+          target = path.join(picked[0].fsPath, `prefer-adapter-v${adapter.version}${format === 'gguf' ? '.gguf' : ''}`);
         }
-        cpSync(adapter.path, target, { recursive: true, errorOnExist: true, force: false });
-        void vscode.window.showInformationMessage(
-          `Prefer: adapter v${adapter.version} exported to ${target} (PEFT: adapter_config.json + adapter_model.safetensors).`,
-        );
-        return target;
+        const out = target;
+        try {
+          await vscode.window.withProgress(
+            { location: vscode.ProgressLocation.Notification, title: `Prefer: exporting adapter v${adapter.version}…` },
+            () => exportAdapter({ dir: adapter.path, format, out }),
+          );
+        } catch (e) {
+          log.error(`adapters: export of v${adapter.version} failed: ${firstLine(e)}`);
+          return void vscode.window.showErrorMessage(`Prefer: ${firstLine(e)}`);
+        }
+        log.info(`adapters: exported v${adapter.version} as ${format} to ${out}`);
+        void vscode.window.showInformationMessage(`Prefer: adapter v${adapter.version} exported to ${out} (${EXPORT_LABELS[format].detail}).`);
+        return out;
       },
     ),
   );

@@ -1,7 +1,7 @@
 /**
  * Writes a GGUF v3 file from a loaded checkpoint so llama.cpp can run the same weights as an independent
  * reference. Supports the llama-like families as llama.cpp names them: arch `llama` (Llama, Mistral,
- * SmolLM), `qwen2`, `qwen3`. Layout: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
+ * SmolLM), `qwen2`, `qwen3`; the file itself is written by the product's GGUF writer (src/engine/hf/ggufWrite.ts).
  *
  * Details that matter for agreement with HF:
  * - dims are written innermost first, so an HF [out, in] matrix is GGUF (in, out) with the same bytes;
@@ -10,9 +10,11 @@
  * - a vocabulary smaller than vocab_size (padded embeddings) is completed with unused placeholder tokens,
  *   because llama.cpp requires one token per embedding row.
  */
-import { open } from 'node:fs/promises';
 import type { Checkpoint, ModelConfig } from '../../src/engine/hf/types.ts';
 import { float32ToHalfBits } from '../../src/engine/hf/halfPrecision.ts';
+import { type GgufValue, rotateHalfToInterleaved, writeGgufFile } from '../../src/engine/hf/ggufWrite.ts';
+
+export { rotateHalfToInterleaved };
 
 export type GgufArch = 'llama' | 'qwen2' | 'qwen3';
 export type GgufTensorType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0';
@@ -23,14 +25,7 @@ const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8, Q4_0: 2 } as const;
 const FILE_TYPE = { F32: 0, F16: 1, Q8_0: 7, Q4_0: 2 } as const;
 const TOKEN_TYPE = { normal: 1, control: 3, unused: 5 } as const;
 
-type MetaValue =
-  | { type: 'u32'; value: number }
-  | { type: 'i32'; value: number }
-  | { type: 'f32'; value: number }
-  | { type: 'bool'; value: boolean }
-  | { type: 'string'; value: string }
-  | { type: 'strings'; value: string[] }
-  | { type: 'i32s'; value: number[] };
+type MetaValue = GgufValue;
 
 interface GgufTensor {
   name: string;
@@ -178,70 +173,15 @@ function ggufTensors(checkpoint: Checkpoint, arch: GgufArch, matrixType: GgufTen
   return tensors;
 }
 
-/**
- * Per head, HF rows [x_0 … x_{d/2-1}, y_0 … y_{d/2-1}] become [x_0, y_0, x_1, y_1, …] (llama.cpp's
- * converter: reshape(heads, 2, d/2, …).swapaxes(1, 2)). Works for weights [rows, in] and biases [rows].
- */
-export function rotateHalfToInterleaved(data: Float32Array, shape: number[], heads: number): Float32Array {
-  const rows = shape[0] as number;
-  const rowLength = data.length / rows;
-  const half = rows / heads / 2;
-  const out = new Float32Array(data.length);
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let j = 0; j < 2; j++) {
-        const from = h * 2 * half + j * half + i;
-        const to = h * 2 * half + 2 * i + j;
-        out.set(data.subarray(from * rowLength, (from + 1) * rowLength), to * rowLength);
-      }
-    }
-  }
-  return out;
-}
-
 async function writeFile(path: string, metadata: Map<string, MetaValue>, tensors: GgufTensor[], chunks?: (tensor: StreamedTensor) => Iterable<Uint8Array>): Promise<void> {
-  const header = new ByteWriter();
-  header.u32(0x46554747); // "GGUF"
-  header.u32(3);
-  header.u64(tensors.length);
-  header.u64(metadata.size);
-  for (const [key, value] of metadata) {
-    header.string(key);
-    header.metaValue(value);
-  }
-  let offset = 0;
-  const offsets: number[] = [];
-  const sizes: number[] = [];
-  for (const tensor of tensors) {
-    header.string(tensor.name);
-    header.u32(tensor.shape.length);
-    for (const dim of [...tensor.shape].reverse()) header.u64(dim);
-    header.u32(tensor.raw?.typeId ?? GGML_TYPE[tensor.type]);
-    header.u64(offset);
-    offsets.push(offset);
-    const bytes = tensor.raw?.bytes.byteLength ?? storedBytes(tensor.shape.reduce((n, d) => n * d, 1), tensor.type);
-    sizes.push(bytes);
-    offset = alignUp(offset + bytes);
-  }
-  header.pad(ALIGNMENT);
-  const file = await open(path, 'w');
-  try {
-    await file.write(header.bytes());
-    let written = 0;
-    for (const [i, tensor] of tensors.entries()) {
-      const padding = (offsets[i] as number) - written;
-      if (padding > 0) await file.write(new Uint8Array(padding));
-      let length = 0;
-      for (const bytes of tensor.raw ? [tensor.raw.bytes] : chunks ? chunks(tensor) : [encode(tensor.data(), tensor.type)]) {
-        await file.write(bytes);
-        length += bytes.byteLength;
-      }
-      if (length !== sizes[i]) throw new Error(`GGUF writer: tensor ${tensor.name} got ${length} bytes, expected ${sizes[i]}`);
-      written = (offsets[i] as number) + length;
-    }
-  } finally {
-    await file.close();
-  }
+  const toWrite = tensors.map((tensor) => ({
+    name: tensor.name,
+    shape: tensor.shape,
+    typeId: tensor.raw?.typeId ?? GGML_TYPE[tensor.type],
+    byteLength: tensor.raw?.bytes.byteLength ?? storedBytes(tensor.shape.reduce((n, d) => n * d, 1), tensor.type),
+    chunks: () => (tensor.raw ? [tensor.raw.bytes] : chunks ? chunks(tensor) : [encode(tensor.data(), tensor.type)]),
+  }));
+  await writeGgufFile(path, metadata, toWrite, ALIGNMENT);
 }
 
 function encode(data: Float32Array, type: GgufTensorType): Uint8Array {
@@ -289,98 +229,4 @@ export function quantizeQ4_0(data: Float32Array): Uint8Array {
     for (let j = 0; j < 16; j++) out[b * 18 + 2 + j] = q(block[j]!) | (q(block[j + 16]!) << 4);
   }
   return out;
-}
-
-function alignUp(n: number): number {
-  return Math.ceil(n / ALIGNMENT) * ALIGNMENT;
-}
-
-/** Little-endian GGUF primitives into a growing buffer. */
-class ByteWriter {
-  private buffer = new Uint8Array(1 << 16);
-  private view = new DataView(this.buffer.buffer);
-  private length = 0;
-  private readonly encoder = new TextEncoder();
-
-  bytes(): Uint8Array {
-    return this.buffer.subarray(0, this.length);
-  }
-
-  u32(v: number): void {
-    this.reserve(4).setUint32(this.length - 4, v, true);
-  }
-
-  i32(v: number): void {
-    this.reserve(4).setInt32(this.length - 4, v, true);
-  }
-
-  f32(v: number): void {
-    this.reserve(4).setFloat32(this.length - 4, v, true);
-  }
-
-  u64(v: number): void {
-    this.reserve(8).setBigUint64(this.length - 8, BigInt(v), true);
-  }
-
-  string(s: string): void {
-    const bytes = this.encoder.encode(s);
-    this.u64(bytes.length);
-    this.reserve(bytes.length);
-    this.buffer.set(bytes, this.length - bytes.length);
-  }
-
-  metaValue(value: MetaValue): void {
-    // GGUF value types: UINT32 4, INT32 5, FLOAT32 6, BOOL 7, STRING 8, ARRAY 9.
-    switch (value.type) {
-      case 'u32':
-        this.u32(4);
-        this.u32(value.value);
-        break;
-      case 'i32':
-        this.u32(5);
-        this.i32(value.value);
-        break;
-      case 'f32':
-        this.u32(6);
-        this.f32(value.value);
-        break;
-      case 'bool':
-        this.u32(7);
-        this.reserve(1);
-        this.buffer[this.length - 1] = value.value ? 1 : 0;
-        break;
-      case 'string':
-        this.u32(8);
-        this.string(value.value);
-        break;
-      case 'strings':
-        this.u32(9);
-        this.u32(8);
-        this.u64(value.value.length);
-        for (const s of value.value) this.string(s);
-        break;
-      case 'i32s':
-        this.u32(9);
-        this.u32(5);
-        this.u64(value.value.length);
-        for (const v of value.value) this.i32(v);
-        break;
-    }
-  }
-
-  pad(alignment: number): void {
-    const target = Math.ceil(this.length / alignment) * alignment;
-    this.reserve(target - this.length);
-  }
-
-  private reserve(n: number): DataView {
-    if (this.length + n > this.buffer.length) {
-      const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.length + n));
-      grown.set(this.buffer.subarray(0, this.length));
-      this.buffer = grown;
-      this.view = new DataView(grown.buffer);
-    }
-    this.length += n;
-    return this.view;
-  }
 }

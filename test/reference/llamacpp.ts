@@ -40,6 +40,8 @@ export interface ReferenceOptions {
   sequences?: number;
   /** A GGUF of this checkpoint already written (e.g. with raw quantized blocks) to run instead of writing one. */
   modelPath?: string;
+  /** A LoRA adapter GGUF applied on top of the model (llama-server --lora). */
+  loraPath?: string;
 }
 
 /** Minimal shape of the node-llama-cpp API used here (its types live in the separate prefix). */
@@ -146,6 +148,7 @@ export class ReferenceModel {
       flashAttention: false,
       experimentalKvCacheKeyType: 'F32',
       experimentalKvCacheValueType: 'F32',
+      ...(options.loraPath ? { lora: { adapters: [{ filePath: options.loraPath }] } } : {}),
     });
     return new ReferenceModel(checkpoint, threads, model, context);
   }

@@ -4,6 +4,7 @@
  * general.sampling.*, and a hash that keys compiled-graph caches.
  */
 import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InputError } from '../../inputError.ts';
 import { familyByGgufArchitecture, SUPPORTED_GGUF_ARCHITECTURES } from '../models/families.ts';
@@ -13,8 +14,20 @@ import { checkSizes } from './sizes.ts';
 import { CheckpointTokenizer } from './tokenizer.ts';
 import type { Checkpoint, GenerationDefaults, ModelConfig } from './types.ts';
 
+/** A path ending in .gguf, or a file that starts with GGUF's magic (Ollama's blobs have no extension). */
 export function isGgufPath(path: string): boolean {
-  return path.toLowerCase().endsWith('.gguf');
+  if (path.toLowerCase().endsWith('.gguf')) return true;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const magic = Buffer.alloc(4);
+      return readSync(fd, magic, 0, 4, 0) === 4 && magic.toString('latin1') === 'GGUF';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
 }
 
 export function loadGgufCheckpoint(path: string): Checkpoint {
