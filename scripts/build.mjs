@@ -6,10 +6,32 @@ const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
 /**
- * Native and host-provided modules stay outside the bundles and ship in node_modules; so does typescript,
- * whose compiler finds its lib.*.d.ts files next to itself (the labelers type-check with them).
+ * The bundles hold all their JavaScript, the packages' too; what those load at run time stays in node_modules and
+ * is all the VSIX ships from there (.vscodeignore): better-sqlite3's addon (handed to it by src/store/storeFile.ts),
+ * onnxruntime-node's addon with the libonnxruntime it links, TypeScript's lib.*.d.ts (src/label/typescriptProgram.ts).
  */
-const external = ['vscode', 'better-sqlite3', 'onnxruntime-node', 'typescript'];
+const external = ['vscode'];
+
+/**
+ * onnxruntime-node requires its addon by a path relative to its own dist/ folder, which a bundle does not have:
+ * the require is pointed at the installed package, found from the bundle as Node finds packages.
+ */
+const onnxruntimeAddon = {
+  name: 'onnxruntime-addon',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]onnxruntime-node[\\/]dist[\\/]binding\.js$/ }, ({ path }) => {
+      const source = readFileSync(path, 'utf8');
+      const relative = '`../bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`';
+      if (!source.includes(relative))
+        throw new Error(`${path}: its addon's require changed; update scripts/build.mjs`);
+      const installed =
+        "require('node:path').join(require('node:path').dirname(require('node:module').createRequire(__filename)" +
+        ".resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch, " +
+        "'onnxruntime_binding.node')";
+      return { contents: source.replace(relative, installed), loader: 'js' };
+    });
+  },
+};
 
 const node = {
   bundle: true,
@@ -17,6 +39,7 @@ const node = {
   format: 'cjs',
   target: 'node22',
   external,
+  plugins: [onnxruntimeAddon],
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',
@@ -54,7 +77,8 @@ const builds = [
 if (!production) {
   builds.push({
     ...node,
-    external: [...external, 'mocha'],
+    // The suite runs from the repository, and its helpers open better-sqlite3 themselves: the packages load whole.
+    external: [...external, 'better-sqlite3', 'onnxruntime-node', 'typescript', 'mocha'],
     entryPoints: { index: 'test/integration/suite/index.ts' },
     outdir: 'out/test/suite',
     outExtension: { '.js': '.cjs' },

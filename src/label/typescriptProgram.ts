@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
 import ts from 'typescript';
+import { bundledPackageDir } from '../installedPackage.ts';
 
 /** VS Code language ids the TypeScript compiler understands, with the file extension each implies. */
 const EXTENSION_BY_LANGUAGE: Record<string, string> = {
@@ -18,7 +19,15 @@ export function virtualFileName(language: string): string {
   return `/prefer-label/completion${EXTENSION_BY_LANGUAGE[language]}`;
 }
 
-const defaultLib = ts.getDefaultLibFilePath({ target: ts.ScriptTarget.ES2022 });
+/**
+ * TypeScript's lib.*.d.ts. The compiler looks beside its own file, which in a bundle is the bundle's folder: there
+ * they are in the installed package instead.
+ */
+const libOptions = { target: ts.ScriptTarget.ES2022 };
+const bundledTypescript = bundledPackageDir('typescript');
+const defaultLib = bundledTypescript
+  ? join(bundledTypescript, 'lib', ts.getDefaultLibFileName(libOptions))
+  : ts.getDefaultLibFilePath(libOptions);
 const libDirectory = dirname(defaultLib);
 
 /** Without its library files the checker sees `number[]` as `{}` and every verdict would be wrong. */

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { InputError } from '../inputError.ts';
 import {
   type AbRecord,
@@ -44,7 +44,7 @@ import {
 } from './pairs.ts';
 import { upsertPrompt } from './prompts.ts';
 import { type StoreStats, storeStats } from './stats.ts';
-import { inspectStoreFile, openForReading, type Reader, storeError } from './storeFile.ts';
+import { inspectStoreFile, openDatabase, openForReading, type Reader, storeError } from './storeFile.ts';
 import { iterateTies, type StoredTie } from './ties.ts';
 import {
   finishTrainingRun,
@@ -132,7 +132,7 @@ export class Store {
 
   private openWritable(kind: 'new' | 'store'): Database.Database {
     if (this.file !== ':memory:' && kind === 'new') mkdirSync(dirname(this.file), { recursive: true });
-    const db = new Database(this.file);
+    const db = openDatabase(this.file);
     try {
       // Set before anything else touches the file, so a second writer waits instead of failing with SQLITE_BUSY.
       db.pragma('busy_timeout = 10000');
@@ -155,7 +155,7 @@ export class Store {
       // Nothing stored yet: an empty store in memory answers every question without creating the file.
       if (this.file !== ':memory:' && !existsSync(this.file))
         throw new InputError(`${this.file}: no such database`);
-      const db = new Database(':memory:');
+      const db = openDatabase(':memory:');
       migrate(db);
       return db;
     }
@@ -167,7 +167,7 @@ export class Store {
     this.reader = undefined;
     // An image of a WAL database must be marked as a rollback-journal one to open in memory.
     image[18] = image[19] = 1;
-    const db = new Database(image);
+    const db = openDatabase(image);
     migrate(db);
     return db;
   }

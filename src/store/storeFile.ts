@@ -13,7 +13,19 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { InputError, firstLine } from '../inputError.ts';
+import { bundledPackageDir } from '../installedPackage.ts';
 import { migrations } from './migrations.ts';
+
+/**
+ * A better-sqlite3 connection: the one place the store constructs one. Inside the bundles the library's own search
+ * for its addon (beside its lib/ folder, which is not there) would fail, so it is handed the installed addon.
+ */
+export function openDatabase(file: string | Buffer, options: Database.Options = {}): Database.Database {
+  const packageDir = bundledPackageDir('better-sqlite3');
+  if (packageDir === undefined) return new Database(file, options);
+  const nativeBinding = join(packageDir, 'prebuilds', `${process.platform}-${process.arch}.node`);
+  return new Database(file, { ...options, nativeBinding });
+}
 
 /** `PRAGMA application_id` of a Prefer store ('PREF'), set by migration 5. */
 export const PREFER_APPLICATION_ID = 0x50524546;
@@ -194,12 +206,12 @@ export function openForReading(file: string): Reader {
     }
   };
   if (writable(file) && writable(dirname(file))) {
-    const reader = attempt(() => new Database(file, { fileMustExist: true }));
+    const reader = attempt(() => openDatabase(file, { fileMustExist: true }));
     if (reader) return reader;
   }
   const walMode = readHeader(file)[18] === 2;
   if (!walMode || sizeOf(`${file}-shm`) !== undefined) {
-    const reader = attempt(() => new Database(file, { readonly: true, fileMustExist: true }));
+    const reader = attempt(() => openDatabase(file, { readonly: true, fileMustExist: true }));
     if (reader) return reader;
   }
   return readCopy(file);
@@ -212,7 +224,7 @@ function readCopy(file: string): Reader {
     const copy = join(folder, basename(file));
     copyFileSync(file, copy);
     if (sizeOf(`${file}-wal`) !== undefined) copyFileSync(`${file}-wal`, `${copy}-wal`);
-    const db = new Database(copy, { readonly: true, fileMustExist: true });
+    const db = openDatabase(copy, { readonly: true, fileMustExist: true });
     db.pragma('query_only = ON');
     db.pragma('schema_version');
     return {
