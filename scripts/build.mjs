@@ -67,7 +67,7 @@ const builds = [
     platform: 'browser',
     format: 'esm',
     target: 'es2022',
-    entryPoints: { compare: 'webview/compare/main.ts', dashboard: 'webview/dashboard/main.ts' },
+    entryPoints: { compare: 'webview/compare/main.ts', dashboard: 'webview/dashboard/main.ts', stats: 'webview/stats/main.ts' },
     outdir: 'dist/webview',
     sourcemap: !production,
     minify: production,

@@ -33,12 +33,13 @@ export function activate(context: vscode.ExtensionContext): PreferApi {
     onChanged: () => {
       statusBar.refresh();
       adapters.refresh();
+      stats.refresh();
     },
   };
   const adapters = registerAdapterCommands(services);
+  const stats = registerStatsCommand(services);
   registerCompareCommands(services, sources);
   registerInlineMode(services, sources);
-  registerStatsCommand(context, store);
   registerDataCommands(services);
   registerLabelerCommands(services);
   registerTrainCommands(services);

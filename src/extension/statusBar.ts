@@ -1,8 +1,7 @@
 import * as vscode from 'vscode';
 import { adapterMismatch } from './adapters.ts';
-import { configuredModelDir } from './compare/sources.ts';
+import { configuredModelDir, usesBundledModel } from './compare/sources.ts';
 import { modelName } from './model.ts';
-import { configuredPath } from './settingsPath.ts';
 import type { StoreAccess } from './storeAccess.ts';
 
 const DEMO_MODEL_NOTE =
@@ -44,7 +43,7 @@ export class PreferStatusBar implements vscode.Disposable {
 
   refresh(): void {
     const modelDir = configuredModelDir(this.context);
-    const demo = configuredPath('modelPath') === undefined && modelDir !== undefined;
+    const demo = usesBundledModel(this.context);
     const model = demo ? 'demo model' : modelDir ? modelName(this.context, modelDir) : 'no model';
     let pairs = '?';
     let adapter = 'base';

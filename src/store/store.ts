@@ -43,7 +43,7 @@ import {
   type StoredPair,
 } from './pairs.ts';
 import { upsertPrompt } from './prompts.ts';
-import { type StoreStats, storeStats } from './stats.ts';
+import { type StatsReport, type StoreStats, statsReport, storeStats } from './stats.ts';
 import { inspectStoreFile, openDatabase, openForReading, type Reader, storeError } from './storeFile.ts';
 import { iterateTies, type StoredTie } from './ties.ts';
 import {
@@ -71,7 +71,7 @@ export type { JudgmentInput, JudgmentResult, Outcome } from './judgments.ts';
 export type { LabelPrompt, LabelerRun, LabelerRunResult } from './labelerRuns.ts';
 export type { ImportDefaults, ImportedCounts, ImportedPair } from './pairImport.ts';
 export type { PairFilter, PairInput, StoredPair } from './pairs.ts';
-export type { StoreStats } from './stats.ts';
+export { type AdapterAbRecord, HELD_OUT_PAIRS, type RunSummary, type StatsReport, type StoreStats } from './stats.ts';
 export type { StoredTie } from './ties.ts';
 export {
   TRL_METRIC_NAMES,
@@ -412,6 +412,11 @@ export class Store {
 
   stats(): StoreStats {
     return storeStats(this.db);
+  }
+
+  /** The counts with pairs per day, pairs by judgment, training runs and blind A/B records: the stats view. */
+  statsReport(): StatsReport {
+    return statsReport(this.db);
   }
 
   close(): void {

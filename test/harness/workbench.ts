@@ -1,6 +1,16 @@
 // What the end-to-end tests do in the workbench page of code-server, shared by every e2e file.
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
+import { repoRoot } from './codeServer.ts';
+
+/**
+ * Where the e2e run writes the screenshots README shows: media/screenshots/ when PREFER_UPDATE_SCREENSHOTS=1
+ * (to regenerate them), else .test-output/screenshots/ beside every other screenshot.
+ */
+export const readmeScreenshots =
+  process.env.PREFER_UPDATE_SCREENSHOTS === '1'
+    ? join(repoRoot, 'media', 'screenshots')
+    : join(repoRoot, '.test-output', 'screenshots');
 
 /** Palette, screenshot and webview helpers over the page `current()` returns (the e2e files open it in `before`). */
 export function workbenchActions(current: () => Page, shots: string) {

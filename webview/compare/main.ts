@@ -325,6 +325,7 @@ for (const [id, action] of Object.entries({
   'do-edit': () => select({ kind: 'edited' }),
   'do-confirm': confirm,
   'do-insert': insert,
+  'use-own-model': () => post({ type: 'selectModel' }),
 })) {
   $(id).addEventListener('click', action);
 }
@@ -349,6 +350,7 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       title.textContent = message.title;
       document.body.dataset.round = String(message.roundId);
       modeLabel.textContent = message.mode === 'blind-ab' ? 'Blind A/B: base and adapter, order hidden' : '';
+      $('demo-notice').hidden = !message.demoModel;
       rationale.value = '';
       editBox.value = '';
       delete status.dataset.saved;

@@ -4,6 +4,11 @@ export const COMPARE_BODY = `
   <h2 id="title">Prefer</h2>
   <span id="mode"></span>
 </header>
+<div id="demo-notice" role="note" hidden>
+  <span><strong>Demo model:</strong> these candidates come from the tiny model bundled with Prefer, enough to try
+  judging and training but not to write useful code.</span>
+  <vscode-button id="use-own-model" secondary>Use your own model</vscode-button>
+</div>
 <div id="status" role="status" aria-live="polite"></div>
 <div id="candidates" tabindex="-1"></div>
 <section id="reveal" hidden>

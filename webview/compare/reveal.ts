@@ -1,12 +1,11 @@
 /** Blind A/B, once judged: each card labelled with its model, the adapter's record, and its win-rate over time. */
 import { Chart, Legend, LineController, LineElement, LinearScale, PointElement, Tooltip } from 'chart.js';
+import { themeColor } from '../charts.ts';
 import type { AbReveal } from '../protocol/compare.ts';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);
 
 const $ = (id: string) => document.getElementById(id)!;
-const css = (name: string, fallback: string) =>
-  getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
 
 let chart: Chart<'line', { x: number; y: number }[]> | undefined;
 
@@ -29,8 +28,8 @@ export function showReveal(cards: HTMLElement, reveal: AbReveal): void {
 function drawHistory(history: AbReveal['history']): void {
   const canvas = $('ab-history') as HTMLCanvasElement;
   canvas.dataset.points = String(history.length);
-  const color = css('--vscode-charts-blue', '#3794ff');
-  const faint = css('--vscode-descriptionForeground', '#8888');
+  const color = themeColor('--vscode-charts-blue', '#3794ff');
+  const faint = themeColor('--vscode-descriptionForeground', '#8888');
   const series = (label: string, y: (h: AbReveal['history'][number]) => number, main: boolean) => ({
     label,
     data: history.map((h) => ({ x: h.judgment, y: 100 * y(h) })),

@@ -9,6 +9,7 @@ import {
   PointElement,
   Tooltip,
 } from 'chart.js';
+import { applyChartTheme, themeColor } from '../charts.ts';
 import type { DashboardMessage, FromDashboard, TrainSplit } from '../protocol/dashboard.ts';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip);
@@ -17,15 +18,11 @@ declare function acquireVsCodeApi(): { postMessage(message: FromDashboard): void
 const vscode = acquireVsCodeApi();
 const $ = (id: string) => document.getElementById(id)!;
 
-const css = (name: string, fallback: string) =>
-  getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
 const colors = {
-  train: css('--vscode-charts-blue', '#3794ff'),
-  eval: css('--vscode-charts-orange', '#d18616'),
+  train: themeColor('--vscode-charts-blue', '#3794ff'),
+  eval: themeColor('--vscode-charts-orange', '#d18616'),
 };
-Chart.defaults.color = css('--vscode-foreground', '#ccc');
-Chart.defaults.borderColor = css('--vscode-panel-border', '#8884');
-Chart.defaults.font.family = css('--vscode-font-family', 'sans-serif');
+applyChartTheme();
 
 const CHARTS = { loss: 'loss', accuracies: 'rewards/accuracies', margins: 'rewards/margins' } as const;
 const TABLE = [

@@ -38,6 +38,8 @@ export type HostMessage =
       language: string;
       mode: PanelMode;
       candidates: CandidateView[];
+      /** Sampled from the small demo model bundled with Prefer: the panel says so and offers the user's own. */
+      demoModel?: boolean | undefined;
     }
   | { type: 'delta'; roundId: number; index: number; text: string }
   | { type: 'done'; roundId: number; index: number }
@@ -94,6 +96,8 @@ const webviewMessage = z.discriminatedUnion('type', [
     what: z.union([z.strictObject({ index }), z.strictObject({ text: z.string().min(1).max(MAX_TEXT) })]),
   }),
   z.strictObject({ type: z.literal('cancel'), roundId }),
+  /** Choose another model (prefer.selectModel), from the demo model notice. */
+  z.strictObject({ type: z.literal('selectModel') }),
 ]);
 
 export type WebviewMessage = z.infer<typeof webviewMessage>;

@@ -14,6 +14,7 @@ import { createPreferPanel, webviewHtml } from '../webviewHtml.ts';
 import type { CompletionRequest, CompletionSource } from './completionSource.ts';
 import { type Slot, insertAtSlot } from './slot.ts';
 import { abReveal } from './abReveal.ts';
+import { usesBundledModel } from './sources.ts';
 
 /** One prompt on screen: its candidates in the (random) order shown, and what happened to them. */
 interface Round {
@@ -63,6 +64,7 @@ export class ComparePanel {
   private round: Round | undefined;
   private nextRoundId = 1;
   private ready = false;
+  private readonly context: vscode.ExtensionContext;
   private readonly store: StoreAccess;
   private readonly log: vscode.LogOutputChannel;
   private readonly judged = new vscode.EventEmitter<JudgmentResult>();
@@ -91,6 +93,7 @@ export class ComparePanel {
     log: vscode.LogOutputChannel,
   ) {
     this.panel = panel;
+    this.context = context;
     this.store = store;
     this.log = log;
     panel.webview.html = webviewHtml(panel.webview, context.extensionUri, {
@@ -187,6 +190,7 @@ export class ComparePanel {
       language: round.prompt.language ?? 'plaintext',
       mode: round.mode,
       candidates: round.texts.map((text, i) => ({ text, streaming: round.streaming[i]! })),
+      demoModel: usesBundledModel(this.context),
     });
   }
 
@@ -204,6 +208,10 @@ export class ComparePanel {
     if (message.type === 'ready') {
       this.ready = true;
       this.sendRound();
+      return undefined;
+    }
+    if (message.type === 'selectModel') {
+      await vscode.commands.executeCommand('prefer.selectModel');
       return undefined;
     }
     const round = this.round;

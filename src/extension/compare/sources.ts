@@ -14,6 +14,11 @@ export function configuredModelDir(context: vscode.ExtensionContext): string | u
   return bundledModelDir(context.extensionPath);
 }
 
+/** Whether sampling uses the demo model shipped in the extension: no `prefer.modelPath`, and one is bundled. */
+export function usesBundledModel(context: vscode.ExtensionContext): boolean {
+  return configuredPath('modelPath') === undefined && bundledModelDir(context.extensionPath) !== undefined;
+}
+
 function engineSettings(modelDir: string, store: StoreAccess, base: boolean): EngineSettings {
   const active = base ? undefined : applicableAdapter(store.get().activeAdapter(), modelDir);
   const config = vscode.workspace.getConfiguration('prefer');

@@ -142,6 +142,6 @@ test('prefer train --weights fp16 feeds half-precision base weights and records 
   const steps = r.stdout.trimEnd().split('\n').slice(0, -1).map((l) => JSON.parse(l) as Record<string, number>);
   assert.equal(steps.length, 1);
   // a fresh adapter (B = 0) leaves the policy equal to the reference: the first loss is log 2
-  assert.ok(Math.abs(steps[0]!.loss - Math.log(2)) < 1e-3, JSON.stringify(steps[0]));
+  assert.ok(Math.abs(steps[0]!.loss! - Math.log(2)) < 1e-3, JSON.stringify(steps[0]));
   assert.equal(JSON.parse(readFileSync(join(out, 'prefer_adapter.json'), 'utf8')).baseWeights, 'fp16');
 });
