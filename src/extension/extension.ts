@@ -3,6 +3,7 @@ import { type AdaptersView, registerAdapterCommands } from './adapters.ts';
 import { registerCompareCommands } from './compare/commands.ts';
 import { CompletionSources } from './compare/sources.ts';
 import { registerDataCommands } from './data.ts';
+import { registerFeedbackImport } from './feedback.ts';
 import { registerInlineMode } from './inline.ts';
 import { registerLabelerCommands } from './labelers.ts';
 import { offerOwnModel, registerModelCommands } from './model.ts';
@@ -41,6 +42,7 @@ export function activate(context: vscode.ExtensionContext): PreferApi {
   registerCompareCommands(services, sources);
   registerInlineMode(services, sources);
   registerDataCommands(services);
+  registerFeedbackImport(services);
   registerLabelerCommands(services);
   registerTrainCommands(services);
   registerModelCommands(services);

@@ -1,28 +1,64 @@
 import * as vscode from 'vscode';
-import type { CandidateInput, PromptInput } from '../store/store.ts';
+import {
+  type CandidateInput,
+  IMPLICIT_CONFIDENCE,
+  offeredFeedback,
+  type PromptInput,
+} from '../store/store.ts';
 import { promptAt } from './compare/slot.ts';
 import type { CompletionSources } from './compare/sources.ts';
 import type { Services } from './services.ts';
 
-/** Confidence of a judgment inferred from what the user accepted, below an explicit pick's 1.0. */
-export const IMPLICIT_CONFIDENCE = 0.5;
+export { IMPLICIT_CONFIDENCE };
 const ACCEPTED = 'prefer._inlineAccepted';
+/** The source of inline mode's completions judged on their own. */
+const FEEDBACK_SOURCE = 'inline';
 
 interface Offer {
   prompt: PromptInput;
   candidates: CandidateInput[];
 }
 
+/** Whether the prompt at a new request is the offer's with part of its first ghost text typed: the user typed along. */
+function typedAlong(offer: Offer, prompt: PromptInput): boolean {
+  const before = offer.prompt.prefix;
+  const first = offer.candidates[0]?.text ?? '';
+  return (
+    prompt.filePath === offer.prompt.filePath &&
+    prompt.prefix.startsWith(before) &&
+    first.startsWith(prompt.prefix.slice(before.length))
+  );
+}
+
 /**
  * Inline mode (prefer.inlineMode): the sampled candidates as ghost text, cycled with the usual keys
  * (Alt+] / Alt+[). Accepting candidate k stores it as chosen over candidates 0..k−1, the ones cycled past
- * before it (VS Code does not report which ghost texts were seen, and cycling starts at the first).
+ * before it (VS Code does not report which ghost texts were seen, and cycling starts at the first). Each is
+ * also stored on its own: the accepted one desirable, those cycled past undesirable; an offer left for a new
+ * request (typing on, Escape, moving away) marks its first ghost text, the one shown, dismissed.
  */
 export function registerInlineMode(
   { context, store, log, onChanged }: Services,
   sources: CompletionSources,
 ): void {
   let registration: vscode.Disposable | undefined;
+  /** The last offer shown and not yet accepted or dismissed. */
+  let pending: Offer | undefined;
+  const recordFeedback = (offer: Offer, acceptedIndex: number | undefined) => {
+    try {
+      store
+        .get()
+        .recordFeedback(offeredFeedback(offer.prompt, offer.candidates, acceptedIndex, FEEDBACK_SOURCE));
+    } catch (e) {
+      log.warn(`inline: could not store feedback: ${(e as Error).message}`);
+    }
+  };
+  const settle = (prompt: PromptInput) => {
+    if (pending && !typedAlong(pending, prompt)) {
+      recordFeedback(pending, undefined);
+      pending = undefined;
+    }
+  };
   const provider: vscode.InlineCompletionItemProvider = {
     async provideInlineCompletionItems(document, position, context_, token) {
       // Typing triggers automatically: wait for a pause before sampling.
@@ -33,6 +69,7 @@ export function registerInlineMode(
       const source = sources.get();
       if (!source) return undefined;
       const { prompt } = promptAt(document, position, position);
+      settle(prompt);
       const config = vscode.workspace.getConfiguration('prefer');
       try {
         const candidates = await source.sample(
@@ -45,19 +82,19 @@ export function registerInlineMode(
           { onDelta: () => undefined, onDone: () => undefined },
           token,
         );
-        const offer: Offer = { prompt, candidates };
-        log.debug(`inline: offering ${candidates.length} candidates`);
-        return candidates
-          .filter((c) => c.text.trim() !== '')
-          .map((c, index) => {
-            const item = new vscode.InlineCompletionItem(c.text, new vscode.Range(position, position));
-            item.command = {
-              command: ACCEPTED,
-              title: 'Prefer: remember this choice',
-              arguments: [offer, index],
-            };
-            return item;
-          });
+        const offer: Offer = { prompt, candidates: candidates.filter((c) => c.text.trim() !== '') };
+        log.debug(`inline: offering ${offer.candidates.length} candidates`);
+        if (token.isCancellationRequested || offer.candidates.length === 0) return undefined;
+        pending = offer;
+        return offer.candidates.map((c, index) => {
+          const item = new vscode.InlineCompletionItem(c.text, new vscode.Range(position, position));
+          item.command = {
+            command: ACCEPTED,
+            title: 'Prefer: remember this choice',
+            arguments: [offer, index],
+          };
+          return item;
+        });
       } catch (e) {
         if (!token.isCancellationRequested) log.warn(`inline completion failed: ${(e as Error).message}`);
         return undefined;
@@ -79,6 +116,11 @@ export function registerInlineMode(
     vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('prefer.inlineMode') && update()),
     { dispose: () => registration?.dispose() },
     vscode.commands.registerCommand(ACCEPTED, (offer: Offer, index: number) => {
+      // The command's arguments may come back as copies: the offer is the pending one when its prompt is.
+      if (pending?.prompt.prefix === offer.prompt.prefix && pending.prompt.filePath === offer.prompt.filePath)
+        pending = undefined;
+      recordFeedback(offer, index);
+      onChanged();
       if (index < 1) return undefined; // nothing was cycled past
       const candidates = offer.candidates.slice(0, index + 1);
       const result = store.get().recordJudgment({

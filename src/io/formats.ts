@@ -90,7 +90,7 @@ export function detectFormat(value: unknown): FormatName | undefined {
     : 'trl';
 }
 
-const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+export const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -106,7 +106,7 @@ function wellFormed(v: string, field: string): string {
   );
 }
 
-function text(record: Record<string, unknown>, field: string, { allowEmpty = false } = {}): string {
+export function text(record: Record<string, unknown>, field: string, { allowEmpty = false } = {}): string {
   const v = record[field];
   if (v === undefined) throw new RecordError(`missing field "${field}"`);
   if (typeof v !== 'string') throw new RecordError(`field "${field}" must be a string, not ${typeName(v)}`);
@@ -114,7 +114,7 @@ function text(record: Record<string, unknown>, field: string, { allowEmpty = fal
   return wellFormed(v, field);
 }
 
-function optionalText(record: Record<string, unknown>, field: string): string | undefined {
+export function optionalText(record: Record<string, unknown>, field: string): string | undefined {
   const v = record[field];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new RecordError(`field "${field}" must be a string, not ${typeName(v)}`);

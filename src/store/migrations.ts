@@ -163,6 +163,25 @@ export const migrations: readonly string[] = [
   `
   PRAGMA application_id = 1347568966;
   `,
+  // 6: completions judged on their own (accepted: desirable; rejected or dismissed: undesirable), from inline
+  // mode or imported from another tool's logs, with the tool's own id so a re-import adds nothing.
+  `
+  CREATE TABLE feedback (
+    id           INTEGER PRIMARY KEY,
+    prompt_id    INTEGER NOT NULL REFERENCES prompt(id),
+    completion   TEXT NOT NULL,
+    desirable    INTEGER NOT NULL CHECK (desirable IN (0, 1)),
+    source       TEXT NOT NULL,
+    model        TEXT,
+    file_path    TEXT,
+    external_id  TEXT,
+    adapter_id   INTEGER REFERENCES adapter(id),
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+  );
+  CREATE UNIQUE INDEX feedback_external ON feedback(source, external_id) WHERE external_id IS NOT NULL;
+  CREATE INDEX feedback_prompt ON feedback(prompt_id);
+  CREATE INDEX feedback_created ON feedback(created_at);
+  `,
 ];
 
 /** The SQL functions migrations may call: the same content hashes the store computes in JavaScript. */

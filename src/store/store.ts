@@ -16,6 +16,16 @@ import {
 import { type AbJudgment, abHistory } from './abHistory.ts';
 import type { CandidateInput } from './candidates.ts';
 import type { PromptInput } from './hashing.ts';
+import {
+  countFeedback,
+  feedbackBySource,
+  type FeedbackCounts,
+  type FeedbackInput,
+  insertFeedback,
+  iterateFeedback,
+  type StoredFeedback,
+  storeFeedbackBatch,
+} from './feedback.ts';
 import { type JudgmentInput, type JudgmentResult, recordJudgment } from './judgments.ts';
 import {
   candidatesOf,
@@ -67,6 +77,13 @@ export type { AbRecord, Adapter, AdapterInput } from './adapters.ts';
 export type { AbJudgment } from './abHistory.ts';
 export type { CandidateInput } from './candidates.ts';
 export { type PromptInput, promptHash } from './hashing.ts';
+export {
+  type FeedbackCounts,
+  type FeedbackInput,
+  IMPLICIT_CONFIDENCE,
+  offeredFeedback,
+  type StoredFeedback,
+} from './feedback.ts';
 export type { JudgmentInput, JudgmentResult, Outcome } from './judgments.ts';
 export type { LabelPrompt, LabelerRun, LabelerRunResult } from './labelerRuns.ts';
 export type { ImportDefaults, ImportedCounts, ImportedPair } from './pairImport.ts';
@@ -287,6 +304,47 @@ export class Store {
     return countPairs(this.db, filter);
   }
 
+  /**
+   * A writer of judged completions, one transaction per batch, pairing a prompt's accepted and rejected ones
+   * of the same source (pairs at `confidence`); the store is checked before it is returned.
+   */
+  feedbackImporter(confidence?: number): (batch: readonly FeedbackInput[]) => FeedbackCounts {
+    this.beforeWrite();
+    const storeBatch = writeTransaction(this.db, (batch: readonly FeedbackInput[]) =>
+      storeFeedbackBatch(this.db, batch, confidence),
+    );
+    return (batch) => {
+      try {
+        return storeBatch(batch);
+      } catch (e) {
+        throw storeError(this.file, e);
+      }
+    };
+  }
+
+  /** Stores completions judged on their own (inline mode's accepts and dismissals) in one transaction; no pairs. */
+  recordFeedback(items: readonly FeedbackInput[]): number {
+    return this.writeTransaction(() => items.filter((f) => insertFeedback(this.db, f).added).length);
+  }
+
+  /** Streams the completions judged on their own, through the same filter as pairs (disagreements aside). */
+  *iterateFeedback(filter: PairFilter = {}): Generator<StoredFeedback> {
+    try {
+      yield* iterateFeedback(this.db, filter);
+    } catch (e) {
+      throw storeError(this.file, e);
+    }
+  }
+
+  countFeedback(filter: PairFilter = {}): number {
+    return countFeedback(this.db, filter);
+  }
+
+  /** Judged completions by source (inline, continue, tabby), desirable and not. */
+  feedbackBySource(): Record<string, { desirable: number; undesirable: number }> {
+    return feedbackBySource(this.db);
+  }
+
   startLabelerRun(labeler: string, config: Record<string, unknown> = {}): number {
     this.beforeWrite();
     return startLabelerRun(this.db, labeler, config);
@@ -428,7 +486,13 @@ export class Store {
 // Every error out of a store method names the store's file: SQLite's own messages name none.
 for (const name of Object.getOwnPropertyNames(Store.prototype)) {
   const method = Object.getOwnPropertyDescriptor(Store.prototype, name)?.value as unknown;
-  if (name === 'constructor' || name === 'iteratePairs' || name === 'iterateTies' || typeof method !== 'function')
+  if (
+    name === 'constructor' ||
+    name === 'iteratePairs' ||
+    name === 'iterateTies' ||
+    name === 'iterateFeedback' ||
+    typeof method !== 'function'
+  )
     continue;
   Object.defineProperty(Store.prototype, name, {
     value: function named(this: Store, ...args: unknown[]): unknown {

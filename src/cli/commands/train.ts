@@ -40,17 +40,22 @@ const USAGE = (() => {
   ].join('\n');
 })();
 
+/** The parser options of the training flags (also `prefer export --bundle`'s). */
+export const TRAINING_FLAG_OPTIONS = Object.fromEntries(
+  OPTIONS.map(([flag, option]) => [flag, { type: option.kind === 'switch' ? 'boolean' : 'string' } as const]),
+);
+
 /** The training flags given, checked against the table; absent ones take its defaults. */
-function trainingFlags(args: ParsedArgs): TrainingValues {
+export function trainingFlags(args: ParsedArgs, command = 'train'): TrainingValues {
   const values: Record<string, unknown> = { ...defaultValues() };
   for (const [flag, option] of OPTIONS) {
     const given = args.values[flag];
     if (given === undefined) continue;
-    if (option.kind === 'number') values[flag] = numberFlag(args, 'train', flag, option);
+    if (option.kind === 'number') values[flag] = numberFlag(args, command, flag, option);
     else if (option.kind === 'switch') values[flag] = given === true;
     else if (option.kind === 'list') values[flag] = (given as string).split(',').map((s) => s.trim()).filter(Boolean);
     else if ((option.choices as readonly unknown[]).includes(given)) values[flag] = given;
-    else throw new UsageError(`prefer train: --${flag} must be ${option.what}`);
+    else throw new UsageError(`prefer ${command}: --${flag} must be ${option.what}`);
   }
   return values as unknown as TrainingValues;
 }
@@ -64,7 +69,7 @@ export const train: Command = {
     pairs: { type: 'string' },
     model: MODEL_FLAG,
     out: { type: 'string' },
-    ...Object.fromEntries(OPTIONS.map(([flag, option]) => [flag, { type: option.kind === 'switch' ? 'boolean' : 'string' } as const])),
+    ...TRAINING_FLAG_OPTIONS,
   },
   async run(args, out) {
     const modelDir = requireString(args, 'model', 'train');
