@@ -93,6 +93,8 @@ export interface RoundRecord {
   database: string | null;
   /** The store's pair ids the round trains on, in order: pairs stored later are not part of it. */
   pairIds: number[] | null;
+  /** The store's judged completions a KTO round trains on besides its pairs, in order. */
+  feedbackIds?: number[];
   modelDir: string;
   baseModelHash: string;
   outDir: string;

@@ -1,7 +1,7 @@
 /**
- * Preference pairs as token ids, and batches of them in a (pairs, length) bucket. The prompt is built exactly
- * as the sampler builds it (FIM template when there is a suffix), and each completion is encoded on its own,
- * as the sampler's tokens followed the prompt.
+ * Preference pairs (and KTO's unpaired examples, below) as token ids, and batches of them in a (pairs, length)
+ * bucket. The prompt is built exactly as the sampler builds it (FIM template when there is a suffix), and each
+ * completion is encoded on its own, as the sampler's tokens followed the prompt.
  */
 import { type PromptTokenizer, buildPrompt } from '../engine/sample/prompt.ts';
 
@@ -20,6 +20,7 @@ export interface PairText {
 
 /** A batch in the layout of trainingGraph.ts: chosen rows, then rejected rows, right-padded. */
 export interface PackedBatch {
+  /** Pairs (two rows each), or for KTO's `packRows` examples (one row each). */
   pairs: number;
   length: number;
   inputIds: BigInt64Array;
@@ -52,11 +53,15 @@ export function bucketLength(e: PreferenceExample, step: number, maxLength: numb
 }
 
 export function packBatch(examples: readonly PreferenceExample[], length: number, padId: number): PackedBatch {
-  const P = examples.length;
   const rows = [...examples.map((e) => [e.prompt, e.chosen] as const), ...examples.map((e) => [e.prompt, e.rejected] as const)];
-  const inputIds = new BigInt64Array(2 * P * length).fill(BigInt(padId));
-  const targets = new BigInt64Array(2 * P * length).fill(BigInt(padId));
-  const completionMask = new Float32Array(2 * P * length);
+  return { pairs: examples.length, length, ...packSequences(rows, length, padId) };
+}
+
+/** Rows of prompt then completion, right-padded to `length`, with next-token targets and the completion mask. */
+function packSequences(rows: readonly (readonly [readonly number[], readonly number[]])[], length: number, padId: number) {
+  const inputIds = new BigInt64Array(rows.length * length).fill(BigInt(padId));
+  const targets = new BigInt64Array(rows.length * length).fill(BigInt(padId));
+  const completionMask = new Float32Array(rows.length * length);
   rows.forEach(([prompt, completion], r) => {
     const tokens = [...prompt, ...completion];
     if (tokens.length > length) throw new Error(`batch: a row of ${tokens.length} tokens does not fit length ${length}`);
@@ -68,5 +73,55 @@ export function packBatch(examples: readonly PreferenceExample[], length: number
       if (i + 1 >= prompt.length && i + 1 < tokens.length) completionMask[base + i] = 1;
     });
   });
-  return { pairs: P, length, inputIds, targets, completionMask };
+  return { inputIds, targets, completionMask };
+}
+
+/**
+ * KTO's data: one completion with a label, desirable or not. A stored pair gives two (`unpairedFromPair`), and
+ * feedback recorded on a single completion gives one.
+ */
+export interface FeedbackText {
+  prefix: string;
+  suffix: string;
+  completion: string;
+  desirable: boolean;
+}
+
+export interface UnpairedExample {
+  prompt: number[];
+  completion: number[];
+  desirable: boolean;
+}
+
+/** A pair as KTO sees it: its chosen completion desirable, its rejected one undesirable. */
+export function unpairedFromPair(pair: PairText): FeedbackText[] {
+  const { prefix, suffix } = pair;
+  return [
+    { prefix, suffix, completion: pair.chosen, desirable: true },
+    { prefix, suffix, completion: pair.rejected, desirable: false },
+  ];
+}
+
+/** Tokenizes an unpaired example as `tokenizePair` does a pair. */
+export function tokenizeFeedback(tokenizer: PromptTokenizer, feedback: FeedbackText, maxLength: number): UnpairedExample {
+  const { prompt, chosen } = tokenizePair(tokenizer, { ...feedback, chosen: feedback.completion, rejected: feedback.completion }, maxLength);
+  return { prompt, completion: chosen, desirable: feedback.desirable };
+}
+
+export const unpairedLength = (e: UnpairedExample): number => e.prompt.length + e.completion.length;
+
+/**
+ * The mismatched examples of KTO's KL estimate, as TRL builds them: within a batch, each prompt takes the
+ * completion of the example before it (the first takes the last's), cut to `maxLength` tokens.
+ */
+export function mismatched(batch: readonly UnpairedExample[], maxLength: number): UnpairedExample[] {
+  return batch.map((e, i) => {
+    const other = batch[(i + batch.length - 1) % batch.length]!;
+    return { prompt: e.prompt, completion: other.completion.slice(0, Math.max(1, maxLength - e.prompt.length)), desirable: e.desirable };
+  });
+}
+
+/** Unpaired examples as rows in the layout of trainingGraph.ts's KTO graphs: one row each, right-padded. */
+export function packRows(examples: readonly UnpairedExample[], length: number, padId: number): PackedBatch {
+  return { pairs: examples.length, length, ...packSequences(examples.map((e) => [e.prompt, e.completion] as const), length, padId) };
 }

@@ -15,6 +15,7 @@
  *   sppo_hard     (c − 1/(2β))² + (r + 1/(2β))²
  *   discopop      with x = βΔ, m = σ(x/τ): (1 − m)·(−logσ(x)) + m·e^(−x)   (τ = discopop_tau, default 0.05)
  *   sft           the NLL of the chosen completions: −Σ log p / Σ tokens over the batch's chosen completion tokens
+ *   kto           unpaired (TRL's KTOTrainer, `ktoLoss` below): each example is desirable or not, on its own
  * averaged over pairs. Several losses combine as TRL's `loss_type` list does: Σ wᵢ·lossᵢ (`loss_weights`, 1 each by
  * default); when any of them compares length-averaged log-probs, all of them do (TRL averages for every loss of the
  * list when it holds ipo). The metrics are TRL's, under its names; rewards are β·c and β·r whatever the losses.
@@ -40,6 +41,8 @@ export interface DpoLossEntry {
   chosenNll: boolean;
   /** Needs BCO's δ (`PreferenceLogps.runningRewardMean`), fed by the trainer. */
   runningRewardMean: boolean;
+  /** Trains on unpaired examples (`ktoLoss`), so it cannot be listed with the paired losses. */
+  unpaired: boolean;
 }
 
 const entry = (summary: string, more: Partial<DpoLossEntry> = {}): DpoLossEntry => ({
@@ -48,6 +51,7 @@ const entry = (summary: string, more: Partial<DpoLossEntry> = {}): DpoLossEntry 
   averageLogps: false,
   chosenNll: false,
   runningRewardMean: false,
+  unpaired: false,
   ...more,
 });
 
@@ -65,6 +69,7 @@ export const DPO_LOSSES = {
   sppo_hard: entry('SPPO with hard labels'),
   discopop: entry('DiscoPOP: log-ratio modulated loss'),
   sft: entry('SFT: NLL of the chosen completions', { chosenNll: true }),
+  kto: entry('KTO: unpaired desirable and undesirable examples', { unpaired: true }),
 } as const satisfies Record<string, DpoLossEntry>;
 
 export type DpoLossType = keyof typeof DPO_LOSSES;
@@ -85,6 +90,9 @@ export interface DpoLossConfig {
   labelSmoothing?: number;
   /** DiscoPOP's τ (default DISCOPOP_TAU). */
   discopopTau?: number;
+  /** KTO's weights of the desirable and the undesirable examples' losses (TRL's, 1 each by default). */
+  desirableWeight?: number;
+  undesirableWeight?: number;
 }
 
 export interface LossTerm {
@@ -122,13 +130,15 @@ export interface DpoLoss {
   metrics: Record<DpoMetricName, Value>;
 }
 
-const needs = (config: DpoLossConfig, what: 'averageLogps' | 'chosenNll' | 'runningRewardMean') =>
+const needs = (config: DpoLossConfig, what: 'averageLogps' | 'chosenNll' | 'runningRewardMean' | 'unpaired') =>
   lossTerms(config).some((t) => DPO_LOSSES[t.type]?.[what]);
 
 /** Whether the losses compare length-averaged log-probs: all of them do when one does. */
 export const usesAverageLogps = (config: DpoLossConfig): boolean => needs(config, 'averageLogps');
 export const usesChosenNll = (config: DpoLossConfig): boolean => needs(config, 'chosenNll');
 export const usesRunningRewardMean = (config: DpoLossConfig): boolean => needs(config, 'runningRewardMean');
+/** Whether the round trains on unpaired examples (KTO) rather than pairs. */
+export const trainsUnpaired = (config: DpoLossConfig): boolean => needs(config, 'unpaired');
 
 export function checkDpoLossConfig(config: DpoLossConfig): void {
   const eps = config.labelSmoothing ?? 0;
@@ -145,6 +155,10 @@ export function checkDpoLossConfig(config: DpoLossConfig): void {
   if (!(config.beta > 0) || !Number.isFinite(config.beta)) throw new Error(`loss: beta must be a positive number, got ${config.beta}`);
   if (!(eps >= 0 && eps < 0.5)) throw new Error(`loss: label smoothing must lie in [0, 0.5), got ${eps}`);
   if (eps > 0 && types.every((t) => DPO_LOSSES[t].labelSmoothing === null)) throw new Error(`loss: label smoothing does not apply to ${types.join(', ')}`);
+  if (types.length > 1 && types.some((t) => DPO_LOSSES[t].unpaired)) throw new Error(`loss: kto trains on unpaired examples and cannot be combined with ${types.filter((t) => t !== 'kto').join(', ')}`);
+  for (const [name, w] of [['desirable', config.desirableWeight], ['undesirable', config.undesirableWeight]] as const) {
+    if (w !== undefined && !(w > 0 && Number.isFinite(w))) throw new Error(`loss: the ${name} weight must be a positive number, got ${w}`);
+  }
   const tau = config.discopopTau ?? DISCOPOP_TAU;
   if (!(tau > 0) || !Number.isFinite(tau)) throw new Error(`loss: discopop tau must be a positive number, got ${tau}`);
 }
@@ -231,6 +245,8 @@ function lossTerm(type: DpoLossType, { logps, chosenRatio: c, rejectedRatio: r, 
     }
     case 'sft':
       return op.expand(required(logps.chosenNll, type, 'the chosen NLL'), c.shape as number[]);
+    case 'kto':
+      throw new Error('loss: kto trains on unpaired examples (ktoLoss), not on pairs');
   }
 }
 
@@ -258,6 +274,77 @@ export function dpoLoss(logps: PreferenceLogps, config: DpoLossConfig): DpoLoss 
       'rewards/accuracies': mean(op.cast(greater(chosenRewards, rejectedRewards), chosenRewards.dtype)),
       'logps/chosen': mean(logps.policyChosen),
       'logps/rejected': mean(logps.policyRejected),
+    },
+  };
+}
+
+/**
+ * KTO, as TRL's KTOTrainer computes it. Each row is one example: a completion the user wants (desirable) or not.
+ * With the log-ratio ρ = π − ref of each row and the reference point z0 = max(0, mean(π_KL − ref_KL)), the batch's
+ * KL estimate from mismatched rows (each prompt with the completion of another example of the batch):
+ *   desirable    w_D·(1 − σ(β(ρ − z0)))
+ *   undesirable  w_U·(1 − σ(β(z0 − ρ)))
+ * averaged over the rows. z0 carries no gradient: its log-probs come from a run without one (TRL's no_grad).
+ * Metrics are means over the rows of each side (0 for a side the batch lacks; the trainer weighs them by count);
+ * `rewards/accuracies` is the share of rows whose reward β·ρ has their label's sign.
+ */
+export interface UnpairedLogps {
+  /** [rows] sequence log-probs of the policy and the reference. */
+  policy: Value;
+  reference: Value;
+  /** [rows] 1 for a desirable example, 0 for an undesirable one. */
+  desirable: Value;
+  /** [rows] the policy's and the reference's log-probs of the batch's mismatched rows. */
+  policyKl: Value;
+  referenceKl: Value;
+}
+
+export const KTO_METRIC_NAMES = [...DPO_METRIC_NAMES, 'kl'] as const;
+export type KtoMetricName = (typeof KTO_METRIC_NAMES)[number];
+
+export interface KtoLoss {
+  loss: Value;
+  losses: Value;
+  metrics: Record<KtoMetricName, Value>;
+}
+
+/** Σ values·mask / max(Σ mask, 1) over every axis: the mean where the mask is 1, 0 where it is nowhere. */
+export function maskedMean(values: Value, mask: Value): Value {
+  const all = values.shape.map((_, i) => i);
+  const count = op.reduceSum(mask, all, false);
+  return op.div(op.reduceSum(op.mul(values, mask), all, false), op.add(relu(op.sub(count, 1)), 1));
+}
+
+export function ktoLoss(logps: UnpairedLogps, config: DpoLossConfig): KtoLoss {
+  checkDpoLossConfig(config);
+  if (config.type !== 'kto') throw new Error(`loss: ktoLoss takes the kto loss, not ${lossTerms(config).map((t) => t.type).join(', ')}`);
+  const { beta } = config;
+  const desirable = logps.desirable;
+  const undesirable = oneMinus(desirable);
+  const kl = relu(mean(op.sub(logps.policyKl, logps.referenceKl)));
+  const ratio = op.sub(logps.policy, logps.reference);
+  const chosenLosses = oneMinus(op.sigmoid(op.mul(op.sub(ratio, kl), beta)));
+  const rejectedLosses = oneMinus(op.sigmoid(op.mul(op.sub(kl, ratio), beta)));
+  const losses = op.add(
+    op.mul(op.mul(chosenLosses, desirable), config.desirableWeight ?? 1),
+    op.mul(op.mul(rejectedLosses, undesirable), config.undesirableWeight ?? 1),
+  );
+  const rewards = op.mul(ratio, beta);
+  const chosenRewards = maskedMean(rewards, desirable);
+  const rejectedRewards = maskedMean(rewards, undesirable);
+  const positive = op.cast(greater(rewards, 0), rewards.dtype);
+  const rightSide = op.add(op.mul(positive, desirable), op.mul(oneMinus(positive), undesirable));
+  return {
+    loss: mean(losses),
+    losses,
+    metrics: {
+      'rewards/chosen': chosenRewards,
+      'rewards/rejected': rejectedRewards,
+      'rewards/margins': op.sub(chosenRewards, rejectedRewards),
+      'rewards/accuracies': mean(rightSide),
+      'logps/chosen': maskedMean(logps.policy, desirable),
+      'logps/rejected': maskedMean(logps.policy, undesirable),
+      kl,
     },
   };
 }

@@ -4,25 +4,25 @@
  * warmup/decay schedule, TRL-named metrics per step, and an evaluation on the held-out pairs at the end.
  * Base weights are fed to every session from one set of tensors (placement 'inputs'): nothing is copied per
  * bucket. On WebGPU those tensors, the LoRA weights and the optimizer state stay on the GPU between steps
- * (deviceState.ts). Runs wherever it is called; the caller puts it in a worker thread.
+ * (deviceState.ts). Runs wherever it is called; the caller puts it in a worker thread. What the loss trains on
+ * is an `Objective`: pairs below, KTO's unpaired examples in ktoObjective.ts.
  */
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import { disableOrtTelemetry } from '../engine/runtime/telemetry.ts';
 import { InputError } from '../inputError.ts';
 import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
-import type { Graph } from '../engine/graph/ir.ts';
-import { lower } from '../engine/graph/lower.ts';
-import { serialize } from '../engine/graph/onnx.ts';
 import { uniformStream } from '../engine/models/seededStream.ts';
 import type { WeightStorage } from '../engine/models/weights.ts';
-import { type PackedBatch, type PreferenceExample, bucketLength, packBatch } from './examples.ts';
-import { DPO_METRIC_NAMES, type DpoLossConfig, type DpoMetricName, usesRunningRewardMean } from './losses.ts';
+import { type PreferenceExample, type UnpairedExample, bucketLength, packBatch } from './examples.ts';
+import { DPO_METRIC_NAMES, type DpoLossConfig, type DpoMetricName, trainsUnpaired, usesRunningRewardMean } from './losses.ts';
 import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
 import { type AdamWConfig, optimizerStateNames } from '../train/adamw.ts';
 import { learningRate as scheduledRate } from '../train/schedule.ts';
-import { scalarFeed, scalarOf, trainingSessionOptions } from '../train/session.ts';
-import { type Accumulation, LOGIT_METRIC_NAMES, type LogitMetricName, RUNNING_REWARD_MEAN, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
+import { scalarFeed, scalarOf } from '../train/session.ts';
+import { type Accumulation, type DpoGraph, LOGIT_METRIC_NAMES, type LogitMetricName, RUNNING_REWARD_MEAN, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
+import { type Batch, type BucketOptions, SessionCache, batchFeeds, batchesOf, bucketShape } from './batchRuns.ts';
+import { ktoObjective } from './ktoObjective.ts';
 import { checkpointExists, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { DeviceState, type HostTraffic } from './deviceState.ts';
 
@@ -59,7 +59,8 @@ export interface TrainOptions {
 }
 
 export type MetricName = 'loss' | DpoMetricName | LogitMetricName;
-export type Metrics = Record<MetricName, number>;
+/** TRL's metrics under its names; `kl` only for KTO (its batch KL estimate, losses.ts). */
+export type Metrics = Record<MetricName, number> & { kl?: number };
 export interface StepMetrics extends Metrics {
   step: number;
   epoch: number;
@@ -86,7 +87,7 @@ export interface TrainPlan {
 }
 
 /** A graph the round compiles, once per batch shape. */
-export type GraphKind = 'reference' | 'step' | 'accumulate' | 'apply' | 'eval';
+export type GraphKind = 'reference' | 'step' | 'accumulate' | 'apply' | 'eval' | 'kl';
 
 /** Where a round is; the fronts put it in words (rounds/phases.ts). */
 export type TrainPhase =
@@ -157,75 +158,8 @@ function shuffled<T>(items: readonly T[], rand: () => number): T[] {
   return out;
 }
 
-interface Batch {
-  indices: number[];
-  length: number;
-}
-
-/** What batching pairs into (pairs, length) buckets takes of the round's options. */
-type BucketOptions = Pick<TrainOptions, 'pairsPerStep' | 'lengthStep' | 'maxLength' | 'headChunks' | 'baseWeights'>;
-
-function bucketShape(b: Batch, options: BucketOptions) {
-  const rows = 2 * b.indices.length;
-  return { rows, length: b.length, headChunks: Math.min(options.headChunks ?? 1, rows * b.length), ...(options.baseWeights ? { baseWeights: options.baseWeights } : {}) };
-}
-
-/** Batches of up to `pairsPerStep` examples of one bucket length each. */
-function batchesOf(examples: readonly PreferenceExample[], indices: readonly number[], options: BucketOptions): Batch[] {
-  const buckets = new Map<number, number[]>();
-  for (const i of indices) {
-    const len = bucketLength(examples[i]!, options.lengthStep, options.maxLength);
-    buckets.set(len, [...(buckets.get(len) ?? []), i]);
-  }
-  const batches: Batch[] = [];
-  for (const [length, members] of [...buckets].sort((a, b) => a[0] - b[0])) {
-    for (let k = 0; k < members.length; k += options.pairsPerStep) batches.push({ indices: members.slice(k, k + options.pairsPerStep), length });
-  }
-  return batches;
-}
-
-/** Sessions per (graph kind, pairs, length), all fed the same base weight tensors (device.baseFeeds). */
-class SessionCache {
-  private readonly sessions = new Map<string, ort.InferenceSession>();
-  private readonly device: DeviceState;
-  private readonly hooks: TrainHooks;
-
-  constructor(device: DeviceState, hooks: TrainHooks) {
-    this.device = device;
-    this.hooks = hooks;
-  }
-
-  async get(kind: GraphKind, b: Batch, build: () => Graph): Promise<ort.InferenceSession> {
-    const key = `${kind}:${b.indices.length}x${b.length}`;
-    const found = this.sessions.get(key);
-    if (found) return found;
-    this.hooks.onPhase?.({ kind: 'compile', graph: kind, pairs: b.indices.length, tokens: b.length });
-    const graph = lower(build(), this.device.device);
-    const { model, fedWeights } = serialize(graph, 'inputs');
-    await this.device.addBaseWeights(fedWeights);
-    // no memory pattern: it keeps every run at its largest layout (trainingSessionOptions)
-    const session = await ort.InferenceSession.create(model, { ...this.device.sessionOptions(graph.outputs.map((v) => v.name)), ...trainingSessionOptions });
-    this.sessions.set(key, session);
-    return session;
-  }
-
-  async release(): Promise<void> {
-    for (const s of this.sessions.values()) await s.release();
-    this.sessions.clear();
-  }
-}
-
-function batchFeeds(batch: PackedBatch): Record<string, ort.Tensor> {
-  const rows = 2 * batch.pairs;
-  return {
-    input_ids: new ort.Tensor('int64', batch.inputIds, [rows, batch.length]),
-    targets: new ort.Tensor('int64', batch.targets, [rows * batch.length]),
-    completion_mask: new ort.Tensor('float32', batch.completionMask, [rows, batch.length]),
-  };
-}
-
 /** What a checkpoint must agree on to be resumed: the options that shape the round, and the data. */
-function fingerprint(options: TrainOptions, examples: readonly PreferenceExample[]): string {
+function fingerprint(options: TrainOptions, examples: TrainingExamples): string {
   const { checkpoint: _c, threads: _t, device: _d, deviceResident: _r, ...shaping } = options;
   return createHash('sha256').update(JSON.stringify(shaping)).update(JSON.stringify(examples)).digest('hex');
 }
@@ -244,8 +178,8 @@ async function sequenceLogps(
   device: DeviceState,
 ): Promise<Float32Array> {
   const logpsOf = new Float32Array(2 * examples.length);
-  for (const b of batchesOf(examples, order, options)) {
-    const session = await sessions.get('reference', b, () => referenceGraph(config, weights, bucketShape(b, options), options.loss));
+  for (const b of pairBatches(examples, order, options)) {
+    const session = await sessions.get('reference', b, () => referenceGraph(config, weights, bucketShape(b, options, 2), options.loss));
     const out = await device.run(session, { ...device.baseFeeds, ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)) });
     const logps = out.sequence_logps!.data as Float32Array;
     b.indices.forEach((i, k) => {
@@ -282,15 +216,84 @@ export async function scoreExamples(
   }
 }
 
-export async function trainDpo(config: ModelConfig, weights: WeightSource, examples: readonly PreferenceExample[], options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
-  if (examples.length < 1) throw new Error('train: no preference pairs');
+const pairBatches = (examples: readonly PreferenceExample[], indices: readonly number[], options: BucketOptions) =>
+  batchesOf(indices, options, (i) => bucketLength(examples[i]!, options.lengthStep, options.maxLength));
+
+/**
+ * What a loss trains on, in the trainer's terms: DPO's pairs (two rows each, chosen then rejected; below) or KTO's
+ * unpaired examples (one row each, ktoObjective.ts).
+ */
+export interface Objective {
+  /** The fewest examples a batch may hold. */
+  minBatch: number;
+  metrics: readonly (keyof Metrics)[];
+  batches(indices: readonly number[]): Batch[];
+  /** The reference pass (adapter off), once per round, for every batch the round will run. */
+  reference(batches: readonly Batch[], order: readonly number[]): Promise<void>;
+  /** A step or eval run's feeds besides base weights and the LoRA and optimizer state. */
+  feeds(b: Batch, params: ReadonlyMap<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+  graph(b: Batch, optimizer: AdamWConfig | null, mode?: Accumulation): DpoGraph;
+  /** How much `b`'s value of `metric` weighs in a mean over batches. */
+  weight(metric: keyof Metrics, b: Batch, split: 'train' | 'eval'): number;
+  /** Learns from the metrics of `runs` runs (BCO's running reward mean). */
+  observe?(m: Metrics, runs?: number): void;
+}
+
+/** What an objective runs its graphs with. */
+export interface ObjectiveRuns {
+  config: ModelConfig;
+  weights: WeightSource;
+  options: TrainOptions;
+  sessions: SessionCache;
+  device: DeviceState;
+}
+
+function pairedObjective({ config, weights, options, sessions, device }: ObjectiveRuns, examples: readonly PreferenceExample[]): Objective {
+  let reference: Float32Array = new Float32Array(0);
+  const rewardMean = usesRunningRewardMean(options.loss) ? new RunningRewardMean() : undefined;
+  const shapeOf = (b: Batch) => bucketShape(b, options, 2);
+  return {
+    minBatch: 1,
+    metrics: METRICS,
+    batches: (indices) => pairBatches(examples, indices, options),
+    async reference(_batches, order) {
+      reference = await sequenceLogps(config, weights, examples, order, options, sessions, device);
+    },
+    feeds: async (b) => ({
+      ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
+      ...rewardMean?.feed(),
+      reference_chosen_logps: new ort.Tensor('float32', Float32Array.from(b.indices, (i) => reference[2 * i]!), [b.indices.length]),
+      reference_rejected_logps: new ort.Tensor('float32', Float32Array.from(b.indices, (i) => reference[2 * i + 1]!), [b.indices.length]),
+    }),
+    graph: (b, optimizer, mode) => dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, optimizer, mode),
+    // a step's metrics are the mean over its micro-batches, as TRL logs them; held-out ones the mean over pairs
+    weight: (_metric, b, split) => (split === 'train' ? 1 : b.indices.length),
+    observe: (m, runs) => rewardMean?.add(m, runs),
+  };
+}
+
+/** The weighted mean of each metric over runs (0 for a metric no run weighs). */
+function meanMetrics(objective: Objective, runs: readonly { metrics: Metrics; batch: Batch }[], split: 'train' | 'eval'): Metrics {
+  const mean = (m: keyof Metrics) => {
+    let [sum, total] = [0, 0];
+    for (const { metrics, batch } of runs) {
+      const w = objective.weight(m, batch, split);
+      if (w > 0) [sum, total] = [sum + w * metrics[m]!, total + w];
+    }
+    return total > 0 ? sum / total : 0;
+  };
+  return Object.fromEntries(objective.metrics.map((m) => [m, mean(m)])) as Metrics;
+}
+
+/** The examples a round trains on: pairs, or for a loss whose entry says `unpaired` (KTO), unpaired examples. */
+export type TrainingExamples = readonly PreferenceExample[] | readonly UnpairedExample[];
+
+export async function trainDpo(config: ModelConfig, weights: WeightSource, examples: TrainingExamples, options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
+  if (examples.length < 1) throw new Error(trainsUnpaired(options.loss) ? 'train: no examples' : 'train: no preference pairs');
   // WebGPU has no kernels for the bitwise ops that unpack 4-bit codes (the lavapipe tier checks int8 there)
   if (options.device === 'webgpu' && options.baseWeights === 'int4') throw new InputError('--weights int4 trains on the CPU only: use --weights int8 on WebGPU');
   const rand = uniformStream(options.seed);
   const order = shuffled(examples.map((_, i) => i), rand);
-  const evalCount = options.evalFraction > 0 && examples.length >= 2 ? Math.max(1, Math.round(examples.length * options.evalFraction)) : 0;
-  const evalIndices = order.slice(0, evalCount);
-  const trainIndices = order.slice(evalCount);
   const device = await DeviceState.open(options.device ?? 'cpu', {
     resident: options.deviceResident ?? true,
     threads: options.threads ?? 0,
@@ -301,20 +304,24 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
   const params = new Map<string, ort.Tensor>();
   const state = new Map<string, ort.Tensor>();
   let sums = new Map<string, ort.Tensor>();
-  const shapeOf = (b: Batch) => bucketShape(b, options);
 
   try {
-    // reference log-probs, once per pair: the adapter is off, so they never change during the round
+    const runs: ObjectiveRuns = { config, weights, options, sessions, device };
+    const objective = trainsUnpaired(options.loss)
+      ? ktoObjective(runs, examples as readonly UnpairedExample[])
+      : pairedObjective(runs, examples as readonly PreferenceExample[]);
+    // a held-out split holds at least one batch, and leaves none or at least one batch to train on
+    let evalCount = options.evalFraction > 0 && examples.length >= 2 ? Math.max(objective.minBatch, Math.round(examples.length * options.evalFraction)) : 0;
+    const left = examples.length - evalCount;
+    if (left < 0 || (left > 0 && left < objective.minBatch)) evalCount = 0;
+    const evalIndices = order.slice(0, evalCount);
+    const trainIndices = order.slice(evalCount);
+    const trainBatches = objective.batches(trainIndices);
+    const evalBatches = objective.batches(evalIndices);
+    // reference log-probs, once per example: the adapter is off, so they never change during the round
     hooks.onPhase?.({ kind: 'reference', pairs: examples.length });
-    const reference = await sequenceLogps(config, weights, examples, order, options, sessions, device);
-    const rewardMean = usesRunningRewardMean(options.loss) ? new RunningRewardMean() : undefined;
-    const referenceFeeds = (b: Batch) => ({
-      ...rewardMean?.feed(),
-      reference_chosen_logps: new ort.Tensor('float32', Float32Array.from(b.indices, (i) => reference[2 * i]!), [b.indices.length]),
-      reference_rejected_logps: new ort.Tensor('float32', Float32Array.from(b.indices, (i) => reference[2 * i + 1]!), [b.indices.length]),
-    });
+    await objective.reference([...trainBatches, ...evalBatches], order);
 
-    const trainBatches = batchesOf(examples, trainIndices, options);
     // the whole round's step order up front: resuming at step k replays the same seeded shuffles; each optimizer
     // step takes `accumulation` micro-batches of one epoch (fewer at the epoch's end)
     const accumulation = Math.max(1, options.gradientAccumulation ?? 1);
@@ -330,13 +337,13 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     const schedule = { decay: 'linear', peakLr: options.learningRate, minLr: 0, warmupSteps: Math.ceil(total * options.warmupRatio), totalSteps: total } as const;
     let layers: LoraLayer[] = [];
     const stepGraph = (b: Batch, mode?: Accumulation) => {
-      const built = dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, options.optimizer, mode);
+      const built = objective.graph(b, options.optimizer, mode);
       layers = built.adapter.layers;
       return built.graph;
     };
     // the adapter's names and shapes do not depend on the bucket: build one graph to learn them
     if (trainBatches.length > 0) await sessions.get('step', trainBatches[0]!, () => stepGraph(trainBatches[0]!));
-    else layers = dpoGraph(config, weights, { rows: 2, length: options.lengthStep }, options.lora, options.loss, null).adapter.layers;
+    else layers = objective.graph({ indices: [0, 1], length: options.lengthStep }, null).adapter.layers;
     const shapes = new Map(layers.flatMap((l) => [[l.a.name, l.a.shape as number[]] as const, [l.b.name, l.b.shape as number[]] as const]));
     // optimizer moments and gradient sums have their parameter's shape
     const paramOf = (n: string) => n.replace(/\.(exp_avg|exp_avg_sq|grad_accum)$/, '');
@@ -370,7 +377,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
         (params.has(name) ? params : state).set(name, hostTensor(name, t));
       }
       steps.push(...(c.history as StepMetrics[]));
-      steps.forEach((m, k) => rewardMean?.add(m, plan[k]!.batches.length));
+      steps.forEach((m, k) => objective.observe?.(m, plan[k]!.batches.length));
     }
 
     hooks.onPlan?.({ totalSteps: total, resumedAfter: steps.length, trainPairs: trainIndices.length, evalPairs: evalIndices.length });
@@ -385,16 +392,11 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
       const k = steps.length;
       const before = { ...device.traffic };
       const learningRate = scheduledRate(schedule, k);
-      const micro: Metrics[] = [];
+      const micro: { metrics: Metrics; batch: Batch }[] = [];
       sums = new Map(batches.length > 1 ? Object.entries(zeroSums) : []);
       let out: ort.InferenceSession.ReturnType = {};
       for (const [j, b] of batches.entries()) {
-        const data = {
-          ...device.baseFeeds,
-          ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
-          ...referenceFeeds(b),
-          ...Object.fromEntries(params),
-        };
+        const data = { ...device.baseFeeds, ...(await objective.feeds(b, params)), ...Object.fromEntries(params) };
         if (j < batches.length - 1) {
           const session = await sessions.get('accumulate', b, () => stepGraph(b, 'accumulate'));
           out = await device.run(session, { ...data, ...Object.fromEntries(sums) });
@@ -410,15 +412,15 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
             step: scalarFeed(k + 1),
           });
         }
-        micro.push(Object.fromEntries(METRICS.map((m) => [m, scalarOf(out[m])])) as Metrics);
-        rewardMean?.add(micro.at(-1)!);
+        const metrics = Object.fromEntries(objective.metrics.map((m) => [m, scalarOf(out[m])])) as Metrics;
+        micro.push({ metrics, batch: b });
+        objective.observe?.(metrics);
       }
       device.dispose(sums.values());
       sums.clear();
       device.advance(params, out);
       device.advance(state, out);
-      // a step's metrics are the mean over its micro-batches, as TRL logs them
-      const metrics = Object.fromEntries(METRICS.map((m) => [m, micro.reduce((sum, x) => sum + x[m], 0) / micro.length])) as Metrics;
+      const metrics = meanMetrics(objective, micro, 'train');
       const record: StepMetrics = { step: k + 1, epoch: epoch + progress, ...metrics, grad_norm: scalarOf(out.grad_norm), learning_rate: learningRate };
       if (!Number.isFinite(record.loss)) throw new TrainingDivergedError(k + 1, `loss ${record.loss}`);
       if (!Number.isFinite(record.grad_norm)) throw new TrainingDivergedError(k + 1, `grad_norm ${record.grad_norm}`);
@@ -433,18 +435,13 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     let evalMetrics: Metrics | null = null;
     if (evalIndices.length > 0 && !cancelled) {
       hooks.onPhase?.({ kind: 'eval', pairs: evalIndices.length });
-      const sums = Object.fromEntries(METRICS.map((m) => [m, 0])) as Metrics;
-      for (const b of batchesOf(examples, evalIndices, options)) {
-        const session = await sessions.get('eval', b, () => dpoGraph(config, weights, shapeOf(b), options.lora, options.loss, null).graph);
-        const out = await device.run(session, {
-          ...device.baseFeeds,
-          ...batchFeeds(packBatch(b.indices.map((i) => examples[i]!), b.length, options.padId)),
-          ...referenceFeeds(b),
-          ...Object.fromEntries(params),
-        });
-        for (const m of METRICS) sums[m] += scalarOf(out[m]) * b.indices.length;
+      const runs: { metrics: Metrics; batch: Batch }[] = [];
+      for (const b of evalBatches) {
+        const session = await sessions.get('eval', b, () => objective.graph(b, null).graph);
+        const out = await device.run(session, { ...device.baseFeeds, ...(await objective.feeds(b, params)), ...Object.fromEntries(params) });
+        runs.push({ metrics: Object.fromEntries(objective.metrics.map((m) => [m, scalarOf(out[m])])) as Metrics, batch: b });
       }
-      evalMetrics = Object.fromEntries(METRICS.map((m) => [m, sums[m] / evalIndices.length])) as Metrics;
+      evalMetrics = meanMetrics(objective, runs, 'eval');
       if (!Number.isFinite(evalMetrics.loss)) throw new TrainingDivergedError(steps.length, `held-out loss ${evalMetrics.loss}`);
     }
     return { steps, eval: evalMetrics, layers, weights: trained, cancelled, trainPairs: trainIndices.length, evalPairs: evalIndices.length };

@@ -14,6 +14,8 @@
  *   LoRA A/B by PEFT name; optimizer inputs (train/adamw.ts) for the step graph
  *   with gradient accumulation: `p`.grad_accum (the sum of earlier micro-batches' gradients) and
  *   accumulated_batches [] (how many micro-batches this optimizer step averages, this one included)
+ * KTO's graphs (`ktoGraph`) take one row per example instead, with reference_logps, desirable, kl_logps and
+ * reference_kl_logps [rows] (losses.ts, `ktoLoss`); `adaptedLogpsGraph` gives kl_logps: the adapter on, no gradients.
  * Outputs: sequence_logps (reference); loss and TRL's metric names, logits/chosen and logits/rejected included
  * (step, eval); next values (step);
  * `p`.grad_accum.next (accumulate).
@@ -27,7 +29,7 @@ import { gradients } from '../engine/graph/autodiff.ts';
 import { gradientRules } from '../engine/graph/gradients.ts';
 import { type LinearHook, type LinearSite, MASKED } from '../engine/models/family.ts';
 import { causalLM } from '../engine/models/families.ts';
-import { type DpoLossConfig, completionMean, dpoLoss, sequenceLogps, usesAverageLogps, usesChosenNll, usesRunningRewardMean } from './losses.ts';
+import { type DpoLossConfig, completionMean, dpoLoss, ktoLoss, maskedMean, sequenceLogps, usesAverageLogps, usesChosenNll, usesRunningRewardMean } from './losses.ts';
 import { LoraAdapter, type LoraConfig } from './lora.ts';
 import { type AdamWConfig, adamwStep, nextName } from '../train/adamw.ts';
 
@@ -149,7 +151,7 @@ export function dpoGraph(
   const g = new Graph(optimizer ? 'dpo_step' : 'dpo_eval');
   const adapter = new LoraAdapter(g, lora, dtype);
   const policy = policySequenceLogps(g, config, weights, shape, usesAverageLogps(lossConfig), adapter.hook);
-  const { sequences, layerBoundaries } = policy;
+  const { sequences } = policy;
   adapter.assertTargetsMatched();
   const side = (from: number) => (v: Value) => op.slice(v, [from], [from + P], [0]);
   const [chosen, rejected] = [side(0), side(P)];
@@ -164,11 +166,29 @@ export function dpoGraph(
     },
     lossConfig,
   );
+  const logitMeans = policy.logitMeans();
+  const logits = {
+    'logits/chosen': completionMean(chosen(logitMeans), chosen(policy.completionMask)),
+    'logits/rejected': completionMean(rejected(logitMeans), rejected(policy.completionMask)),
+  };
+  finishGraph(g, adapter, loss, { ...metrics, ...logits }, policy.layerBoundaries, shape, optimizer, accumulation);
+  return { graph: g, adapter, loss };
+}
+
+/** The outputs of a step or eval graph, and with an optimizer the gradients wrt LoRA and the update. */
+function finishGraph(
+  g: Graph,
+  adapter: LoraAdapter,
+  loss: Value,
+  metrics: Record<string, Value>,
+  layerBoundaries: Value[],
+  shape: BucketShape,
+  optimizer: AdamWConfig | null,
+  accumulation: Accumulation | undefined,
+): void {
+  const dtype: DType = shape.dtype ?? 'float32';
   g.output(loss, 'loss');
   for (const [name, value] of Object.entries(metrics)) g.output(value, name);
-  const logitMeans = policy.logitMeans();
-  g.output(completionMean(chosen(logitMeans), chosen(policy.completionMask)), 'logits/chosen');
-  g.output(completionMean(rejected(logitMeans), rejected(policy.completionMask)), 'logits/rejected');
   const gradientOptions = { recompute: shape.recompute === false ? undefined : layerBoundaries, keepProducts: shape.keepProducts !== false };
   if (accumulation === 'accumulate') {
     const params = adapter.parameters();
@@ -183,5 +203,50 @@ export function dpoGraph(
     }
     adamwStep(g, params, grads, optimizer);
   }
+}
+
+/** Sequence log-probs with the adapter on and no gradients: the policy side of KTO's KL estimate. */
+export function adaptedLogpsGraph(config: ModelConfig, weights: WeightSource, shape: BucketShape, lora: LoraConfig): Graph {
+  const g = new Graph('kto_kl');
+  const adapter = new LoraAdapter(g, lora, shape.dtype ?? 'float32');
+  g.output(policySequenceLogps(g, config, weights, shape, false, adapter.hook).sequences, 'sequence_logps');
+  adapter.assertTargetsMatched();
+  return g;
+}
+
+/** KTO's step graph when `optimizer` is given, else its eval graph: one row per example (`shape.rows` examples). */
+export function ktoGraph(
+  config: ModelConfig,
+  weights: WeightSource,
+  shape: BucketShape,
+  lora: LoraConfig,
+  lossConfig: DpoLossConfig,
+  optimizer: AdamWConfig | null,
+  accumulation?: Accumulation,
+): DpoGraph {
+  const R = shape.rows;
+  const dtype: DType = shape.dtype ?? 'float32';
+  const g = new Graph(optimizer ? 'kto_step' : 'kto_eval');
+  const adapter = new LoraAdapter(g, lora, dtype);
+  const policy = policySequenceLogps(g, config, weights, shape, false, adapter.hook);
+  adapter.assertTargetsMatched();
+  const desirable = g.input('desirable', dtype, [R]);
+  const { loss, metrics } = ktoLoss(
+    {
+      policy: policy.sequences,
+      reference: g.input('reference_logps', dtype, [R]),
+      desirable,
+      policyKl: g.input('kl_logps', dtype, [R]),
+      referenceKl: g.input('reference_kl_logps', dtype, [R]),
+    },
+    lossConfig,
+  );
+  const logitMeans = policy.logitMeans();
+  const side = (mask: Value) => op.mul(policy.completionMask, op.reshape(mask, [R, 1]));
+  const logits = {
+    'logits/chosen': maskedMean(logitMeans, side(desirable)),
+    'logits/rejected': maskedMean(logitMeans, side(op.add(op.neg(desirable), 1))),
+  };
+  finishGraph(g, adapter, loss, { ...metrics, ...logits }, policy.layerBoundaries, shape, optimizer, accumulation);
   return { graph: g, adapter, loss };
 }

@@ -61,6 +61,8 @@ export interface TrainingValues {
   beta: number;
   'label-smoothing': number;
   'discopop-tau': number;
+  'desirable-weight': number;
+  'undesirable-weight': number;
   lr: number;
   epochs: number;
   batch: number;
@@ -133,12 +135,14 @@ export const TRAINING_OPTIONS: { readonly [K in keyof TrainingValues]-?: OptionF
   }),
   'label-smoothing': number('E', 0, (n) => n >= 0 && n < 0.5, 'in [0, 0.5)', `ε: the assumed fraction of flipped labels (${SMOOTHED_LOSSES})`),
   'discopop-tau': number('T', DISCOPOP_TAU, positiveFloat32, 'a positive number up to 3.4e38', 'τ: the temperature of the discopop loss'),
+  'desirable-weight': number('W', 1, positiveFloat32, 'a positive number up to 3.4e38', "the weight of kto's desirable examples"),
+  'undesirable-weight': number('W', 1, positiveFloat32, 'a positive number up to 3.4e38', "the weight of kto's undesirable examples"),
   lr: number('L', 5e-5, (n) => n >= 0 && n <= FLOAT32_MAX, 'a non-negative number up to 3.4e38', 'the peak learning rate'),
   epochs: number('E', 1, (n) => positiveInt(n) && n <= MAX_EPOCHS, `an integer from 1 to ${MAX_EPOCHS}`, 'passes over the training pairs', {
     title: 'epochs',
     choices: [1, 2, 3, 5],
   }),
-  batch: number('P', 4, positiveInt, 'a positive integer', 'pairs per optimizer step'),
+  batch: number('P', 4, positiveInt, 'a positive integer', 'pairs per optimizer step (kto: examples, at least 2)'),
   'lora-r': number('R', 16, positiveInt, 'a positive integer', 'the LoRA rank'),
   'lora-alpha': number('A', undefined, positiveFloat32, 'a positive number up to 3.4e38', 'the LoRA alpha (default 2 × R)'),
   rslora: { kind: 'switch', help: 'rank-stabilized LoRA: scale by alpha/√r instead of alpha/r' },
@@ -230,12 +234,17 @@ function lossFrom(values: TrainingValues): DpoLossConfig {
   if (labelSmoothing > 0 && types.every((t) => DPO_LOSSES[t].labelSmoothing === null)) {
     throw new InputError(`--label-smoothing: does not apply to ${types.join(', ')} (only ${SMOOTHED_LOSSES})`);
   }
+  const unpaired = types.filter((t) => DPO_LOSSES[t].unpaired);
+  if (unpaired.length > 0 && types.length > 1) {
+    throw new InputError(`--loss: ${unpaired.join(', ')} trains on unpaired examples and cannot be combined with ${types.filter((t) => !unpaired.includes(t)).join(', ')}`);
+  }
   return {
     type: types.length === 1 ? types[0]! : types,
     ...(weights ? { weights: lossWeights(weights, types.length) } : {}),
     beta: values.beta,
     labelSmoothing,
     ...(types.includes('discopop') ? { discopopTau: values['discopop-tau'] } : {}),
+    ...(unpaired.length > 0 ? { desirableWeight: values['desirable-weight'], undesirableWeight: values['undesirable-weight'] } : {}),
   };
 }
 

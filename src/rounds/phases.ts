@@ -13,6 +13,7 @@ const GRAPH_PURPOSE: Record<GraphKind, string> = {
   accumulate: 'training',
   apply: 'training',
   eval: 'held-out',
+  kl: 'KL estimate',
 };
 
 export function describePhase(phase: TrainPhase): string {

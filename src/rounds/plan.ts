@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DpoLossType } from '../dpo/losses.ts';
+import { type DpoLossType, trainsUnpaired } from '../dpo/losses.ts';
 import type { PairFilter, Store } from '../store/store.ts';
 import { type RoundTraining, type TrainingValues, defaultTraining, editorLabelSmoothing, trainingFrom } from './options.ts';
 import type { InterruptedRound } from './resume.ts';
@@ -67,9 +67,9 @@ export interface NewRound {
   training?: Partial<RoundTraining> | undefined;
 }
 
-/** Optimizer steps of a round on `pairs` pairs, before the trainer has planned them. */
+/** Optimizer steps of a round on `pairs` pairs, before the trainer has planned them (KTO trains on both halves of each). */
 export const estimatedSteps = (pairs: number, training: RoundTraining): number =>
-  Math.ceil((pairs * (1 - training.evalFraction)) / training.pairsPerStep) * training.epochs;
+  Math.ceil(((trainsUnpaired(training.loss) ? 2 : 1) * pairs * (1 - training.evalFraction)) / training.pairsPerStep) * training.epochs;
 
 /** A new round from the editor; `checkpointEvery` 0 for none. */
 export function planNewRound(storage: string, modelDir: string, round: NewRound, checkpointEvery: number, started = new Date()): RoundPlan {

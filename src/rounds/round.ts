@@ -7,18 +7,20 @@
 import { hostname } from 'node:os';
 import { saveAdapter } from '../dpo/adapterFiles.ts';
 import { type RoundRecord, checkpointStep, removeCheckpoint, writeRoundRecord } from '../dpo/checkpoint.ts';
-import { type PairText, type PreferenceExample, tokenizePair } from '../dpo/examples.ts';
+import { type FeedbackText, type PairText, tokenizeFeedback, tokenizePair, unpairedFromPair } from '../dpo/examples.ts';
 import {
   type Metrics,
   type StepMetrics,
   type TrainHooks,
   type TrainOptions,
+  type TrainingExamples,
   TrainingDivergedError,
   trainDpo,
 } from '../dpo/trainer.ts';
+import { trainsUnpaired } from '../dpo/losses.ts';
 import { loadCheckpoint } from '../engine/hf/checkpoint.ts';
 import { familyOf } from '../engine/models/families.ts';
-import { type PairFilter, type Store, type TrainingRunOwner, openStore } from '../store/store.ts';
+import { HELD_OUT_PAIRS, type PairFilter, type Store, type TrainingRunOwner, openStore } from '../store/store.ts';
 import type { RoundTraining } from './options.ts';
 import { RoundInputError, checkLoraFits, checkRoundPaths, samePath } from './roundChecks.ts';
 
@@ -98,6 +100,39 @@ function roundPairs(
   return { pairIds: stored.map((p) => p.id), texts: stored };
 }
 
+/**
+ * KTO's examples: each pair split into its desirable and undesirable completion, and the completions judged on
+ * their own (the store's feedback, resumed rounds' by their recorded ids). A pair the store made from feedback
+ * gives nothing the feedback does not already hold, so repeats are dropped.
+ */
+function roundFeedback(
+  options: RoundOptions,
+  store: Store | null,
+  record: RoundRecord | undefined,
+  pairs: readonly PairText[],
+): { feedbackIds: number[] | null; examples: FeedbackText[] } {
+  let feedbackIds: number[] | null = null;
+  let judged: FeedbackText[] = [];
+  if (store && !options.pairs) {
+    const stored = record ? [...store.iterateFeedback({})] : [...store.iterateFeedback(options.filter ?? {})];
+    const kept = record ? feedbackById(stored, record.feedbackIds ?? [], options.training.checkpoint!.dir) : stored;
+    feedbackIds = kept.map((f) => f.id);
+    judged = kept;
+  }
+  const key = (f: FeedbackText) => JSON.stringify([f.prefix, f.suffix, f.completion, f.desirable]);
+  const seen = new Set(judged.map(key));
+  const fromPairs = pairs.flatMap(unpairedFromPair).filter((f) => !seen.has(key(f)) && seen.add(key(f)));
+  return { feedbackIds, examples: [...fromPairs, ...judged] };
+}
+
+/** The recorded feedback, in the recorded order; feedback gone from the store makes the round impossible to resume. */
+function feedbackById<T extends { id: number }>(stored: readonly T[], ids: readonly number[], dir: string): T[] {
+  const byId = new Map(stored.map((f) => [f.id, f]));
+  const found = ids.flatMap((id) => byId.get(id) ?? []);
+  if (found.length < ids.length) throw new RoundInputError(`${dir}: ${ids.length - found.length} of the round's ${ids.length} judged completions are no longer in the store`);
+  return found;
+}
+
 export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): Promise<RoundResult> {
   const { modelDir, outDir, training } = options;
   const saved = training.checkpoint;
@@ -113,8 +148,10 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
   const store = options.database === undefined ? null : openStore(options.database);
   try {
     const { pairIds, texts } = roundPairs(options, store, record);
+    const unpaired = trainsUnpaired(training.loss);
+    const { feedbackIds, examples: feedback } = unpaired ? roundFeedback(options, store, record, texts) : { feedbackIds: null, examples: [] };
     const source = options.database ?? 'the given pairs';
-    if (texts.length === 0) throw new RoundInputError(`${source}: no preference pairs to train on`);
+    if (unpaired ? feedback.length === 0 : texts.length === 0) throw new RoundInputError(`${source}: no ${unpaired ? 'pairs or judged completions' : 'preference pairs'} to train on`);
     const checkpoint = await loadCheckpoint(modelDir);
     if (record && record.baseModelHash !== checkpoint.hash) {
       throw new RoundInputError(
@@ -128,13 +165,17 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
       padId: tokenizer.padTokenId ?? tokenizer.eosTokenIds[0] ?? 0,
     };
     const maxLength = Math.min(training.maxLength, checkpoint.config.maxPositions);
-    const examples: PreferenceExample[] = texts.map((t, i) => {
-      try {
-        return tokenizePair(tokenizer, t, maxLength);
-      } catch (e) {
-        throw new RoundInputError(`pair ${i + 1}: ${(e as Error).message}`);
-      }
-    });
+    const tokenized = <T, E>(items: readonly T[], what: string, tokenize: (t: T) => E): E[] =>
+      items.map((t, i) => {
+        try {
+          return tokenize(t);
+        } catch (e) {
+          throw new RoundInputError(`${what} ${i + 1}: ${(e as Error).message}`);
+        }
+      });
+    const examples: TrainingExamples = unpaired
+      ? tokenized(feedback, 'example', (f) => tokenizeFeedback(tokenizer, f, maxLength))
+      : tokenized(texts, 'pair', (t) => tokenizePair(tokenizer, t, maxLength));
     const resumedAfter = saved?.resume ? ((await checkpointStep(saved.dir)) ?? 0) : 0;
     let runId: number | undefined;
     if (store) {
@@ -161,6 +202,7 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
         runId: runId ?? null,
         database: options.database ?? null,
         pairIds,
+        ...(feedbackIds ? { feedbackIds } : {}),
         modelDir,
         baseModelHash: checkpoint.hash,
         outDir,
@@ -229,7 +271,7 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
         path: outDir,
         baseModelHash: checkpoint.hash,
         pairCount: examples.length,
-        metrics: result.eval ?? {},
+        metrics: result.eval ? { ...result.eval, [HELD_OUT_PAIRS]: result.evalPairs } : {},
       });
       version = adapter.version;
       adapterId = adapter.id;

@@ -16,7 +16,9 @@ export const TRL_METRIC_NAMES = [
   'grad_norm',
   'learning_rate',
 ] as const;
-export type TrlMetricName = (typeof TRL_METRIC_NAMES)[number];
+/** What a KTO round reports besides: its batch KL estimate (the reference point of its loss). */
+export const KTO_ONLY_METRIC_NAMES = ['kl'] as const;
+export type TrlMetricName = (typeof TRL_METRIC_NAMES)[number] | (typeof KTO_ONLY_METRIC_NAMES)[number];
 export type TrainingMetrics = Partial<Record<TrlMetricName, number>>;
 export type MetricSplit = 'train' | 'eval';
 
@@ -127,7 +129,7 @@ export function recordTrainingStep(
   metrics: TrainingMetrics,
 ): void {
   if (!Number.isInteger(step) || step < 0) throw new Error(`step ${step} must be a non-negative integer`);
-  const known = new Set<string>(TRL_METRIC_NAMES);
+  const known = new Set<string>([...TRL_METRIC_NAMES, ...KTO_ONLY_METRIC_NAMES]);
   for (const [name, value] of Object.entries(metrics)) {
     if (!known.has(name)) throw new Error(`unknown training metric '${name}'`);
     if (typeof value !== 'number' || Number.isNaN(value)) throw new Error(`metric ${name} must be a number`);

@@ -151,3 +151,24 @@ def dpo_loss(types, weights, logps, config):
     if any(t in AVERAGE_LOGPS for t in types):
         logps = logps.length_averaged()
     return sum(w * LOSSES[t](logps, config) for t, w in zip(types, weights)).mean()
+
+
+def kl_estimate(policy_mismatched, reference_mismatched):
+    """KTO's reference point z0 (TRL's KTOTrainer): the batch mean of the log-ratios of mismatched completions (each
+    prompt with another example's completion), clamped at 0 and carrying no gradient."""
+    return (policy_mismatched - reference_mismatched).mean().detach().clamp(min=0)
+
+
+def kto(policy, reference, desirable, z0, config):
+    """TRL's `kto` loss_type (Eqn (7) of the KTO paper): desirable completions 1 − σ(β(log-ratio − z0)), undesirable
+    ones 1 − σ(β(z0 − log-ratio)), each side weighted, averaged over all the batch's completions."""
+    beta = config['beta']
+    logratios = policy - reference
+    chosen = 1 - torch.sigmoid(beta * (logratios[desirable] - z0))
+    rejected = 1 - torch.sigmoid(beta * (z0 - logratios[~desirable]))
+    weighted = torch.cat((config.get('desirable_weight', 1.0) * chosen, config.get('undesirable_weight', 1.0) * rejected))
+    return weighted.mean()
+
+
+#: losses over unpaired completions, each labelled desirable or not
+UNPAIRED_LOSSES = {'kto': kto}

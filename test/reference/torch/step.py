@@ -7,7 +7,9 @@ name, its `types` and `weights` as TRL's `loss_type` and `loss_weights` lists, a
 DIR/state.safetensors (LoRA weights by PEFT name, AdamW moments as `<name>.exp_avg`, `<name>.exp_avg_sq`);
 writes DIR/output.json: per-sequence completion log-probs (adapter off and on), and per loss the loss, the
 gradient norm before clipping, the clipped LoRA gradients and the weights and moments after one
-torch.optim.AdamW step.
+torch.optim.AdamW step. With `unpaired` (completions labelled desirable or not, for KTO) instead of `pairs`: the
+log-probs of the completions and of the mismatched ones (each prompt with the completion of the example before it
+in the batch, the first with the last's), the KL estimate, and per loss the same step.
 """
 import json
 import os
@@ -15,7 +17,7 @@ import sys
 
 import torch
 
-from losses import LOSSES, PairLogps, dpo_loss
+from losses import LOSSES, UNPAIRED_LOSSES, PairLogps, dpo_loss, kl_estimate
 from model import Lora, Model, read_safetensors
 
 
@@ -54,16 +56,17 @@ def adamw_step(lora, grads, state, settings):
     return norm, after
 
 
-def main(folder):
-    with open(os.path.join(folder, 'input.json')) as f:
-        spec = json.load(f)
-    missing = sorted({t for loss in spec['losses'] for t in loss['types'] if t not in LOSSES})
-    if missing:
-        raise SystemExit(f'reference: no formula for loss {", ".join(missing)} in test/reference/torch/losses.py')
-    model = Model(spec['checkpoint'])
-    state = read_safetensors(os.path.join(folder, 'state.safetensors'))
-    adapter = spec['lora']
-    lora = Lora({n: t for n, t in state.items() if n.endswith('.lora_A.weight') or n.endswith('.lora_B.weight')}, adapter['rank'], adapter['alpha'], adapter['rs_lora'])
+def step_results(loss, lora, state, settings):
+    """The loss, the gradient norm and the AdamW step of one loss, as output.json holds them."""
+    grads = torch.autograd.grad(loss, list(lora.params.values()), retain_graph=True)
+    norm, after = adamw_step(lora, grads, state, settings)
+    result = {'loss': loss.item(), 'grad_norm': norm.item()}
+    for field in ('clipped_grad', 'next', 'exp_avg', 'exp_avg_sq'):
+        result[field] = {n: values[field].flatten().tolist() for n, values in after.items()}
+    return result
+
+
+def paired(spec, model, lora, state):
     pairs = spec['pairs']
     with torch.no_grad():
         reference = {side: side_logps(model, pairs, side, None) for side in ('chosen', 'rejected')}
@@ -83,12 +86,47 @@ def main(folder):
     }
     for config in spec['losses']:
         loss = dpo_loss(config['types'], config['weights'], logps, config)
-        grads = torch.autograd.grad(loss, list(lora.params.values()), retain_graph=True)
-        norm, after = adamw_step(lora, grads, state, spec['optimizer'])
-        result = {'loss': loss.item(), 'grad_norm': norm.item()}
-        for field in ('clipped_grad', 'next', 'exp_avg', 'exp_avg_sq'):
-            result[field] = {n: values[field].flatten().tolist() for n, values in after.items()}
-        output['losses'][config['name']] = result
+        output['losses'][config['name']] = step_results(loss, lora, state, spec['optimizer'])
+    return output
+
+
+def unpaired(spec, model, lora, state):
+    examples = spec['unpaired']
+    # TRL's KL completions: the batch's completions moved along by one
+    mismatched = [{'prompt': e['prompt'], 'completion': examples[i - 1]['completion']} for i, e in enumerate(examples)]
+    desirable = torch.tensor([bool(e['desirable']) for e in examples])
+    with torch.no_grad():
+        reference = side_logps(model, examples, 'completion', None)
+        reference_mismatched = side_logps(model, mismatched, 'completion', None)
+        policy_mismatched = side_logps(model, mismatched, 'completion', lora)
+    policy = side_logps(model, examples, 'completion', lora)
+    z0 = kl_estimate(policy_mismatched, reference_mismatched)
+    output = {
+        'reference_logps': reference.tolist(),
+        'policy_logps': policy.detach().tolist(),
+        'mismatched_reference_logps': reference_mismatched.tolist(),
+        'mismatched_policy_logps': policy_mismatched.tolist(),
+        'kl': z0.item(),
+        'losses': {},
+    }
+    for config in spec['losses']:
+        loss = UNPAIRED_LOSSES[config['types'][0]](policy, reference, desirable, z0, config)
+        output['losses'][config['name']] = step_results(loss, lora, state, spec['optimizer'])
+    return output
+
+
+def main(folder):
+    with open(os.path.join(folder, 'input.json')) as f:
+        spec = json.load(f)
+    known = UNPAIRED_LOSSES if 'unpaired' in spec else LOSSES
+    missing = sorted({t for loss in spec['losses'] for t in loss['types'] if t not in known})
+    if missing:
+        raise SystemExit(f'reference: no formula for loss {", ".join(missing)} in test/reference/torch/losses.py')
+    model = Model(spec['checkpoint'])
+    state = read_safetensors(os.path.join(folder, 'state.safetensors'))
+    adapter = spec['lora']
+    lora = Lora({n: t for n, t in state.items() if n.endswith('.lora_A.weight') or n.endswith('.lora_B.weight')}, adapter['rank'], adapter['alpha'], adapter['rs_lora'])
+    output = (unpaired if 'unpaired' in spec else paired)(spec, model, lora, state)
     with open(os.path.join(folder, 'output.json'), 'w') as f:
         json.dump(output, f)
 

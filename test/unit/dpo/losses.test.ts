@@ -62,6 +62,8 @@ function pairLoss(type: DpoLossType, config: DpoLossConfig, c: number, r: number
     }
     case 'sft':
       return extras.chosenNll[0]!;
+    case 'kto':
+      throw new Error('kto is unpaired: kto-loss.test.ts checks it');
   }
 }
 
@@ -236,7 +238,7 @@ test('rejects a bad configuration with one line naming the field', () => {
   assert.throws(() => dpoLoss(v, { type: 'sigmoid', beta: 0 }), /loss: beta must be a positive number, got 0/);
   assert.throws(() => dpoLoss(v, { type: 'robust', beta: 0.1, labelSmoothing: 0.5 }), /label smoothing must lie in \[0, 0.5\)/);
   assert.throws(() => dpoLoss(v, { type: 'ipo', beta: 0.1, labelSmoothing: 0.1 }), /label smoothing does not apply to ipo/);
-  assert.throws(() => dpoLoss(v, { type: 'kto' as never, beta: 0.1 }), /unknown type kto/);
+  assert.throws(() => dpoLoss(v, { type: 'orpo' as never, beta: 0.1 }), /unknown type orpo/);
   assert.throws(() => dpoLoss(v, { type: [], beta: 0.1 }), /loss: no loss type given/);
   assert.throws(() => dpoLoss(v, { type: ['sigmoid', 'sft', 'sigmoid'], beta: 0.1 }), /loss: sigmoid is listed twice/);
   assert.throws(() => dpoLoss(v, { type: ['sigmoid', 'sft'], weights: [1], beta: 0.1 }), /loss: 1 weights for 2 losses/);

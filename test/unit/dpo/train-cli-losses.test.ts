@@ -46,7 +46,7 @@ test('bco_pair trains with δ fed by the trainer', () => {
 test('the usage lists the loss list, its weights and DiscoPOP’s τ', () => {
   const r = prefer('train', '--help');
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /--loss L\[,L…\] +the preference loss, or several summed \(TRL's loss_type\): sigmoid, robust, ipo, hinge, sigmoid_norm, apo_zero, apo_down, exo_pair, nca_pair, bco_pair, sppo_hard, discopop, sft \(default sigmoid\)/);
+  assert.match(r.stdout, /--loss L\[,L…\] +the preference loss, or several summed \(TRL's loss_type\): sigmoid, robust, ipo, hinge, sigmoid_norm, apo_zero, apo_down, exo_pair, nca_pair, bco_pair, sppo_hard, discopop, sft, kto \(default sigmoid\)/);
   assert.match(r.stdout, /--loss-weights W\[,W…\] +one weight per --loss/);
   assert.match(r.stdout, /--discopop-tau T +τ: the temperature of the discopop loss \(default 0\.05\)/);
 });

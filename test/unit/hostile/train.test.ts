@@ -251,8 +251,13 @@ hostileCases('train', [
   },
   {
     name: '--loss naming a loss the registry lacks, in a list',
+    setup: (dir) => train(dir, join(dir, 'adapter'), '--loss', 'sigmoid,orpo'),
+    error: /^--loss: unknown loss 'orpo' \(expected sigmoid, robust, ipo, hinge, /,
+  },
+  {
+    name: '--loss combining kto with a paired loss',
     setup: (dir) => train(dir, join(dir, 'adapter'), '--loss', 'sigmoid,kto'),
-    error: /^--loss: unknown loss 'kto' \(expected sigmoid, robust, ipo, hinge, /,
+    error: /^--loss: kto trains on unpaired examples and cannot be combined with sigmoid$/,
   },
   {
     name: '--loss listing a loss twice',

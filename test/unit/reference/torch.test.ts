@@ -4,6 +4,7 @@
  * trainer packs them) and the same LoRA weights and AdamW moments, the per-sequence log-probs, every loss of the
  * registry, the LoRA gradients (clipped, read out of the step's first moment), the moments and the weights after one
  * AdamW step agree within 1e-4 relative (ours fp32, theirs fp64). Each step graph is the one the trainer runs.
+ * KTO, on unpaired examples, adds the log-probs of the batch's mismatched rows and its KL estimate.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -19,7 +20,7 @@ import {
   FIXTURE_VOCAB_SIZE,
   makeCheckpoint,
 } from '../../../scripts/fixtures/make-checkpoints.ts';
-import { type PreferenceExample, bucketLength, packBatch } from '../../../src/dpo/examples.ts';
+import { type PreferenceExample, type UnpairedExample, bucketLength, mismatched, packBatch, packRows, unpairedLength } from '../../../src/dpo/examples.ts';
 import {
   DPO_LOSSES,
   DPO_LOSS_TYPES,
@@ -28,7 +29,7 @@ import {
   usesAverageLogps,
 } from '../../../src/dpo/losses.ts';
 import { type LoraConfig, initialLoraWeights } from '../../../src/dpo/lora.ts';
-import { dpoGraph, referenceGraph } from '../../../src/dpo/trainingGraph.ts';
+import { type DpoGraph, adaptedLogpsGraph, dpoGraph, ktoGraph, referenceGraph } from '../../../src/dpo/trainingGraph.ts';
 import type { Graph } from '../../../src/engine/graph/ir.ts';
 import { lower } from '../../../src/engine/graph/lower.ts';
 import { serialize } from '../../../src/engine/graph/onnx.ts';
@@ -120,20 +121,47 @@ function assertEachClose(ours: readonly number[], theirs: readonly number[], wha
 /** Per LoRA tensor (PEFT name), flattened. */
 type Tensors = Record<string, number[]>;
 
+/** One loss's step in PyTorch. */
+interface StepOutput {
+  loss: number;
+  grad_norm: number;
+  clipped_grad: Tensors;
+  next: Tensors;
+  exp_avg: Tensors;
+  exp_avg_sq: Tensors;
+}
+
 interface ReferenceOutput {
   reference_logps: { chosen: number[]; rejected: number[] };
   policy_logps: { chosen: number[]; rejected: number[] };
-  losses: Record<
-    string,
-    {
-      loss: number;
-      grad_norm: number;
-      clipped_grad: Tensors;
-      next: Tensors;
-      exp_avg: Tensors;
-      exp_avg_sq: Tensors;
-    }
-  >;
+  losses: Record<string, StepOutput>;
+}
+
+/** Loss, gradient norm, clipped gradients, moments and weights after the step: ours against PyTorch's. */
+function assertSameStep(
+  loss: string,
+  ours: ort.InferenceSession.ReturnType,
+  expected: StepOutput,
+  names: Iterable<string>,
+  state: ReadonlyMap<string, Float32Array>,
+  optimizer: AdamWConfig,
+): void {
+  assertClose(floats(ours.loss), [expected.loss], `${loss}: loss`);
+  assertClose(floats(ours.grad_norm), [expected.grad_norm], `${loss}: gradient norm before clipping`);
+  for (const name of names) {
+    const { expAvg, expAvgSq } = optimizerStateNames(name);
+    const [before, expAvgBefore] = [Array.from(state.get(name)!), Array.from(state.get(expAvg)!)];
+    const next = floats(ours[nextName(name)]);
+    const expAvgNext = floats(ours[nextName(expAvg)]);
+    // the clipped gradient, out of the first moment: m' = β1·m + (1 − β1)·g
+    const gradient = expAvgNext.map((m, i) => (m - optimizer.beta1 * expAvgBefore[i]!) / (1 - optimizer.beta1));
+    assertClose(gradient, expected.clipped_grad[name]!, `${loss}: clipped gradient of ${name}`);
+    assertClose(expAvgNext, expected.exp_avg[name]!, `${loss}: exp_avg of ${name}`);
+    assertClose(floats(ours[nextName(expAvgSq)]), expected.exp_avg_sq[name]!, `${loss}: exp_avg_sq of ${name}`);
+    assertClose(next, expected.next[name]!, `${loss}: ${name} after the step`);
+    const update = (after: readonly number[]) => after.map((v, i) => v - before[i]!);
+    assertClose(update(next), update(expected.next[name]!), `${loss}: update of ${name}`);
+  }
 }
 
 /** BCO's δ as the trainer would feed it after earlier batches (graphs that take it get it). */
@@ -149,7 +177,7 @@ interface LossCase {
  * test/reference/torch/losses.py fails the comparison), and combinations as TRL's `loss_type` list makes them.
  */
 const LOSS_CASES: LossCase[] = [
-  ...DPO_LOSS_TYPES.map((type) => ({
+  ...DPO_LOSS_TYPES.filter((type) => !DPO_LOSSES[type].unpaired).map((type) => ({
     name: type,
     config: { type, beta: 0.1, labelSmoothing: DPO_LOSSES[type].labelSmoothing === null ? 0 : 0.1 },
   })),
@@ -170,6 +198,8 @@ const torchLossSettings = ({ name, config }: LossCase) => ({
   label_smoothing: config.labelSmoothing ?? 0,
   running_reward_mean: RUNNING_REWARD_MEAN,
   ...(config.discopopTau === undefined ? {} : { discopop_tau: config.discopopTau }),
+  ...(config.desirableWeight === undefined ? {} : { desirable_weight: config.desirableWeight }),
+  ...(config.undesirableWeight === undefined ? {} : { undesirable_weight: config.undesirableWeight }),
 });
 
 /** Scalar inputs some losses' graphs take besides the batch and the adapter. */
@@ -194,18 +224,18 @@ function trainedState(names: Map<string, number[]>, seed: number): Map<string, F
 }
 
 /** PyTorch's numbers for this checkpoint, pairs, adapter state and losses (run while ours are computed). */
-async function torchReference(
+async function torchReference<Output = ReferenceOutput>(
   dir: string,
   checkpointDir: string,
-  pairs: PreferenceExample[],
+  examples: { pairs: PreferenceExample[] } | { unpaired: UnpairedExample[] },
   lora: LoraConfig,
   optimizer: AdamWConfig,
   losses: readonly LossCase[],
   tensors: Map<string, { shape: number[]; data: Float32Array }>,
-): Promise<ReferenceOutput> {
+): Promise<Output> {
   const input = {
     checkpoint: checkpointDir,
-    pairs,
+    ...examples,
     lora: { rank: lora.rank, alpha: lora.alpha, rs_lora: lora.rsLora ?? false },
     optimizer: {
       lr: LEARNING_RATE,
@@ -232,7 +262,23 @@ async function torchReference(
     const { stderr, message } = error as { stderr?: string; message: string };
     throw new Error(`the PyTorch reference failed (${PYTHON} ${STEP_SCRIPT}):\n${stderr || message}`);
   }
-  return JSON.parse(readFileSync(join(dir, 'output.json'), 'utf8')) as ReferenceOutput;
+  return JSON.parse(readFileSync(join(dir, 'output.json'), 'utf8')) as Output;
+}
+
+/** The adapter's names and shapes, and its state: initial A, trained B and moments, as tensors and as feeds. */
+function adapterState(adapter: DpoGraph['adapter']) {
+  const shapes = new Map(adapter.parameters().map((v) => [v.name, v.shape as number[]]));
+  const state = new Map([...initialLoraWeights(adapter.layers, 3)] as [string, Float32Array][]);
+  for (const [name, values] of trainedState(shapes, 4)) state.set(name, values);
+  const tensors = new Map(
+    [...state].map(([name, d]) => [name, { shape: shapes.get(name.replace(/\.exp_avg(_sq)?$/, ''))!, data: d }]),
+  );
+  const feed = (name: string) => new ort.Tensor('float32', state.get(name)!, tensors.get(name)!.shape);
+  const loraFeeds = Object.fromEntries([...shapes.keys()].map((n) => [n, feed(n)]));
+  const momentFeeds = Object.fromEntries(
+    [...shapes.keys()].flatMap((n) => Object.values(optimizerStateNames(n)).map((m) => [m, feed(m)])),
+  );
+  return { shapes, state, tensors, loraFeeds, momentFeeds };
 }
 
 const cases: {
@@ -271,26 +317,12 @@ for (const { kind, lora, optimizer, losses, label } of cases) {
     const data = packedFeeds(pairs, length);
     const shape = { rows: 2 * pairs.length, length, headChunks: 2 };
 
-    // the adapter's names and shapes, and its state: initial A, trained B and moments
     const sigmoid: DpoLossConfig = { type: 'sigmoid', beta: 0.1 };
     const { adapter } = dpoGraph(config, weights, shape, lora, sigmoid, null);
     assert.equal(adapter.layers.length, config.numLayers * 7, 'every linear of attention and MLP is adapted');
-    const shapes = new Map(adapter.parameters().map((v) => [v.name, v.shape as number[]]));
-    const state = new Map([...initialLoraWeights(adapter.layers, 3)] as [string, Float32Array][]);
-    for (const [name, values] of trainedState(shapes, 4)) state.set(name, values);
-    const tensors = new Map(
-      [...state].map(([name, d]) => [
-        name,
-        { shape: shapes.get(name.replace(/\.exp_avg(_sq)?$/, ''))!, data: d },
-      ]),
-    );
-    const feed = (name: string) => new ort.Tensor('float32', state.get(name)!, tensors.get(name)!.shape);
-    const loraFeeds = Object.fromEntries([...shapes.keys()].map((n) => [n, feed(n)]));
-    const momentFeeds = Object.fromEntries(
-      [...shapes.keys()].flatMap((n) => Object.values(optimizerStateNames(n)).map((m) => [m, feed(m)])),
-    );
+    const { shapes, state, tensors, loraFeeds, momentFeeds } = adapterState(adapter);
 
-    const reference = torchReference(dir, checkpoint.dir, pairs, lora, optimizer, losses, tensors);
+    const reference = torchReference(dir, checkpoint.dir, { pairs }, lora, optimizer, losses, tensors);
     // a failure before the reference is awaited must not leave its rejection unhandled
     reference.catch(() => {});
 
@@ -356,29 +388,103 @@ for (const { kind, lora, optimizer, losses, label } of cases) {
     for (const { name: loss } of losses) {
       const expected = theirs.losses[loss];
       assert.ok(expected, `no PyTorch reference for loss ${loss}`);
-      const ours = steps.get(loss)!;
-      assertClose(floats(ours.loss), [expected.loss], `${loss}: loss`);
-      assertClose(floats(ours.grad_norm), [expected.grad_norm], `${loss}: gradient norm before clipping`);
-      for (const name of shapes.keys()) {
-        const { expAvg, expAvgSq } = optimizerStateNames(name);
-        const [before, expAvgBefore] = [Array.from(state.get(name)!), Array.from(state.get(expAvg)!)];
-        const next = floats(ours[nextName(name)]);
-        const expAvgNext = floats(ours[nextName(expAvg)]);
-        // the clipped gradient, out of the first moment: m' = β1·m + (1 − β1)·g
-        const gradient = expAvgNext.map(
-          (m, i) => (m - optimizer.beta1 * expAvgBefore[i]!) / (1 - optimizer.beta1),
-        );
-        assertClose(gradient, expected.clipped_grad[name]!, `${loss}: clipped gradient of ${name}`);
-        assertClose(expAvgNext, expected.exp_avg[name]!, `${loss}: exp_avg of ${name}`);
-        assertClose(
-          floats(ours[nextName(expAvgSq)]),
-          expected.exp_avg_sq[name]!,
-          `${loss}: exp_avg_sq of ${name}`,
-        );
-        assertClose(next, expected.next[name]!, `${loss}: ${name} after the step`);
-        const update = (after: readonly number[]) => after.map((v, i) => v - before[i]!);
-        assertClose(update(next), update(expected.next[name]!), `${loss}: update of ${name}`);
-      }
+      assertSameStep(loss, steps.get(loss)!, expected, shapes.keys(), state, optimizer);
     }
   });
 }
+
+interface UnpairedReferenceOutput {
+  reference_logps: number[];
+  policy_logps: number[];
+  mismatched_reference_logps: number[];
+  mismatched_policy_logps: number[];
+  kl: number;
+  losses: Record<string, StepOutput>;
+}
+
+/** KTO with TRL's default weights, and with weights that set the two sides apart. */
+const KTO_CASES: LossCase[] = [
+  { name: 'kto', config: { type: 'kto', beta: 0.1 } },
+  { name: 'kto weighted 1.33,0.75', config: { type: 'kto', beta: 0.1, desirableWeight: 1.33, undesirableWeight: 0.75 } },
+];
+
+/** Five unpaired examples of different lengths in one batch, three desirable and two undesirable. */
+function unpairedExamples(seed: number): UnpairedExample[] {
+  const rand = uniformStream(seed);
+  const tokens = (n: number) => Array.from({ length: n }, () => Math.floor(((rand() + 1) / 2) * END_OF_TEXT_ID));
+  return [
+    { prompt: tokens(6), completion: tokens(4), desirable: true },
+    { prompt: tokens(3), completion: tokens(6), desirable: false },
+    { prompt: tokens(5), completion: tokens(2), desirable: true },
+    { prompt: tokens(4), completion: tokens(5), desirable: false },
+    { prompt: tokens(2), completion: tokens(3), desirable: true },
+  ];
+}
+
+test('kto on llama: log-probs of the examples and the mismatched rows, the KL estimate, the loss, LoRA gradients and one AdamW step agree with PyTorch', async () => {
+  requireTorch();
+  const dir = mkdtempSync(join(root, 'kto-'));
+  const checkpoint = await loadCheckpoint(await makeCheckpoint('llama', join(dir, 'checkpoint')));
+  const { config, weights } = checkpoint;
+  const lora: LoraConfig = { rank: 4, alpha: 8 };
+  const optimizer = ADAMW_DEFAULTS;
+  const examples = unpairedExamples(11);
+  const mismatchedRows = mismatched(examples, 64);
+  const lengthOf = (rows: UnpairedExample[]) => Math.ceil(Math.max(...rows.map(unpairedLength)) / LENGTH_STEP) * LENGTH_STEP;
+  const [length, mismatchedLength] = [lengthOf(examples), lengthOf(mismatchedRows)];
+  const rows = examples.length;
+  const shape = { rows, length, headChunks: 2 };
+  const { adapter } = ktoGraph(config, weights, shape, lora, KTO_CASES[0]!.config, null);
+  const { shapes, state, tensors, loraFeeds, momentFeeds } = adapterState(adapter);
+  const reference = torchReference<UnpairedReferenceOutput>(dir, checkpoint.dir, { unpaired: examples }, lora, optimizer, KTO_CASES, tensors);
+  reference.catch(() => {});
+
+  const rowFeeds = (r: UnpairedExample[], len: number) => {
+    const packed = packRows(r, len, END_OF_TEXT_ID);
+    return {
+      input_ids: new ort.Tensor('int64', packed.inputIds, [r.length, len]),
+      targets: new ort.Tensor('int64', packed.targets, [r.length * len]),
+      completion_mask: new ort.Tensor('float32', packed.completionMask, [r.length, len]),
+    };
+  };
+  const logpsOf = async (graph: Graph, r: UnpairedExample[], len: number, more = {}) =>
+    floats((await run(graph, { ...rowFeeds(r, len), ...more })).sequence_logps);
+  const kto = KTO_CASES[0]!.config;
+  const referenceLogps = await logpsOf(referenceGraph(config, weights, shape, kto), examples, length);
+  const mismatchedShape = { rows, length: mismatchedLength, headChunks: 2 };
+  const mismatchedReference = await logpsOf(referenceGraph(config, weights, mismatchedShape, kto), mismatchedRows, mismatchedLength);
+  const mismatchedPolicy = await logpsOf(adaptedLogpsGraph(config, weights, mismatchedShape, lora), mismatchedRows, mismatchedLength, loraFeeds);
+  const policyLogps = await logpsOf(adaptedLogpsGraph(config, weights, shape, lora), examples, length, loraFeeds);
+  const vector = (values: number[]) => new ort.Tensor('float32', Float32Array.from(values), [values.length]);
+  const steps = new Map<string, ort.InferenceSession.ReturnType>();
+  for (const { name, config: loss } of KTO_CASES) {
+    steps.set(
+      name,
+      await run(ktoGraph(config, weights, shape, lora, loss, optimizer).graph, {
+        ...rowFeeds(examples, length),
+        desirable: vector(examples.map((e) => (e.desirable ? 1 : 0))),
+        reference_logps: vector(referenceLogps),
+        kl_logps: vector(mismatchedPolicy),
+        reference_kl_logps: vector(mismatchedReference),
+        ...loraFeeds,
+        ...momentFeeds,
+        learning_rate: scalarFeed(LEARNING_RATE),
+        step: scalarFeed(STEP),
+      }),
+    );
+  }
+
+  const theirs = await reference;
+  assertEachClose(referenceLogps, theirs.reference_logps, 'reference log-probs');
+  assertEachClose(policyLogps, theirs.policy_logps, 'policy log-probs');
+  assertEachClose(mismatchedReference, theirs.mismatched_reference_logps, 'reference log-probs of the mismatched rows');
+  assertEachClose(mismatchedPolicy, theirs.mismatched_policy_logps, 'policy log-probs of the mismatched rows');
+  // a clamped estimate would leave the reference point out of the comparison
+  assert.ok(theirs.kl > 0, `the KL estimate ${theirs.kl} is clamped to 0: the case compares no reference point`);
+  for (const { name } of KTO_CASES) {
+    const expected = theirs.losses[name];
+    assert.ok(expected, `no PyTorch reference for loss ${name}`);
+    assertClose(floats(steps.get(name)!.kl), [theirs.kl], `${name}: KL estimate`);
+    assertSameStep(name, steps.get(name)!, expected, shapes.keys(), state, optimizer);
+  }
+});

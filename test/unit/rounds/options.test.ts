@@ -80,6 +80,7 @@ describe('the table of training options', () => {
       { loss: 'sppo_hard', description: 'SPPO with hard labels' },
       { loss: 'discopop', description: 'DiscoPOP: log-ratio modulated loss' },
       { loss: 'sft', description: 'SFT: NLL of the chosen completions' },
+      { loss: 'kto', description: 'KTO: unpaired desirable and undesirable examples' },
     ]);
     assert.deepEqual(TRAINING_OPTIONS.loss.choices, DPO_LOSS_TYPES);
   });
