@@ -18,7 +18,7 @@
  *   npm run bench:sample -- --shape qwen2.5-1.5b --weights int4 --threads 2 [--gguf-dir DIR] [--skip-llamacpp]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -245,6 +245,7 @@ const startLine = (label: string, p: StartProbe) =>
 console.log(startLine('cold start', coldStart));
 console.log(startLine('warm start', warmStart));
 console.log(`in this process: load checkpoint ${fmt(loadMs, 0)} ms; cache lookup ${warm.compiled ? 'MISSED' : `hit in ${fmt(warmMs, 1)} ms`}; rss ${mib(rssStart)} → ${mib(rssSession)} with one session → ${mib(rssEnd)} with all (weights ${mib(bytes)} ${storage})`);
+console.log(`compiled model: ${mib(statSync(`${compiledModel.path}.data`).size)} of weights on disk (memory-mapped: only pages read become resident)`);
 console.log('');
 console.log('                         prefer     llama.cpp   ratio (target)');
 console.log(`TTFT ${promptLength}-token prompt  ${fmt(main.best.ttft, 0).padStart(7)} ms ${ref ? fmt(ref.best.ttft, 0).padStart(9) + ' ms' : '      n/a   '}   ${ratio(main.best.ttft, ref?.best.ttft)} (${TARGETS.ttft})`);

@@ -206,6 +206,8 @@ export const gradientRules: GradientRules = {
   ],
   // the frozen base, stored block-quantized: a constant (input gradients flow through the product that reads it)
   DequantizeBlocks: () => [null, null],
+  // an embedding looked up from blocks: a constant table, integer indices
+  GatherBlocks: () => [null, null, null],
   // y = x·Wᵀ over block-quantized W: dx = g·W, W dequantized again for it; the blocks themselves are constants
   MatMulBlocks: (g, [, packed, scales], _y, node) => [
     () => op.matmul(g, op.dequantizeBlocks(packed!, scales!, intAttr(node, 'bits'), intAttr(node, 'block_size'), intAttr(node, 'K'))),

@@ -81,6 +81,7 @@ const rules: Record<string, Rule> = {
   [`${PREFER_DOMAIN}:MatMulBlocks`]: ([x, packed, scales], node, target) =>
     x!.graph.addNode('MatMulNBits', [x!, packed!, scales!], [{ dtype: x!.dtype, shape: node.outputs[0]!.shape }], { ...node.attributes, accuracy_level: attr.int(target === 'webgpu' ? 0 : 4) }, MS_DOMAIN),
   [`${PREFER_DOMAIN}:DequantizeBlocks`]: ([packed, scales], node) => [dequantizeLinearBlocks(packed!, scales!, node)],
+  [`${PREFER_DOMAIN}:GatherBlocks`]: ([packed, scales, indices], node) => [gatherBlockRows(packed!, scales!, indices!, node)],
   ':LogSoftmax': ([x], node, target) => {
     const a = node.attributes.axis;
     const axis = a?.kind === 'int' ? a.value : -1;
@@ -109,6 +110,21 @@ function dequantizeLinearBlocks(packed: Value, scales: Value, node: Node): Value
   });
   // a row that is not whole blocks ends in zero padding
   return k === blocks * blockSize ? w! : op.slice(w!, [0], [k], [1]);
+}
+
+/**
+ * Rows of block-quantized codes [N, blocks, bytes] as floats through com.microsoft GatherBlockQuantized (CPU and
+ * WebGPU): gathered along axis 0 and dequantized along the last (one block's bytes, one scale each), with the
+ * default zero point 2^(bits−1), so MatMulNBits' blocks serve as they are.
+ */
+function gatherBlockRows(packed: Value, scales: Value, indices: Value, node: Node): Value {
+  const [k, bits, blockSize] = ['K', 'bits', 'block_size'].map((name) => intAttr(node, name)) as [number, number, number];
+  const blocks = packed.shape[1] as number;
+  const attributes = { gather_axis: attr.int(0), quantize_axis: attr.int(2), block_size: attr.int(blockSize), bits: attr.int(bits) };
+  const [rows] = packed.graph.addNode('GatherBlockQuantized', [packed, indices, scales], [{ dtype: scales.dtype, shape: [...indices.shape, blocks, blockSize] }], attributes, MS_DOMAIN);
+  const flat = op.reshape(rows!, [...indices.shape.map(() => 0), blocks * blockSize]);
+  // a row that is not whole blocks ends in zero padding
+  return k === blocks * blockSize ? flat : op.slice(flat, [0], [k], [-1]);
 }
 
 /** `Unsqueeze(Gather(table, positions), [1])`: the rotary angles of the families, as [table, positions]; else null. */

@@ -22,6 +22,9 @@
  *                                          x·Wᵀ for a block-quantized W (inference: MatMulNBits)
  *   DequantizeBlocks(packed, scales; K, bits, block_size)
  *                                          the float W [N, K] itself (training: a frozen base layer at a time)
+ *   GatherBlocks(packed, scales, indices; K, bits, block_size)
+ *                                          rows of a block-quantized W as floats (the token embedding of an
+ *                                          int8/int4 inference graph: GatherBlockQuantized)
  * Lowering with { fused: true } (float32 CPU inference graphs only, never differentiated) also emits
  * SimplifiedLayerNormalization, LayerNormalization, Gelu and com.microsoft RotaryEmbedding.
  */
@@ -399,6 +402,24 @@ export function dequantizeBlocks(packed: Value, scales: Value, bits: number, blo
   if (scales.rank !== 1 || scales.shape[0] !== n * blocks) fail('DequantizeBlocks', `scales ${fmt(scales)} do not match ${fmt(packed)}`);
   const attributes = { K: attr.int(k), bits: attr.int(bits), block_size: attr.int(blockSize) };
   return packed.graph.addNode('DequantizeBlocks', [packed, scales], [{ dtype: scales.dtype, shape: [n, k] }], attributes, PREFER_DOMAIN)[0]!;
+}
+
+/**
+ * Rows `indices` of a block-quantized W [N, K] (quantize.ts) as floats: [...indices, K], (code − 2^(bits−1)) × scale,
+ * with packed [N, blocks, blockBytes] and scales [N, blocks, 1] (GatherBlockQuantized's layout: one scale per block
+ * of the last axis). An int8/int4 inference graph looks its token embedding up this way: no float table exists.
+ */
+export function gatherBlocks(packed: Value, scales: Value, indices: Value, bits: number, blockSize: number, k: number): Value {
+  sameGraph('GatherBlocks', [packed, scales, indices]);
+  requireFloat('GatherBlocks', scales);
+  const [n, blocks, blockBytes] = packed.shape;
+  if (packed.dtype !== 'uint8' || packed.rank !== 3 || typeof n !== 'number' || blocks !== Math.ceil(k / blockSize) || blockBytes !== (blockSize * bits) / 8) {
+    fail('GatherBlocks', `packed ${fmt(packed)} is not ${bits}-bit blocks of ${blockSize} over ${k} columns`);
+  }
+  if (scales.rank !== 3 || scales.shape[0] !== n || scales.shape[1] !== blocks || scales.shape[2] !== 1) fail('GatherBlocks', `scales ${fmt(scales)} are not [${n}, ${blocks}, 1]`);
+  if (indices.dtype !== 'int64' && indices.dtype !== 'int32') fail('GatherBlocks', `indices ${fmt(indices)} are not integers`);
+  const attributes = { K: attr.int(k), bits: attr.int(bits), block_size: attr.int(blockSize) };
+  return packed.graph.addNode('GatherBlocks', [packed, scales, indices], [{ dtype: scales.dtype, shape: [...indices.shape, k] }], attributes, PREFER_DOMAIN)[0]!;
 }
 
 /** [start, end) of each of `chunks` near-equal blocks of `rows`. */

@@ -139,8 +139,8 @@ export function gpt2(g: Graph, config: ModelConfig, source: WeightSource, dtype:
 
   function forward({ inputIds, positions, attentionBias, past, linearHook, weightStorage = 'fp32' }: ForwardInputs): ForwardResult {
     w.storage = weightStorage;
-    const wte = w.tensor(`${prefix}wte.weight`, [config.vocabSize, C]);
-    let x = op.add(op.gather(wte, inputIds), op.gather(w.tensor(`${prefix}wpe.weight`, [config.maxPositions, C]), positions));
+    const tokens = w.embedding(inputIds, `${prefix}wte.weight`, config.vocabSize, C);
+    let x = op.add(tokens, op.gather(w.tensor(`${prefix}wpe.weight`, [config.maxPositions, C]), positions));
     const newKv: LayerKv[] = [];
     const layerBoundaries: Value[] = [];
     for (let i = 0; i < config.numLayers; i++) {

@@ -288,7 +288,7 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
     // rotary angles of each token's own position: [B, 1, T, D/2], shared by all heads and layers
     const cos = op.unsqueeze(op.gather(cosTable, positions), [1]);
     const sin = op.unsqueeze(op.gather(sinTable, positions), [1]);
-    let x = op.gather(w.tensor('model.embed_tokens.weight', [config.vocabSize, C]), inputIds);
+    let x = w.embedding(inputIds, 'model.embed_tokens.weight', config.vocabSize, C);
     const newKv: LayerKv[] = [];
     const layerBoundaries: Value[] = [];
     for (let i = 0; i < config.numLayers; i++) {

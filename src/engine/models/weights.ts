@@ -42,6 +42,7 @@ export class GraphWeights {
   private readonly dtype: DType;
   private readonly cache = new Map<string, Value>();
   private readonly scaleCache = new Map<string, Value>();
+  private readonly quantizedCache = new Map<string, BlockQuantized>();
   /** How this graph stores linear weights: set per forward pass. */
   storage: WeightStorage = 'fp32';
   /** Frozen-base graphs (LoRA training): the LM head stays fp32 whatever the storage, the logits' gradient flows through it. */
@@ -113,8 +114,28 @@ export class GraphWeights {
   head(hidden: Value, name: string, vocab: number, hiddenSize: number): Value {
     const bits = QUANT_BITS[this.storage];
     if (!bits || !QUANTIZED_HEAD || this.frozenBase) return timesTransposed(hidden, this.tensor(name, [vocab, hiddenSize]));
-    const q = this.blocks([name], hiddenSize, [vocab], 'rows', bits, false);
+    const q = this.blocks([name], hiddenSize, [vocab], 'rows', bits);
     return op.matmulBlocks(hidden, q.packed, q.scales, bits, q.blockSize);
+  }
+
+  /**
+   * The rows of a [vocab, hidden] token embedding for `ids`. int8/int4 inference graphs look them up from the
+   * table's blocks, a tied LM head's own, so no float table exists in the graph or in memory (at 1.5B it was
+   * 933 MB while compiling); fp32/fp16 storage and frozen-base graphs gather from the float table. The lookup
+   * reads initializers of its own over the same arrays: ONNX Runtime memory-maps the weights file and drops a
+   * head's blocks once MatMulNBits has pre-packed them, so only the rows looked up become resident (reading the
+   * head's initializers kept its codes and a copy of its scales resident: +140 MiB at 1.5B int4).
+   */
+  embedding(ids: Value, name: string, vocab: number, hiddenSize: number): Value {
+    const bits = QUANT_BITS[this.storage];
+    if (!bits || !QUANTIZED_HEAD || this.frozenBase) return op.gather(this.tensor(name, [vocab, hiddenSize]), ids);
+    const q = this.quantized([name], hiddenSize, [vocab], 'rows', bits);
+    const blocks = blocksPerRow(hiddenSize, q.blockSize);
+    const packed = this.memo(`${name}:rows.q${bits}`, () =>
+      this.g.initializer(`${name}.rows.q${bits}`, { dtype: 'uint8', shape: [vocab, blocks, (q.blockSize * bits) / 8], data: q.packed }, { weight: true }),
+    );
+    const scales = this.memo(`${name}:rows.scales`, () => this.g.initializer(`${name}.rows.scales`, { dtype: 'float32', shape: [vocab, blocks, 1], data: q.scales }, { weight: true }));
+    return op.gatherBlocks(packed, scales, ids, bits, q.blockSize, hiddenSize);
   }
 
   /** The biases of linears computed side by side, as one vector. */
@@ -184,11 +205,7 @@ export class GraphWeights {
     });
   }
 
-  /**
-   * The weights' rows one after another as MatMulNBits blocks: a weight the file stores in matching GGML blocks
-   * is repacked as it is, any other is quantized from get() and its float copy released (`release` false: the
-   * tensor is read elsewhere too, the tied embedding).
-   */
+  /** The weights' rows one after another as MatMulNBits blocks, as initializers (the linears' and the head's). */
   private blocks(
     names: string[],
     inFeatures: number,
@@ -198,13 +215,37 @@ export class GraphWeights {
     release = true,
     shared?: WeakMap<WeightSource, Map<string, BlockQuantized>>,
   ): { packed: Value; scales: Value; blockSize: number } {
-    if (this.dtype !== 'float32') throw new Error(`model weights: ${this.storage} storage needs float32 compute, not ${this.dtype}`);
     const key = names.join('+');
-    const stored = names.map((name) => (layout === 'rows' ? this.source.blocks?.(name) : undefined));
-    // a group shares one block size: GGML's 32 as soon as one of its weights comes as GGML blocks
-    const blockSize = stored.some((s) => s && ggmlBlockBits(s.type) === bits) ? GGML_BLOCK_SIZE : QUANT_BLOCK_SIZE;
-    const quantized = (): BlockQuantized =>
-      concatRows(
+    const q = this.quantized(names, inFeatures, outs, layout, bits, release, shared);
+    const packed = this.memo(`${key}:q${bits}`, () => {
+      const blocks = blocksPerRow(inFeatures, q.blockSize);
+      this.scaleCache.set(key, this.g.initializer(`${key}.scales`, { dtype: 'float32', shape: [q.rows * blocks], data: q.scales }, { weight: true }));
+      return this.g.initializer(`${key}.q${bits}`, { dtype: 'uint8', shape: [q.rows, blocks, (q.blockSize * bits) / 8], data: q.packed }, { weight: true });
+    });
+    return { packed, scales: this.scaleCache.get(key)!, blockSize: q.blockSize };
+  }
+
+  /**
+   * The weights' rows one after another as blocks, made once per graph (`shared`: once per weight source): a
+   * weight the file stores in matching GGML blocks is repacked as it is, any other is quantized from get() and
+   * its float copy released (`release` false: the tensor is read as floats elsewhere too).
+   */
+  private quantized(
+    names: string[],
+    inFeatures: number,
+    outs: number[],
+    layout: WeightLayout,
+    bits: QuantBits,
+    release = true,
+    shared?: WeakMap<WeightSource, Map<string, BlockQuantized>>,
+  ): BlockQuantized {
+    if (this.dtype !== 'float32') throw new Error(`model weights: ${this.storage} storage needs float32 compute, not ${this.dtype}`);
+    const key = `${names.join('+')}:q${bits}`;
+    const make = (): BlockQuantized => {
+      const stored = names.map((name) => (layout === 'rows' ? this.source.blocks?.(name) : undefined));
+      // a group shares one block size: GGML's 32 as soon as one of its weights comes as GGML blocks
+      const blockSize = stored.some((s) => s && ggmlBlockBits(s.type) === bits) ? GGML_BLOCK_SIZE : QUANT_BLOCK_SIZE;
+      return concatRows(
         names.map((name, n) => {
           const s = stored[n];
           if (s && ggmlBlockBits(s.type) === bits && blockSize === GGML_BLOCK_SIZE) {
@@ -218,13 +259,10 @@ export class GraphWeights {
           return q;
         }),
       );
-    const packed = this.memo(`${key}:q${bits}`, () => {
-      const q = shared ? sharedEntry(shared, this.source, `${key}:q${bits}`, quantized) : quantized();
-      const blocks = blocksPerRow(inFeatures, blockSize);
-      this.scaleCache.set(key, this.g.initializer(`${key}.scales`, { dtype: 'float32', shape: [q.rows * blocks], data: q.scales }, { weight: true }));
-      return this.g.initializer(`${key}.q${bits}`, { dtype: 'uint8', shape: [q.rows, blocks, (blockSize * bits) / 8], data: q.packed }, { weight: true });
-    });
-    return { packed, scales: this.scaleCache.get(key)!, blockSize };
+    };
+    let q = this.quantizedCache.get(key);
+    if (!q) this.quantizedCache.set(key, (q = shared ? sharedEntry(shared, this.source, key, make) : make()));
+    return q;
   }
 
   private memo(key: string, make: () => Value): Value {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadCheckpoint } from '../../../src/engine/hf/checkpoint.ts';
+import { compileInference } from '../../../src/engine/runtime/compile.ts';
+import { KvDecoder, openSession } from '../../../src/engine/runtime/session.ts';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { rotateHalfToInterleaved } from '../../reference/gguf.ts';
 import { ReferenceModel, readGgufInfo, referenceGguf, referenceLogits, referenceUnavailable } from '../../reference/llamacpp.ts';
@@ -141,3 +143,86 @@ test('q/k rows are permuted per head from rotate-half to interleaved pairs for a
   const w = Float32Array.of(0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5);
   assert.deepEqual(rotateHalfToInterleaved(w, [4, 2], 1), Float32Array.of(0, 0.5, 2, 2.5, 1, 1.5, 3, 3.5));
 });
+
+/**
+ * Greedy decoding on the same Q8_0 / Q4_0 GGUF with both engines: Prefer keeps the file's blocks (int8 / int4,
+ * MatMulNBits with int8 activations, as llama.cpp rounds its activations for these types), llama.cpp runs the file.
+ * Prefer decodes GREEDY_STEPS tokens; llama.cpp is fed the same tokens, which is its own greedy run for as long as
+ * its choice at each step is Prefer's (the two runs share that prefix, and every step's logits compare in the same
+ * context). The rule: when two logit rows differ by at most δ anywhere, the top token can change only where its
+ * lead over the second (the top-2 margin) is at most 2δ, since the top logit can fall by δ and the second rise by
+ * δ. So every step whose margin exceeds twice the measured max |Δlogit| must pick the same token, and a divergence
+ * may only come at a near tie. Random weights do make near ties (qwen2 Q8_0 after "def fib" has a margin of 0.05 at
+ * its very first token), so the first tokens must agree on all prompts but one.
+ */
+const GREEDY_STEPS = 16;
+const GREEDY_FIRST = 4;
+const GREEDY_PROMPTS = [
+  'def fib(n):\n    if n < 2:\n        return n\n',
+  'for (let i = 0; i < items.length; i++) {\n  total +=',
+  'SELECT name, count(*) FROM users WHERE',
+  '#include <stdio.h>\nint main(void) {\n  printf(',
+];
+
+function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+  return best;
+}
+function topMargin(row: ArrayLike<number>): number {
+  const sorted = Array.from(row).sort((a, b) => b - a);
+  return sorted[0]! - sorted[1]!;
+}
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+/** Prefer's greedy tokens after `prompt`, with the logits each was chosen from. */
+async function preferGreedy(decoder: KvDecoder, prompt: number[]): Promise<{ tokens: number[]; rows: Float32Array[] }> {
+  decoder.reset(1);
+  const rows = [Float32Array.from(await decoder.step({ tokens: [prompt], positions: [prompt.map((_, i) => i)] }))];
+  const tokens: number[] = [];
+  for (let t = 0; t < GREEDY_STEPS; t++) {
+    tokens.push(argmax(rows[t]!));
+    if (t + 1 < GREEDY_STEPS) rows.push(Float32Array.from(await decoder.step({ tokens: [[tokens[t]!]], positions: [[prompt.length + t]] })));
+  }
+  return { tokens, rows };
+}
+
+for (const type of ['Q8_0', 'Q4_0'] as const) {
+  for (const kind of ['llama', 'qwen2'] as const) {
+    test(`${kind} ${type}: greedy decoding agrees with llama.cpp on the same file wherever the top-2 margin exceeds twice the max |Δlogit|`, async () => {
+      const source = await loadCheckpoint(await makeCheckpoint(kind, join(root, `greedy-${kind}`)));
+      const gguf = await loadCheckpoint(await referenceGguf(source, type));
+      const weights = type === 'Q8_0' ? 'int8' : 'int4';
+      const compiled = compileInference(gguf, join(root, 'greedy-compiled'), { dtype: 'float32', target: 'cpu', weights });
+      const decoder = new KvDecoder((await openSession(compiled.path, { device: 'cpu', threads: 1 })).session, gguf.config);
+      const reference = await ReferenceModel.open(source, { threads: 1, contextSize: 64, weightType: type });
+      const runs = [];
+      try {
+        for (const text of GREEDY_PROMPTS) {
+          const prompt = gguf.tokenizer.encode(text);
+          const ours = await preferGreedy(decoder, prompt);
+          const theirs = await reference.logits(prompt, ours.tokens.slice(0, -1));
+          const shared = ours.tokens.findIndex((token, t) => argmax(theirs[t]!) !== token);
+          const agreed = shared === -1 ? GREEDY_STEPS : shared;
+          // compared while both runs are the same greedy run: up to and including the step they part at
+          const steps = ours.rows.slice(0, Math.min(GREEDY_STEPS, agreed + 1)).map((row, t) => ({ delta: maxAbs(row, theirs[t]!), margin: topMargin(row) }));
+          runs.push({ agreed, steps });
+          const parting = agreed < GREEDY_STEPS ? `, parting at step ${agreed} with a top-2 margin ${steps[agreed]!.margin.toFixed(3)}` : '';
+          console.log(`${kind} ${type} (prefer ${weights}) ${JSON.stringify(text.slice(0, 12))}: ${agreed}/${GREEDY_STEPS} greedy tokens equal${parting}; max |Δlogit| per step ${steps.map((s) => s.delta.toFixed(3)).join(' ')}`);
+        }
+      } finally {
+        await reference.dispose();
+        await decoder.session.release();
+      }
+      const delta = Math.max(...runs.flatMap((r) => r.steps.map((s) => s.delta)));
+      // llama.cpp's own rounding of the activations puts it ~0.1–0.2 from any exact product here (logits' std ≈ 2)
+      assert.ok(delta < 0.3, `max |Δlogit| ${delta}`);
+      for (const [p, run] of runs.entries()) {
+        const parting = run.steps[run.agreed];
+        if (parting) assert.ok(parting.margin <= 2 * delta, `prompt ${p} parts at step ${run.agreed} with a top-2 margin ${parting.margin} > 2 × ${delta}`);
+      }
+      const firstAgree = runs.filter((r) => r.agreed >= GREEDY_FIRST).length;
+      assert.ok(firstAgree >= runs.length - 1, `the first ${GREEDY_FIRST} tokens agree on ${firstAgree} of ${runs.length} prompts`);
+    });
+  }
+}
