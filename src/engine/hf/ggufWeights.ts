@@ -62,10 +62,16 @@ export class GgufWeights implements WeightSource, StoredShapes {
     return { name, shape, storedDtype, data };
   }
 
+  blockType(name: string): string | undefined {
+    const { info } = this.mapped(name);
+    const type = info.type?.name;
+    return type !== undefined && BLOCK_TYPES.has(type) && info.dims.length === 2 ? type : undefined;
+  }
+
   blocks(name: string): StoredBlocks | undefined {
     const { info, interleavedHeads } = this.mapped(name);
-    const type = info.type?.name;
-    if (type === undefined || !BLOCK_TYPES.has(type) || info.dims.length !== 2) return undefined;
+    const type = this.blockType(name);
+    if (type === undefined) return undefined;
     const [inFeatures, outFeatures] = info.dims as [number, number];
     let bytes = this.file.read(info);
     if (interleavedHeads) bytes = rotateHalfRows(bytes, outFeatures, interleavedHeads, this.sourcePath, info.name);

@@ -73,6 +73,8 @@ export interface WeightSource {
   get(name: string): Weight;
   /** The tensor's blocks when the file stores it block-quantized; undefined otherwise (get() always works). */
   blocks?(name: string): StoredBlocks | undefined;
+  /** The GGML type of the blocks `blocks(name)` would return, without reading them. */
+  blockType?(name: string): string | undefined;
   /** Drops the float32 copy converted for `name` (a compile that has stored it otherwise); get() converts again. */
   release?(name: string): void;
 }

@@ -26,7 +26,7 @@ import { inferenceGraph } from '../models/inference.ts';
 import type { WeightStorage } from '../models/weights.ts';
 
 /** Bump when the emitted graphs change, so stale caches are not reused. */
-export const COMPILER_VERSION = 8;
+export const COMPILER_VERSION = 9;
 
 export interface CompileOptions {
   dtype: DType;

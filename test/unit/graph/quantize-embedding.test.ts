@@ -131,6 +131,7 @@ for (const type of ['Q8_0', 'Q4_0'] as const) {
       names: () => gguf.weights.names(),
       has: (name) => gguf.weights.has(name),
       blocks: (name) => gguf.weights.blocks!(name),
+      blockType: (name) => gguf.weights.blockType!(name),
       get: (name) => (asked.push(name), gguf.weights.get(name)),
     };
     const graph = inferenceGraph(gguf.config, weights, 'float32', type === 'Q8_0' ? 'int8' : 'int4');
@@ -142,3 +143,16 @@ for (const type of ['Q8_0', 'Q4_0'] as const) {
     assert.ok(asked.includes('model.embed_tokens.weight'));
   });
 }
+
+test("int4 storage keeps the LM head and the embedding at 8 bits when it quantizes them, and a GGUF's own 4-bit table as stored", async () => {
+  const config = llamaConfig({ vocabSize: 64, hiddenSize: 64, numLayers: 1, numHeads: 4, numKvHeads: 2, intermediateSize: 96, tieWordEmbeddings: true });
+  const bitsOf = (graph: Graph, opType: string) => [...new Set(graph.nodes.filter((n) => n.opType === opType).map((n) => (n.inputs.find((v) => v?.dtype === 'uint8')!.shape[2] === 32 ? 8 : 4)))].sort();
+  const fromFloats = inferenceGraph(config, randomWeights(config, 3, 0.5), 'float32', 'int4');
+  assert.deepEqual(bitsOf(fromFloats, 'MatMulBlocks'), [4, 8], 'the layers at 4 bits, the head at 8');
+  assert.deepEqual(bitsOf(fromFloats, 'GatherBlocks'), [8]);
+  const source = await loadCheckpoint(await makeCheckpoint('qwen2', join(dir, 'qwen2-tables')));
+  const path = join(dir, 'qwen2-tables-Q4_0.gguf');
+  await writeGguf(source, path, { type: 'Q4_0' });
+  const gguf = await loadCheckpoint(path);
+  assert.deepEqual(bitsOf(inferenceGraph(gguf.config, gguf.weights, 'float32', 'int4'), 'GatherBlocks'), [4]);
+});
