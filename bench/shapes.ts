@@ -10,6 +10,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeCheckpoint } from '../scripts/fixtures/make-checkpoints.ts';
 import { loadCheckpoint } from '../src/engine/hf/checkpoint.ts';
+import { llamaConfig } from '../src/engine/models/random.ts';
 import { float32ToHalfBits } from '../src/engine/hf/halfPrecision.ts';
 import type { Checkpoint, ModelConfig, Weight, WeightSource } from '../src/engine/hf/types.ts';
 import { writeGguf, type GgufTensorType, type StreamedTensor } from '../test/reference/gguf.ts';
@@ -57,6 +58,11 @@ export async function randomShapeGguf(name: QwenShapeName, type: GgufTensorType,
     await rm(partial, { force: true });
   }
   return path;
+}
+
+/** A shape's config on its own (no tokenizer, no file): what the training benchmark builds its graph from. */
+export function shapeModelConfig(name: QwenShapeName): ModelConfig {
+  return shapeConfig(llamaConfig({ architecture: 'Qwen2ForCausalLM', modelType: 'qwen2' }), QWEN_SHAPES[name]);
 }
 
 function shapeConfig(base: ModelConfig, s: ModelShape): ModelConfig {

@@ -3,7 +3,8 @@
  * completion under the model (with an adapter merged in, or not), tokenized and computed exactly as a round
  * computes its reference log-probs, so the numbers equal the round's `logps/chosen` and `logps/rejected` at
  * step 0. With an adapter, `rewards/accuracies` says on how many pairs the adapter raised the chosen side over
- * the rejected one, measured from the base (the sign of TRL's reward margin, whatever β).
+ * the rejected one, measured from the base (the sign of TRL's reward margin, whatever β). The base is held as the
+ * round holds it (`weights`: fp32, or int8/int4 blocks), so quantized scores equal a quantized round's too.
  */
 import { type PairText, type PreferenceExample, tokenizePair } from '../dpo/examples.ts';
 import { type ScoreOptions, scoreExamples } from '../dpo/trainer.ts';
@@ -39,10 +40,12 @@ export async function scorePairs(request: ScoreRequest): Promise<ScoreResult> {
   const source = request.pairs;
   const texts: readonly PairText[] = 'store' in source ? [...source.store.iteratePairs(source.filter)] : source;
   if (texts.length === 0) throw new RoundInputError('no preference pairs to score');
-  const base = await loadCheckpoint(request.modelDir);
-  const { tokenizer } = base;
   // the default loss makes the log-probs sums, as TRL's logps/* are
   const training = { ...(request.training ?? defaultTraining()), loss: defaultTraining().loss };
+  // the step graph's refusal (trainDpo), for the same graph's reference pass
+  if (training.device === 'webgpu' && training.baseWeights === 'int4') throw new RoundInputError('--weights int4 scores on the CPU only: use --weights int8 on WebGPU');
+  const base = await loadCheckpoint(request.modelDir);
+  const { tokenizer } = base;
   const options: ScoreOptions = { ...training, padId: tokenizer.padTokenId ?? tokenizer.eosTokenIds[0] ?? 0 };
   const maxLength = Math.min(training.maxLength, base.config.maxPositions);
   const examples: PreferenceExample[] = texts.map((t, i) => {

@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { clampThreads } from '../../engine/runtime/threads.ts';
 import { WEIGHT_CHOICES, isWeightChoice } from '../../engine/sample/engine.ts';
-import { TRAINING_OPTIONS, defaultValues, trainingFrom } from '../../rounds/options.ts';
+import { TRAINING_WEIGHT_STORAGES } from '../../engine/models/weights.ts';
+import { TRAINING_OPTIONS, type TrainingValues, defaultValues, trainingFrom } from '../../rounds/options.ts';
 import { type ScoreResult, scorePairs } from '../../rounds/score.ts';
 import { openStore, type Store } from '../../store/store.ts';
 import { type Command, type ParsedArgs, UsageError, commandError, numberFlag, requireString } from '../command.ts';
@@ -10,12 +11,13 @@ import { adapterVersionFilter, pairFilterFlags, pairFilterOptions, pairFilterUsa
 import { pairsFromFile } from '../pairsFile.ts';
 
 const USAGE = [
-  'prefer score [--model DIR|FILE.gguf] [--adapter DIR] [--weights fp32] (--pairs FILE.jsonl | --db DB [filters])',
+  `prefer score [--model DIR|FILE.gguf] [--adapter DIR] [--weights ${TRAINING_WEIGHT_STORAGES.join('|')}] (--pairs FILE.jsonl | --db DB [filters])`,
   '             [--max-length T --batch P --device cpu|webgpu --threads N] [--json]',
   '',
   "Prints each pair's summed log-probs of its chosen and rejected completion (TRL's logps/chosen, logps/rejected),",
   'tokenized and computed as a training round computes them, and their means; with --adapter, also',
   'rewards/accuracies: the share of pairs on which the adapter raised chosen over rejected against the base model.',
+  'With --weights int8|int4 the base is held block-quantized as prefer train --weights holds it (int4 on the CPU only).',
   '',
   ...pairFilterUsage('adapter-version'),
 ].join('\n');
@@ -25,12 +27,12 @@ function roundFlag(args: ParsedArgs, flag: 'max-length' | 'batch' | 'threads'): 
   return numberFlag(args, 'score', flag, TRAINING_OPTIONS[flag]);
 }
 
-/** The storage of the base weights: the scoring graph is the training graph, which runs over fp32 weights. */
-function checkWeights(args: ParsedArgs): void {
-  const weights = args.values.weights;
-  if (weights === undefined || weights === 'fp32') return;
+/** The storage of the base weights: the scoring graph is the training graph, so it takes what `prefer train --weights` takes. */
+function weightsFlag(args: ParsedArgs): TrainingValues['weights'] {
+  const weights = args.values.weights ?? 'fp32';
+  if (typeof weights === 'string' && (TRAINING_WEIGHT_STORAGES as readonly string[]).includes(weights)) return weights as TrainingValues['weights'];
   if (typeof weights === 'string' && isWeightChoice(weights))
-    throw new UsageError(`prefer score: --weights ${weights}: scoring runs the training graph, which takes fp32 weights only (use --weights fp32)`);
+    throw new UsageError(`prefer score: --weights ${weights}: scoring runs the training graph, which holds its base as ${TRAINING_WEIGHT_STORAGES.join(', ')} (as prefer train does)`);
   throw new UsageError(`prefer score: --weights must be one of ${WEIGHT_CHOICES.join(', ')}, got ${JSON.stringify(weights)}`);
 }
 
@@ -71,7 +73,7 @@ export const score: Command = {
     if (adapterDir !== undefined && !(existsSync(adapterDir) && statSync(adapterDir).isDirectory()))
       throw new UsageError(`prefer score: --adapter ${adapterDir}: no such adapter folder`);
     if (!existsSync(modelDir)) throw new UsageError(`prefer score: --model ${modelDir}: no such model`);
-    checkWeights(args);
+    const weights = weightsFlag(args);
     const device = args.values.device ?? 'cpu';
     if (device !== 'cpu' && device !== 'webgpu') throw new UsageError(`prefer score: --device must be ${TRAINING_OPTIONS.device.what}, got ${JSON.stringify(device)}`);
     const maxLength = roundFlag(args, 'max-length');
@@ -80,7 +82,7 @@ export const score: Command = {
     if (threads.note) process.stderr.write(`note: ${threads.note}\n`);
     const filter = pairFilterFlags(args, 'score');
     const defaults = defaultValues();
-    const training = trainingFrom({ ...defaults, device, threads: threads.threads, 'max-length': maxLength ?? defaults['max-length'], batch: batch ?? defaults.batch });
+    const training = trainingFrom({ ...defaults, device, weights, threads: threads.threads, 'max-length': maxLength ?? defaults['max-length'], batch: batch ?? defaults.batch });
 
     let store: Store | undefined;
     if (db !== undefined) {

@@ -36,9 +36,14 @@ async function score(dir: string, ...flags: string[]): Promise<string[]> {
 
 hostileCases('score', [
   {
-    name: '--weights int4: the scoring graph takes fp32 weights only',
-    setup: async (dir) => score(dir, '--pairs', pairsFile(dir), '--weights', 'int4'),
-    error: /^prefer score: --weights int4: .*fp32/,
+    name: '--weights auto: a sampling choice, not a storage the scoring graph holds its base in',
+    setup: async (dir) => score(dir, '--pairs', pairsFile(dir), '--weights', 'auto'),
+    error: /^prefer score: --weights auto: scoring runs the training graph, which holds its base as fp32, .*int4 \(as prefer train does\)$/,
+  },
+  {
+    name: '--weights int4 on WebGPU, which runs int4 graphs on the CPU only',
+    setup: async (dir) => score(dir, '--pairs', pairsFile(dir), '--weights', 'int4', '--device', 'webgpu'),
+    error: /^prefer score: --weights int4 scores on the CPU only: use --weights int8 on WebGPU$/,
   },
   {
     name: '--weights is not a storage',

@@ -43,6 +43,26 @@ test("scores equal a round's step-0 log-probs of the same pairs", async () => {
   assert.notEqual(scored.pairs[0]!['logps/chosen'], scored.pairs[1]!['logps/chosen'], 'each pair its own score');
 });
 
+test("int8 scores stay close to fp32 ones and equal an int8 round's step-0 log-probs", async () => {
+  const steps: StepMetrics[] = [];
+  await runRound(
+    { modelDir: model, outDir: join(dir, 'step0-int8'), pairs, training: training({ batch: 6, epochs: 1, 'eval-split': 0, weights: 'int8' }) },
+    { onStep: (m) => steps.push(m) },
+  );
+  assert.equal(steps.length, 1, 'one step over all six pairs');
+  const int8 = await scorePairs({ modelDir: model, pairs, training: training({ weights: 'int8' }) });
+  close(int8.mean['logps/chosen'], steps[0]!['logps/chosen'], 1e-6, 'logps/chosen');
+  close(int8.mean['logps/rejected'], steps[0]!['logps/rejected'], 1e-6, 'logps/rejected');
+  const fp32 = await scorePairs({ modelDir: model, pairs, training: training({}) });
+  int8.pairs.forEach((p, i) => {
+    for (const side of ['logps/chosen', 'logps/rejected'] as const) {
+      close(p[side], fp32.pairs[i]![side], 1e-2, `pair ${i + 1} ${side}`);
+      // blocks of 32 codes and one scale: close, never the same number
+      assert.notEqual(p[side], fp32.pairs[i]![side], `pair ${i + 1} ${side} was scored over int8 weights`);
+    }
+  });
+});
+
 test("an adapter changes the scores, to the round's held-out log-probs of the same pair", async () => {
   // four copies of one pair: whichever is held out, the held-out metrics are that pair's
   const one = Array.from({ length: 4 }, () => pairs[0]!);
@@ -99,6 +119,13 @@ test('prefer score --json prints one object: each pair’s logps/chosen and logp
   const mean = r.value.mean as Record<string, number>;
   assert.deepEqual(Object.keys(mean), ['logps/chosen', 'logps/rejected', 'rewards/accuracies']);
   close(mean['logps/chosen']!, scored.reduce((s, p) => s + p['logps/chosen']!, 0) / scored.length, 1e-6, 'mean');
+  const [fp32, int4] = [['--weights', 'fp32'], ['--weights', 'int4']].map((flags) => {
+    const run = preferJson('score', '--model', model, '--pairs', file, ...flags);
+    assert.equal(run.code, 0, run.stderr);
+    return (run.value.pairs as Record<string, number>[])[0]!;
+  });
+  close(int4!['logps/chosen']!, fp32!['logps/chosen']!, 0.1, '--weights int4');
+  assert.notEqual(int4!['logps/chosen'], fp32!['logps/chosen'], '--weights int4 reaches the graph');
   const text = prefer('score', '--model', model, '--pairs', file);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^\s+pair\s+logps\/chosen\s+logps\/rejected\n/);
