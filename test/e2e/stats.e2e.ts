@@ -139,7 +139,7 @@ describe('the first hour on the bundled default model: stats, the demo notice, R
     await stats.locator('#totals', { hasText: /^77 pairs/ }).waitFor({ timeout: 10_000 });
   }
 
-  it('the compare panel says the bundled demo model is in use and offers the user their own', () =>
+  it('the compare panel says the bundled demo model is in use and offers the user their own; Select Model refuses an empty folder and goes back to the default', () =>
     screenshotOnFailure('demo-notice-failure', demoNotice));
 
   async function demoNotice(): Promise<void> {
@@ -166,7 +166,32 @@ describe('the first hour on the bundled default model: stats, the demo notice, R
     await panel.locator('#use-own-model').click();
     await page.locator('.quick-input-widget', { hasText: 'Prefer: choose a model' }).waitFor({ timeout: 15_000 });
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Use the bundled default' }).waitFor();
-    await page.keyboard.press('Escape');
+
+    // Select Model checks a folder before taking it: an empty one is refused with its reason, the model unchanged.
+    const empty = join(home, 'empty-model');
+    mkdirSync(empty, { recursive: true });
+    await page.keyboard.type('Browse for a checkpoint');
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'Browse for a checkpoint folder' }).waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.quick-input-widget', { hasText: 'Use this model' }).waitFor({ timeout: 15_000 });
+    await page.locator('.quick-input-widget input').fill(`${empty}/`);
+    const refused = page.locator('.notification-toast', { hasText: 'The model is unchanged' });
+    // the simple file dialog may first open the typed folder, then take it
+    for (let i = 0; i < 3 && !(await refused.isVisible()); i++) {
+      await page.keyboard.press('Enter');
+      await refused.waitFor({ timeout: 5000 }).catch(() => undefined);
+    }
+    assert.match((await refused.textContent()) ?? '', /empty-model/);
+    assert.equal(await page.locator('.statusbar-item', { hasText: 'demo model' }).count(), 1, 'still the demo model');
+
+    // and the way back is one pick away
+    await clearNotifications();
+    await runFromPalette('Prefer: Select Model');
+    await page.locator('.quick-input-widget', { hasText: 'Prefer: choose a model' }).waitFor({ timeout: 15_000 });
+    await page.keyboard.type('Use the bundled default');
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'Use the bundled default' }).waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.notification-toast', { hasText: 'Prefer: using the bundled demo model.' }).waitFor({ timeout: 15_000 });
     await page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
     await page.locator('.monaco-editor .view-line').nth(1).click(); // the palette opens from the editor again
   }

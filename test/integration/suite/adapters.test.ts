@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { PreferApi } from '../../../src/extension/extension.ts';
@@ -21,6 +21,14 @@ suite('Adapters view', () => {
       existsSync(join(target, 'adapter_config.json')) &&
         existsSync(join(target, 'adapter_model.safetensors')),
     );
+
+    // llama.cpp's LoRA GGUF, and a folder Ollama builds a model from
+    const gguf = join(databasePath(), '..', 'exported-v1.gguf');
+    await vscode.commands.executeCommand('prefer.adapters.export', { id, target: gguf, format: 'gguf' });
+    assert.equal(readFileSync(gguf).subarray(0, 4).toString('latin1'), 'GGUF');
+    const ollama = join(databasePath(), '..', 'exported-v1-ollama');
+    await vscode.commands.executeCommand('prefer.adapters.export', { id, target: ollama, format: 'ollama' });
+    assert.match(readFileSync(join(ollama, 'Modelfile'), 'utf8'), /^ADAPTER \.\/adapter\.gguf$/m);
 
     await vscode.commands.executeCommand('prefer.adapters.rollBack');
     assert.deepEqual(query('SELECT id FROM adapter WHERE active = 1'), [], 'rolled back to the base model');

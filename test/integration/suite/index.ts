@@ -20,6 +20,7 @@ export async function run(): Promise<void> {
     await import('./adapters.test.ts');
     await import('./resume.test.ts');
     await import('./model.test.ts');
+    await import('./feedback.test.ts');
   } else {
     await import('./untrusted.test.ts');
   }
