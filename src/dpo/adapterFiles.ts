@@ -42,7 +42,7 @@ export function adapterConfigJson(lora: LoraConfig, layers: readonly LoraLayer[]
 }
 
 /** Whether anything is at `path`, a dangling link included. */
-function present(path: string): boolean {
+export function present(path: string): boolean {
   try {
     lstatSync(path);
     return true;

@@ -5,7 +5,7 @@
  * - import: a PEFT adapter trained elsewhere (TRL/PEFT), checked against the base, saved as a Prefer adapter folder.
  * The output must not exist yet; it is written beside its place and renamed in, so nothing half-written is left.
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError, firstLine } from '../inputError.ts';
 import { loadCheckpoint } from '../engine/hf/checkpoint.ts';
@@ -17,7 +17,7 @@ import { readSafetensors } from '../engine/hf/safetensors.ts';
 import type { Checkpoint } from '../engine/hf/types.ts';
 import { toFloat32 } from '../engine/hf/weights.ts';
 import { familyOf } from '../engine/models/families.ts';
-import { type AdapterRecord, adapterConfigJson } from './adapterFiles.ts';
+import { type AdapterRecord, adapterConfigJson, present } from './adapterFiles.ts';
 
 export const ADAPTER_EXPORT_FORMATS = ['gguf', 'peft', 'ollama'] as const;
 export type AdapterExportFormat = (typeof ADAPTER_EXPORT_FORMATS)[number];
@@ -107,15 +107,6 @@ function checkNewOutput(out: string): string {
   if (present(target)) throw new InputError(`${out}: already exists; choose a new path`);
   if (!existsSync(dirname(target))) throw new InputError(`${dirname(out)}: no such folder`);
   return target;
-}
-
-function present(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Builds `target` as a temporary sibling (a file, or a folder of files) and renames it into place. */
