@@ -9,6 +9,7 @@ import { serialize } from '../engine/graph/onnx.ts';
 import { trainingSessionOptions } from '../train/session.ts';
 import type { DeviceState } from './deviceState.ts';
 import type { PackedBatch } from './examples.ts';
+import type { ExampleUnit } from './losses.ts';
 import type { GraphKind, TrainHooks, TrainOptions } from './trainer.ts';
 import type { BucketShape } from './trainingGraph.ts';
 
@@ -45,17 +46,19 @@ export class SessionCache {
   private readonly sessions = new Map<string, ort.InferenceSession>();
   private readonly device: DeviceState;
   private readonly hooks: TrainHooks;
+  private readonly unit: ExampleUnit;
 
-  constructor(device: DeviceState, hooks: TrainHooks) {
+  constructor(device: DeviceState, hooks: TrainHooks, unit: ExampleUnit = 'pair') {
     this.device = device;
     this.hooks = hooks;
+    this.unit = unit;
   }
 
   async get(kind: GraphKind, b: Batch, build: () => Graph): Promise<ort.InferenceSession> {
     const key = `${kind}:${b.indices.length}x${b.length}`;
     const found = this.sessions.get(key);
     if (found) return found;
-    this.hooks.onPhase?.({ kind: 'compile', graph: kind, pairs: b.indices.length, tokens: b.length });
+    this.hooks.onPhase?.({ kind: 'compile', graph: kind, pairs: b.indices.length, tokens: b.length, unit: this.unit });
     const graph = lower(build(), this.device.device);
     const { model, fedWeights } = serialize(graph, 'inputs');
     await this.device.addBaseWeights(fedWeights);

@@ -140,6 +140,10 @@ export const usesRunningRewardMean = (config: DpoLossConfig): boolean => needs(c
 /** Whether the round trains on unpaired examples (KTO) rather than pairs. */
 export const trainsUnpaired = (config: DpoLossConfig): boolean => needs(config, 'unpaired');
 
+/** What a round on this loss counts in its messages: preference pairs, or completions judged on their own. */
+export type ExampleUnit = 'pair' | 'example';
+export const exampleUnit = (config: DpoLossConfig): ExampleUnit => (trainsUnpaired(config) ? 'example' : 'pair');
+
 export function checkDpoLossConfig(config: DpoLossConfig): void {
   const eps = config.labelSmoothing ?? 0;
   const terms = lossTerms(config);

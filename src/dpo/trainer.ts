@@ -15,7 +15,7 @@ import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
 import { uniformStream } from '../engine/models/seededStream.ts';
 import type { WeightStorage } from '../engine/models/weights.ts';
 import { type PreferenceExample, type UnpairedExample, bucketLength, packBatch } from './examples.ts';
-import { DPO_METRIC_NAMES, type DpoLossConfig, type DpoMetricName, trainsUnpaired, usesRunningRewardMean } from './losses.ts';
+import { DPO_METRIC_NAMES, type DpoLossConfig, type DpoMetricName, type ExampleUnit, exampleUnit, trainsUnpaired, usesRunningRewardMean } from './losses.ts';
 import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
 import { type AdamWConfig, optimizerStateNames } from '../train/adamw.ts';
 import { learningRate as scheduledRate } from '../train/schedule.ts';
@@ -90,11 +90,13 @@ export interface TrainPlan {
 export type GraphKind = 'reference' | 'step' | 'accumulate' | 'apply' | 'eval' | 'kl';
 
 /** Where a round is; the fronts put it in words (rounds/phases.ts). */
-export type TrainPhase =
+/** `pairs` counts the round's examples, in `unit`s (pairs when absent). */
+export type TrainPhase = { unit?: ExampleUnit } & (
   | { kind: 'reference'; pairs: number }
   | { kind: 'compile'; graph: GraphKind; pairs: number; tokens: number }
   | { kind: 'train'; pairs: number; steps: number; resumedAfter: number }
-  | { kind: 'eval'; pairs: number };
+  | { kind: 'eval'; pairs: number }
+);
 
 export interface TrainHooks {
   onStep?(metrics: StepMetrics): void;
@@ -299,7 +301,8 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     threads: options.threads ?? 0,
     notice: hooks.onNotice ?? ((message) => console.warn(message)),
   });
-  const sessions = new SessionCache(device, hooks);
+  const unit = exampleUnit(options.loss);
+  const sessions = new SessionCache(device, hooks, unit);
   // LoRA weights, AdamW moments and gradient sums, as fed to the next run (GPU buffers when resident)
   const params = new Map<string, ort.Tensor>();
   const state = new Map<string, ort.Tensor>();
@@ -319,7 +322,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     const trainBatches = objective.batches(trainIndices);
     const evalBatches = objective.batches(evalIndices);
     // reference log-probs, once per example: the adapter is off, so they never change during the round
-    hooks.onPhase?.({ kind: 'reference', pairs: examples.length });
+    hooks.onPhase?.({ kind: 'reference', pairs: examples.length, unit });
     await objective.reference([...trainBatches, ...evalBatches], order);
 
     // the whole round's step order up front: resuming at step k replays the same seeded shuffles; each optimizer
@@ -381,7 +384,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     }
 
     hooks.onPlan?.({ totalSteps: total, resumedAfter: steps.length, trainPairs: trainIndices.length, evalPairs: evalIndices.length });
-    hooks.onPhase?.({ kind: 'train', pairs: trainIndices.length, steps: total, resumedAfter: steps.length });
+    hooks.onPhase?.({ kind: 'train', pairs: trainIndices.length, steps: total, resumedAfter: steps.length, unit });
     let cancelled = false;
     for (const { epoch, progress, batches } of plan.slice(steps.length)) {
       if (hooks.signal?.aborted) {
@@ -434,7 +437,7 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     checkFinite(trained, steps.length);
     let evalMetrics: Metrics | null = null;
     if (evalIndices.length > 0 && !cancelled) {
-      hooks.onPhase?.({ kind: 'eval', pairs: evalIndices.length });
+      hooks.onPhase?.({ kind: 'eval', pairs: evalIndices.length, unit });
       const runs: { metrics: Metrics; batch: Batch }[] = [];
       for (const b of evalBatches) {
         const session = await sessions.get('eval', b, () => objective.graph(b, null).graph);

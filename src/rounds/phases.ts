@@ -3,6 +3,7 @@
  * stderr: what the trainer is doing, which step of how many, and whether its metrics can be trusted yet.
  */
 import { rateInWords } from '../dpo/interval.ts';
+import type { ExampleUnit } from '../dpo/losses.ts';
 import type { GraphKind, TrainPhase } from '../dpo/trainer.ts';
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -17,15 +18,16 @@ const GRAPH_PURPOSE: Record<GraphKind, string> = {
 };
 
 export function describePhase(phase: TrainPhase): string {
+  const unit = phase.unit ?? 'pair';
   switch (phase.kind) {
     case 'reference':
-      return `Scoring ${plural(phase.pairs, 'pair')} with the base model`;
+      return `Scoring ${plural(phase.pairs, unit)} with the base model`;
     case 'compile':
-      return `Preparing the ${GRAPH_PURPOSE[phase.graph]} graph for ${plural(phase.pairs, 'pair')} of ${phase.tokens} tokens`;
+      return `Preparing the ${GRAPH_PURPOSE[phase.graph]} graph for ${plural(phase.pairs, unit)} of ${phase.tokens} tokens`;
     case 'train':
-      return `Training on ${plural(phase.pairs, 'pair')}: ${plural(phase.steps, 'step')}${phase.resumedAfter > 0 ? `, resuming after step ${phase.resumedAfter}` : ''}`;
+      return `Training on ${plural(phase.pairs, unit)}: ${plural(phase.steps, 'step')}${phase.resumedAfter > 0 ? `, resuming after step ${phase.resumedAfter}` : ''}`;
     case 'eval':
-      return `Checking the adapter on ${plural(phase.pairs, 'held-out pair')}`;
+      return `Checking the adapter on ${plural(phase.pairs, `held-out ${unit}`)}`;
   }
 }
 
@@ -38,12 +40,12 @@ export const RELIABLE_PAIRS = 32;
 export const RELIABLE_HELD_OUT = 8;
 
 /** A warning when the round has too few pairs, or too few held out, for its metrics to mean much; else undefined. */
-export function unreliableMetricsWarning(trainPairs: number, evalPairs: number): string | undefined {
+export function unreliableMetricsWarning(trainPairs: number, evalPairs: number, unit: ExampleUnit = 'pair'): string | undefined {
   const pairs = trainPairs + evalPairs;
   if (pairs >= RELIABLE_PAIRS && evalPairs >= RELIABLE_HELD_OUT) return undefined;
   return (
-    `Metrics are unreliable: ${plural(pairs, 'pair')}, ${evalPairs} held out ` +
-    `(reliable from ${RELIABLE_PAIRS} pairs with ${RELIABLE_HELD_OUT} held out). Compare more completions before trusting them.`
+    `Metrics are unreliable: ${plural(pairs, unit)}, ${evalPairs} held out ` +
+    `(reliable from ${RELIABLE_PAIRS} ${unit}s with ${RELIABLE_HELD_OUT} held out). Compare more completions before trusting them.`
   );
 }
 

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { exampleUnit } from '../../dpo/losses.ts';
 import type { StepMetrics } from '../../dpo/trainer.ts';
 import { clampThreads } from '../../engine/runtime/threads.ts';
 import { isInputError } from '../../inputError.ts';
@@ -105,7 +106,7 @@ export const train: Command = {
     } finally {
       process.off('SIGINT', stop);
     }
-    const warning = unreliableMetricsWarning(result.trainPairs, result.evalPairs);
+    const warning = unreliableMetricsWarning(result.trainPairs, result.evalPairs, exampleUnit(training.loss));
     const summary = { eval: result.eval, adapter: outDir, ...(result.version !== undefined ? { version: result.version } : {}), cancelled: result.cancelled, ...(warning ? { warning } : {}) };
     const heldOut = result.eval ? `; ${heldOutAccuracy(result.eval['rewards/accuracies'], result.evalPairs)}, loss ${result.eval.loss.toFixed(4)}` : '';
     out.result(summary, `${result.cancelled ? 'cancelled; ' : ''}adapter saved to ${outDir}${heldOut}${warning ? `\n${warning}` : ''}`);

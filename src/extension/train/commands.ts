@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { exampleUnit } from '../../dpo/losses.ts';
 import { describePhase, describeStep, heldOutAccuracy, unreliableMetricsWarning } from '../../rounds/phases.ts';
 import { type RoundPlan, checkpointsRoot, pairFilter, planNewRound, planResumedRound } from '../../rounds/plan.ts';
 import { interruptAfterCrash, interruptOrphanedRuns, interruptedRounds, roundsOfModel } from '../../rounds/resume.ts';
@@ -142,7 +143,7 @@ async function train(services: Services, live: Set<number>, plan: EditorRound): 
             },
             onPlan: (p) => {
               steps = p.totalSteps;
-              const warning = unreliableMetricsWarning(p.trainPairs, p.evalPairs);
+              const warning = unreliableMetricsWarning(p.trainPairs, p.evalPairs, exampleUnit(training.loss));
               dashboard.post({ type: 'plan', totalSteps: steps, warning });
               if (warning) log.warn(`training: ${warning}`);
               if (p.resumedAfter > 0) progress.report({ increment: (100 * p.resumedAfter) / Math.max(steps, 1) });
@@ -189,7 +190,7 @@ function presentResult(
   if (result.eval) dashboard.post({ type: 'metrics', split: 'eval', step: result.steps, metrics: result.eval });
   onChanged();
   const accuracy = result.eval ? `, ${heldOutAccuracy(result.eval['rewards/accuracies'], result.evalPairs)}` : '';
-  const warning = unreliableMetricsWarning(result.trainPairs, result.evalPairs);
+  const warning = unreliableMetricsWarning(result.trainPairs, result.evalPairs, exampleUnit(plan.training.loss));
   const caveat = warning ? ` ${warning}` : '';
   if (result.cancelled) {
     const resumable = plan.training.checkpoint ? ' Run Train DPO Round again to resume it.' : '';

@@ -14,6 +14,9 @@ describe("a round's progress in the user's words", () => {
     assert.equal(describePhase({ kind: 'train', pairs: 12, steps: 4, resumedAfter: 0 }), 'Training on 12 pairs: 4 steps');
     assert.equal(describePhase({ kind: 'train', pairs: 12, steps: 4, resumedAfter: 2 }), 'Training on 12 pairs: 4 steps, resuming after step 2');
     assert.equal(describePhase({ kind: 'eval', pairs: 1 }), 'Checking the adapter on 1 held-out pair');
+    // KTO counts completions judged on their own, not pairs
+    assert.equal(describePhase({ kind: 'reference', pairs: 26, unit: 'example' }), 'Scoring 26 examples with the base model');
+    assert.equal(describePhase({ kind: 'eval', pairs: 1, unit: 'example' }), 'Checking the adapter on 1 held-out example');
     assert.equal(describeStep(2, 4), 'Step 2 of 4');
     assert.equal(describeStep(2, null), 'Step 2');
   });
@@ -22,6 +25,7 @@ describe("a round's progress in the user's words", () => {
     assert.match(unreliableMetricsWarning(12, 1)!, /^Metrics are unreliable: 13 pairs, 1 held out/);
     assert.match(unreliableMetricsWarning(100, 7)!, /107 pairs, 7 held out/);
     assert.match(unreliableMetricsWarning(31, 0)!, /unreliable/);
+    assert.match(unreliableMetricsWarning(20, 4, 'example')!, /^Metrics are unreliable: 24 examples, 4 held out \(reliable from 32 examples/);
     assert.equal(unreliableMetricsWarning(24, 8), undefined);
     assert.equal(unreliableMetricsWarning(1080, 120), undefined);
   });
