@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { KTO_FORMAT, exportKto } from '../io/exportKto.ts';
 import { exportPairs, tiesFileFor } from '../io/exportPairs.ts';
 import { FORMAT_NAMES, type FormatName } from '../io/formats.ts';
 import { importPairs } from '../io/importPairs.ts';
@@ -12,10 +13,14 @@ export function abortOn(token: vscode.CancellationToken): AbortSignal {
   return controller.signal;
 }
 
-const FORMAT_LABELS: Record<FormatName, string> = {
+type ExportFormat = FormatName | typeof KTO_FORMAT;
+const EXPORT_FORMATS: readonly ExportFormat[] = [...FORMAT_NAMES, KTO_FORMAT];
+
+const FORMAT_LABELS: Record<ExportFormat, string> = {
   trl: 'TRL (prompt / chosen / rejected)',
   'trl-conversational': 'TRL conversational (role/content messages)',
   openai: 'OpenAI DPO fine-tuning',
+  [KTO_FORMAT]: 'TRL unpaired (prompt / completion / label, for KTO)',
 };
 
 /** Whether the last export left out file paths and workspace names; private until the user unticks it. */
@@ -26,7 +31,7 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
   context.subscriptions.push(
     vscode.commands.registerCommand('prefer.exportPairs', async () => {
       const format = await vscode.window.showQuickPick(
-        FORMAT_NAMES.map((f) => ({ label: FORMAT_LABELS[f], format: f })),
+        EXPORT_FORMATS.map((f) => ({ label: FORMAT_LABELS[f], format: f })),
         { title: 'Prefer: export pairs as', placeHolder: 'JSONL format' },
       );
       if (!format) return undefined;
@@ -38,11 +43,15 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
             key: 'private' as const,
             picked: context.globalState.get<boolean>(EXPORT_PRIVATE, true),
           },
-          {
-            label: 'Include ties and both-bad',
-            description: 'to a separate .ties.jsonl file (they are not DPO pairs)',
-            key: 'ties' as const,
-          },
+          ...(format.format === KTO_FORMAT
+            ? []
+            : [
+                {
+                  label: 'Include ties and both-bad',
+                  description: 'to a separate .ties.jsonl file (they are not DPO pairs)',
+                  key: 'ties' as const,
+                },
+              ]),
         ],
         {
           title: 'Prefer: export options',
@@ -63,15 +72,20 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
       const result = await vscode.window
         .withProgress(
           { location: vscode.ProgressLocation.Notification, title: 'Prefer: exporting pairs' },
-          async (progress) =>
-            exportPairs(store.get(), target.fsPath, {
+          async (progress) => {
+            const common = { private: keys.has('private'), force: true }; // the save dialog has asked before replacing a file
+            if (format.format === KTO_FORMAT) {
+              const counts = exportKto(store.get(), target.fsPath, common);
+              return { exported: counts.exported, unit: 'labelled completions', ties: undefined };
+            }
+            const pairs = exportPairs(store.get(), target.fsPath, {
+              ...common,
               format: format.format,
-              private: keys.has('private'),
               includeTies: keys.has('ties'),
-              // The save dialog has asked before replacing a file.
-              force: true,
               onProgress: (done, total) => progress.report({ message: `${done} / ${total}` }),
-            }),
+            });
+            return { ...pairs, unit: 'pairs' };
+          },
         )
         .then(undefined, (e: unknown) => {
           // Refused (the database itself, a folder) or failed: nothing was written.
@@ -79,13 +93,13 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
           return undefined;
         });
       if (!result) return undefined;
-      log.info(`exported ${result.exported} pairs (${format.format}) to ${target.fsPath}`);
+      log.info(`exported ${result.exported} ${result.unit} (${format.format}) to ${target.fsPath}`);
       const ties = result.ties
         ? ` and ${result.ties.exported} ties/both-bad to ${path.basename(tiesFileFor(target.fsPath))}`
         : '';
       void vscode.window
         .showInformationMessage(
-          `Prefer: exported ${result.exported} pairs to ${path.basename(target.fsPath)}${ties}.`,
+          `Prefer: exported ${result.exported} ${result.unit} to ${path.basename(target.fsPath)}${ties}.`,
           'Open',
         )
         .then((a) => a && vscode.window.showTextDocument(target));
