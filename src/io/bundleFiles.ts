@@ -2,8 +2,7 @@
  * The text of a training bundle's files: train.py (TRL with a PEFT LoRA config mirroring a round's options),
  * the accelerate configs for several GPUs, and the README that says how to launch it.
  */
-import { DPO_LOSS_TYPES } from '../dpo/losses.ts';
-import { DEFAULT_LOSS, type TrainingValues, trainingFrom } from '../rounds/options.ts';
+import { type TrainingValues, trainingFrom } from '../rounds/options.ts';
 import { InputError } from '../inputError.ts';
 
 /** TRL's unpaired trainer: `--loss kto` makes a bundle for KTOTrainer instead of DPOTrainer. */
@@ -36,13 +35,8 @@ export function bundleTraining(values: TrainingValues): BundleTraining {
     throw new InputError(
       `--loss: ${KTO_LOSS} trains on unpaired data and cannot be combined with other losses`,
     );
-  // Where the loss registry has no kto, the other options are checked with the default loss.
-  const known = (DPO_LOSS_TYPES as readonly string[]).includes(KTO_LOSS);
-  const checked = trainingFrom(
-    kto && !known ? { ...values, loss: [DEFAULT_LOSS], 'loss-weights': undefined } : values,
-  );
+  const checked = trainingFrom(values);
   const { loss, lora } = checked;
-  const ktoWeights = loss as { desirableWeight?: number; undesirableWeight?: number };
   return {
     trainer: kto ? 'kto' : 'dpo',
     lossTypes: kto ? [KTO_LOSS] : typeof loss.type === 'string' ? [loss.type] : [...loss.type],
@@ -50,8 +44,8 @@ export function bundleTraining(values: TrainingValues): BundleTraining {
     beta: loss.beta,
     labelSmoothing: loss.labelSmoothing ?? 0,
     discopopTau: loss.discopopTau,
-    desirableWeight: ktoWeights.desirableWeight ?? 1,
-    undesirableWeight: ktoWeights.undesirableWeight ?? 1,
+    desirableWeight: loss.desirableWeight ?? 1,
+    undesirableWeight: loss.undesirableWeight ?? 1,
     learningRate: checked.learningRate,
     epochs: checked.epochs,
     batch: checked.pairsPerStep,
