@@ -2,6 +2,7 @@
  * The text of a training bundle's files: train.py (TRL with a PEFT LoRA config mirroring a round's options),
  * the accelerate configs for several GPUs, and the README that says how to launch it.
  */
+import { FIM_SPELLINGS } from '../engine/hf/tokenizer.ts';
 import { type TrainingValues, trainingFrom } from '../rounds/options.ts';
 import { InputError } from '../inputError.ts';
 
@@ -86,6 +87,14 @@ function call(
 
 const code = (text: string) => ({ code: text });
 
+/**
+ * The fill-in-the-middle markers train.py looks for in the model's vocabulary, as the sampler does: a prompt that
+ * had text after the cursor is trained as the model saw it, prefix marker, prefix, suffix marker, suffix, middle
+ * marker. CodeLlama's markers are spelled with SentencePiece spaces, which text cannot give: its prompts keep the
+ * prefix alone (train.py says so).
+ */
+const FIM_MARKERS = FIM_SPELLINGS.filter((s) => s.style !== 'codellama').map(({ prefix, suffix, middle }) => ({ prefix, suffix, middle }));
+
 export function trainPy(t: BundleTraining): string {
   const kto = t.trainer === 'kto';
   const Config = kto ? 'KTOConfig' : 'DPOConfig';
@@ -148,6 +157,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WARMUP_RATIO = ${py(t.warmupRatio)}
+# Fill-in-the-middle markers by model family (Prefer's sampler builds its prompts with the same ones).
+FIM_MARKERS = ${JSON.stringify(FIM_MARKERS)}
 
 
 def parse_args():
@@ -166,17 +177,39 @@ def warmup():
     return {"warmup_steps": WARMUP_RATIO} if major >= 5 else {"warmup_ratio": WARMUP_RATIO}
 
 
+def fim_prompts(dataset, tokenizer):
+    """Each prompt as the model saw it: with its suffix between the model's FIM markers when it had one."""
+    vocab = tokenizer.get_vocab()
+    markers = next(
+        (found for found in ([next((t for t in m[k] if t in vocab), None) for k in ("prefix", "suffix", "middle")] for m in FIM_MARKERS) if all(found)),
+        None,
+    )
+    if "suffix" not in dataset.column_names:
+        return dataset
+    if markers is None:
+        if any(dataset["suffix"]):
+            print("train.py: the model has no FIM markers Prefer knows; prompts keep the text before the cursor only")
+        return dataset
+    before, after, fill = markers
+    return dataset.map(lambda e: {"prompt": f"{before}{e['prompt']}{after}{e['suffix']}{fill}" if e["suffix"] else e["prompt"]})
+
+
 def main():
     args = parse_args()
     from datasets import load_dataset
     from peft import LoraConfig
+    from transformers import AutoTokenizer
     from trl import ${Config}, ${Trainer}
 
-    # Prefer's extra columns (suffix, source, created_at, ...) are left out: the trainer reads these only.
-    dataset = load_dataset("json", data_files=args.data, split="train").select_columns(${py(columns)})
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    dataset = fim_prompts(load_dataset("json", data_files=args.data, split="train"), tokenizer)
+    # Prefer's other columns (source, created_at, ...) are left out: the trainer reads these only.
+    dataset = dataset.select_columns(${py(columns)})
     peft_config = ${lora}
     training_args = ${config}
-    trainer = ${Trainer}(model=args.model, args=training_args, train_dataset=dataset, peft_config=peft_config)
+    trainer = ${Trainer}(
+        model=args.model, args=training_args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    )
     trainer.train()
     trainer.save_model(args.output_dir)
 

@@ -29,7 +29,7 @@ export interface FimToken {
 }
 
 /** Spellings per style; CodeLlama's SentencePiece vocabulary stores them with a leading '▁'. */
-const FIM_SPELLINGS: { style: FimStyle; prefix: string[]; suffix: string[]; middle: string[]; end: string[] }[] = [
+export const FIM_SPELLINGS: { style: FimStyle; prefix: string[]; suffix: string[]; middle: string[]; end: string[] }[] = [
   { style: 'qwen', prefix: ['<|fim_prefix|>'], suffix: ['<|fim_suffix|>'], middle: ['<|fim_middle|>'], end: [] },
   { style: 'starcoder', prefix: ['<fim_prefix>', '<fim-prefix>'], suffix: ['<fim_suffix>', '<fim-suffix>'], middle: ['<fim_middle>', '<fim-middle>'], end: [] },
   { style: 'deepseek', prefix: ['<｜fim▁begin｜>'], suffix: ['<｜fim▁hole｜>'], middle: ['<｜fim▁end｜>'], end: [] },

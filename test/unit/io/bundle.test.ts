@@ -186,6 +186,40 @@ describe('prefer export --bundle', () => {
     assert.equal(config.get('beta'), '0.3');
   });
 
+  it("train.py gives a prompt that had a suffix the model's FIM markers, as the sampler built it", () => {
+    const out = join(dir, 'fim');
+    assert.equal(prefer('export', '--db', db, '--bundle', out).code, 0);
+    // train.py's own fim_prompts over stand-ins for a datasets.Dataset and a tokenizer (neither is installed here)
+    const script = `
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("train", sys.argv[1])
+train = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train)
+class Rows:
+    def __init__(self, rows): self.rows = rows
+    column_names = property(lambda self: list(self.rows[0]))
+    def __getitem__(self, column): return [r[column] for r in self.rows]
+    def map(self, f): return Rows([{**r, **f(r)} for r in self.rows])
+class Tokenizer:
+    def __init__(self, vocab): self.vocab = vocab
+    def get_vocab(self): return {t: i for i, t in enumerate(self.vocab)}
+rows = Rows([{"prompt": "f(", "suffix": ")", "chosen": "x"}, {"prompt": "g(", "suffix": "", "chosen": "y"}])
+for vocab in (["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"], ["<fim-prefix>", "<fim-suffix>", "<fim-middle>"], ["a"]):
+    print(json.dumps(train.fim_prompts(rows, Tokenizer(vocab))["prompt"]))
+`;
+    const r = spawnSync('python3', ['-c', script, join(out, 'train.py')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(
+      r.stdout.trim().split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l)),
+      [
+        ['<|fim_prefix|>f(<|fim_suffix|>)<|fim_middle|>', 'g('],
+        ['<fim-prefix>f(<fim-suffix>)<fim-middle>', 'g('],
+        ['f(', 'g('],
+      ],
+    );
+    assert.match(r.stdout, /no FIM markers Prefer knows/);
+  });
+
   it('refuses an existing folder, a bad round option and round options without --bundle, writing nothing', () => {
     const existing = join(dir, 'existing');
     mkdirSync(existing);
