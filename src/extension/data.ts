@@ -32,7 +32,9 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
     vscode.commands.registerCommand('prefer.exportPairs', async () => {
       const format = await vscode.window.showQuickPick(
         EXPORT_FORMATS.map((f) => ({ label: FORMAT_LABELS[f], format: f })),
-        { title: 'Prefer: export pairs as', placeHolder: 'JSONL format' },
+        // Kept open when focus moves: asked from the palette over a focused panel, the panel takes focus back as
+        // the palette closes, which would dismiss the pick before the user saw it.
+        { title: 'Prefer: export pairs as', placeHolder: 'JSONL format', ignoreFocusOut: true },
       );
       if (!format) return undefined;
       const options = await vscode.window.showQuickPick(
@@ -56,6 +58,7 @@ export function registerDataCommands({ context, store, log, onChanged }: Service
         {
           title: 'Prefer: export options',
           canPickMany: true,
+          ignoreFocusOut: true,
           placeHolder: 'Enter to export with the options ticked',
         },
       );

@@ -20,7 +20,7 @@ let server: CodeServer;
 let browser: BrowserContext;
 let page: Page;
 
-const { runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
+const { pickInPalette, runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
 
 function comparePanel(): FrameLocator {
   return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
@@ -162,12 +162,6 @@ describe('Prefer in code-server, through the browser', () => {
 
   it('trains a round from the palette: the dashboard charts update while the editor and the extension stay responsive', () =>
     screenshotOnFailure('train-failure', trainFromPalette));
-
-  async function pickInPalette(text: string): Promise<void> {
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
-    await row.waitFor({ timeout: 15_000 });
-    await row.click();
-  }
 
   async function trainFromPalette(): Promise<void> {
     // Enough pairs that the round outlasts the checks below: imported through the palette (TRL JSONL).

@@ -21,13 +21,7 @@ let server: CodeServer;
 let browser: BrowserContext;
 let page: Page;
 
-const { runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
-
-async function pickInPalette(text: string): Promise<void> {
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
-  await row.waitFor({ timeout: 15_000 });
-  await row.click();
-}
+const { pickInPalette, runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
 
 describe('honest feedback on a first round and a blind A/B, through the browser', () => {
   before(async () => {

@@ -33,6 +33,24 @@ export function workbenchActions(current: () => Page, shots: string) {
     throw new Error(`command "${title}" never appeared in the palette`);
   }
 
+  /**
+   * Picks the first row of the open quick pick that shows `text` by keyboard, as a person does: the arrow keys
+   * move the focus down from the top row to it, then Enter.
+   */
+  async function pickInPalette(text: string): Promise<void> {
+    const page = current();
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().waitFor({ timeout: 15_000 });
+    const focused = page.locator('.quick-input-list .monaco-list-row.focused', { hasText: text });
+    for (let moves = 0; moves < 40; moves++) {
+      if ((await focused.count()) > 0) {
+        await page.keyboard.press('Enter');
+        return;
+      }
+      await page.keyboard.press('ArrowDown');
+    }
+    throw new Error(`the arrow keys never reached a row showing "${text}"`);
+  }
+
   /** Runs `fn`; on failure, saves a screenshot of the workbench next to the others before rethrowing. */
   async function screenshotOnFailure(name: string, fn: () => Promise<void>): Promise<void> {
     try {
@@ -56,5 +74,5 @@ export function workbenchActions(current: () => Page, shots: string) {
     }
   }
 
-  return { runFromPalette, screenshotOnFailure, webviewFrame };
+  return { pickInPalette, runFromPalette, screenshotOnFailure, webviewFrame };
 }
