@@ -174,7 +174,13 @@ describe('the first hour on the bundled default model: stats, the demo notice, R
     await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'Browse for a checkpoint folder' }).waitFor();
     await page.keyboard.press('Enter');
     await page.locator('.quick-input-widget', { hasText: 'Use this model' }).waitFor({ timeout: 15_000 });
-    await page.locator('.quick-input-widget input').fill(`${empty}/`);
+    // the dialog fills in its starting folder once it has read it: type the path again until it stays
+    const path = page.locator('.quick-input-widget input');
+    for (let attempt = 0; attempt < 20 && (await path.inputValue()) !== `${empty}/`; attempt++) {
+      await path.fill(`${empty}/`);
+      await page.waitForTimeout(500);
+    }
+    assert.equal(await path.inputValue(), `${empty}/`);
     const refused = page.locator('.notification-toast', { hasText: 'The model is unchanged' });
     // the simple file dialog may first open the typed folder, then take it
     for (let i = 0; i < 3 && !(await refused.isVisible()); i++) {
