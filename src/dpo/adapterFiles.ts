@@ -7,7 +7,7 @@
  */
 import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { encodeSafetensors } from '../engine/hf/safetensors-write.ts';
+import { type TensorToWrite, encodeSafetensors } from '../engine/hf/safetensors-write.ts';
 import type { LoraConfig, LoraLayer } from './lora.ts';
 import type { WeightStorage } from '../engine/models/weights.ts';
 
@@ -77,9 +77,7 @@ export function saveAdapter(
   const staging = join(dirname(target), `.${Date.now()}-${process.pid}.adapter-tmp`);
   mkdirSync(staging, { recursive: true });
   try {
-    writeFileSync(join(staging, 'adapter_config.json'), `${JSON.stringify(adapterConfigJson(lora, layers, record), null, 2)}\n`);
-    writeFileSync(join(staging, 'adapter_model.safetensors'), encodeSafetensors(tensors, { metadata: { format: 'pt', prefer: JSON.stringify(record) } }));
-    writeFileSync(join(staging, 'prefer_adapter.json'), `${JSON.stringify(record, null, 2)}\n`);
+    writeAdapterFiles(staging, adapterConfigJson(lora, layers, record), tensors, record);
     const exists = present(target);
     if (exists && !replace) throw new Error(`${dir}: already exists; the adapter was not saved over it`);
     // the old version moves aside before the new one moves in: one of the two is complete at any moment
@@ -91,6 +89,13 @@ export function saveAdapter(
     rmSync(staging, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** An adapter folder's files, into the folder `dir`: PEFT's config and weights (Prefer's record in their metadata), and the record. */
+export function writeAdapterFiles(dir: string, config: Record<string, unknown>, tensors: readonly TensorToWrite[], record: AdapterRecord): void {
+  writeFileSync(join(dir, 'adapter_config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  writeFileSync(join(dir, 'adapter_model.safetensors'), encodeSafetensors(tensors, { metadata: { format: 'pt', prefer: JSON.stringify(record) } }));
+  writeFileSync(join(dir, 'prefer_adapter.json'), `${JSON.stringify(record, null, 2)}\n`);
 }
 
 /** adapter_config.json of a saved adapter (for checks and for loading it back). */

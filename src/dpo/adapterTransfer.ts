@@ -17,7 +17,7 @@ import { readSafetensors } from '../engine/hf/safetensors.ts';
 import type { Checkpoint } from '../engine/hf/types.ts';
 import { toFloat32 } from '../engine/hf/weights.ts';
 import { familyOf } from '../engine/models/families.ts';
-import { type AdapterRecord, adapterConfigJson, present } from './adapterFiles.ts';
+import { type AdapterRecord, adapterConfigJson, present, writeAdapterFiles } from './adapterFiles.ts';
 
 export const ADAPTER_EXPORT_FORMATS = ['gguf', 'peft', 'ollama'] as const;
 export type AdapterExportFormat = (typeof ADAPTER_EXPORT_FORMATS)[number];
@@ -93,11 +93,7 @@ export async function importAdapter({ dir, modelPath, out }: ImportRequest): Pro
     { name: `base_model.model.${p.site}.lora_A.weight`, shape: [lora.rank, p.inFeatures], data: p.a },
     { name: `base_model.model.${p.site}.lora_B.weight`, shape: [p.outFeatures, lora.rank], data: p.b },
   ]);
-  await writeBeside(target, 'folder', (staging) => {
-    writeFileSync(join(staging, PEFT_CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
-    writeFileSync(join(staging, PEFT_WEIGHTS_FILE), encodeSafetensors(tensors, { metadata: { format: 'pt', prefer: JSON.stringify(record) } }));
-    writeFileSync(join(staging, 'prefer_adapter.json'), `${JSON.stringify(record, null, 2)}\n`);
-  });
+  await writeBeside(target, 'folder', (staging) => writeAdapterFiles(staging, config, tensors, record));
   return { out: target, base, lora };
 }
 
