@@ -1,26 +1,23 @@
 // End to end: the packaged VSIX installed in code-server, driven through Debian Chromium like a user would.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import type { BrowserContext, Frame, FrameLocator, Page } from 'playwright-core';
+import type { Frame, FrameLocator, Page } from 'playwright-core';
 import { makeCheckpoint } from '../../scripts/fixtures/make-checkpoints.ts';
-import { launchBrowser } from '../harness/browser.ts';
-import { workbenchActions } from '../harness/workbench.ts';
-import { type CodeServer, assertBrowserTierCanRun, installVsix, repoRoot, startCodeServer } from '../harness/codeServer.ts';
+import { type Workbench, closeWorkbench, freshHome, openWorkbench, workbenchActions } from '../harness/workbench.ts';
+import { repoRoot } from '../harness/codeServer.ts';
 
-const vsix = join(repoRoot, 'dist-vsix', 'prefer-linux-x64.vsix');
 const home = join(repoRoot, '.test-output', 'e2e');
 const workspace = join(home, 'workspace');
 const database = join(home, 'prefer.sqlite');
 const shots = join(repoRoot, '.test-output', 'screenshots');
 
-let server: CodeServer;
-let browser: BrowserContext;
+let workbench: Workbench | undefined;
 let page: Page;
 
-const { pickInPalette, runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
+const { pickInPalette, quickOpen, runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
 
 function comparePanel(): FrameLocator {
   return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
@@ -28,11 +25,7 @@ function comparePanel(): FrameLocator {
 
 describe('Prefer in code-server, through the browser', () => {
   before(async () => {
-    assertBrowserTierCanRun('end-to-end');
-    assert.ok(existsSync(vsix), `the VSIX exists (${vsix}); npm run package builds it`);
-    rmSync(home, { recursive: true, force: true });
-    mkdirSync(join(workspace, '.vscode'), { recursive: true });
-    mkdirSync(shots, { recursive: true });
+    freshHome(home, workspace, shots);
     const model = await makeCheckpoint('llama', join(home, 'model'));
     writeFileSync(
       join(workspace, '.vscode', 'settings.json'),
@@ -40,26 +33,11 @@ describe('Prefer in code-server, through the browser', () => {
     );
     writeFileSync(join(workspace, 'greet.ts'), 'export function greet(name: string): string {\n  \n}\n');
     writeFileSync(join(workspace, 'other.ts'), 'export const other = 1;\n');
-    installVsix(home, vsix);
-    server = await startCodeServer({ home, workspace });
-    browser = await launchBrowser(home);
-    page = browser.pages()[0] ?? (await browser.newPage());
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
-    await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+    workbench = await openWorkbench(home, workspace);
+    page = workbench.page;
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
-  /** Opens a workspace file with Quick Open (Ctrl+P), in the active editor group. */
-  async function quickOpen(name: string): Promise<void> {
-    await page.keyboard.press('Control+P');
-    await page.locator('.quick-input-widget input').fill(name);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
-    await page.keyboard.press('Enter');
-  }
+  after(() => closeWorkbench(workbench));
 
   async function cursorAtEndOfLine(line: number): Promise<void> {
     await page.locator('.monaco-editor .view-line').nth(line).click();

@@ -2,52 +2,38 @@
 // unreliable and gives held-out accuracy with its n; a blind A/B then labels every card and gives the win-rate
 // with n, ties and an interval. The packaged VSIX in code-server, driven through Debian Chromium.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { makeCheckpoint } from '../../scripts/fixtures/make-checkpoints.ts';
-import { launchBrowser } from '../harness/browser.ts';
-import { workbenchActions } from '../harness/workbench.ts';
-import { type CodeServer, assertBrowserTierCanRun, installVsix, repoRoot, startCodeServer } from '../harness/codeServer.ts';
+import { type Workbench, closeWorkbench, freshHome, openWorkbench, workbenchActions } from '../harness/workbench.ts';
+import { repoRoot } from '../harness/codeServer.ts';
 
-const vsix = join(repoRoot, 'dist-vsix', 'prefer-linux-x64.vsix');
 const home = join(repoRoot, '.test-output', 'e2e-feedback');
 const workspace = join(home, 'workspace');
 const database = join(home, 'prefer.sqlite');
 const shots = join(repoRoot, '.test-output', 'screenshots');
 
-let server: CodeServer;
-let browser: BrowserContext;
+let workbench: Workbench | undefined;
 let page: Page;
 
-const { pickInPalette, runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
+const { pickInPalette, quickOpen, runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
 
 describe('honest feedback on a first round and a blind A/B, through the browser', () => {
   before(async () => {
-    assertBrowserTierCanRun('end-to-end');
-    assert.ok(existsSync(vsix), `the VSIX exists (${vsix}); npm run package builds it`);
-    rmSync(home, { recursive: true, force: true });
-    mkdirSync(join(workspace, '.vscode'), { recursive: true });
-    mkdirSync(shots, { recursive: true });
+    freshHome(home, workspace, shots);
     const model = await makeCheckpoint('llama', join(home, 'model'));
     writeFileSync(
       join(workspace, '.vscode', 'settings.json'),
       JSON.stringify({ 'prefer.databasePath': database, 'prefer.modelPath': model, 'prefer.seed': 1234, 'prefer.maxTokens': 12 }),
     );
     writeFileSync(join(workspace, 'greet.ts'), 'export function greet(name: string): string {\n  \n}\n');
-    installVsix(home, vsix);
-    server = await startCodeServer({ home, workspace });
-    browser = await launchBrowser(home);
-    page = browser.pages()[0] ?? (await browser.newPage());
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
-    await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+    workbench = await openWorkbench(home, workspace);
+    page = workbench.page;
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  after(() => closeWorkbench(workbench));
 
   it('a round on 13 pairs warns that its metrics are unreliable and gives held-out accuracy with its n', () =>
     screenshotOnFailure('small-round-failure', trainOnFewPairs));
@@ -86,10 +72,7 @@ describe('honest feedback on a first round and a blind A/B, through the browser'
     screenshotOnFailure('blind-ab-failure', blindAb));
 
   async function blindAb(): Promise<void> {
-    await page.keyboard.press('Control+P');
-    await page.locator('.quick-input-widget input').fill('greet.ts');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'greet.ts' }).first().waitFor();
-    await page.keyboard.press('Enter');
+    await quickOpen('greet.ts');
     await page.locator('.monaco-editor .view-line').nth(1).click();
     await page.keyboard.press('End');
 

@@ -3,27 +3,24 @@
 // VSIX in code-server, driven through Debian Chromium. With PREFER_UPDATE_SCREENSHOTS=1 it writes README's
 // screenshots (compare panel, training dashboard, stats view) into media/screenshots/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import type { BrowserContext, Frame, Page } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
 import { HELD_OUT_PAIRS, type Outcome, openStore, type Store } from '../../src/store/store.ts';
-import { launchBrowser } from '../harness/browser.ts';
-import { readmeScreenshots, workbenchActions } from '../harness/workbench.ts';
-import { type CodeServer, assertBrowserTierCanRun, installVsix, repoRoot, startCodeServer } from '../harness/codeServer.ts';
+import { type Workbench, closeWorkbench, freshHome, openWorkbench, readmeScreenshots, workbenchActions } from '../harness/workbench.ts';
+import { repoRoot } from '../harness/codeServer.ts';
 
-const vsix = join(repoRoot, 'dist-vsix', 'prefer-linux-x64.vsix');
 const home = join(repoRoot, '.test-output', 'e2e-stats');
 const workspace = join(home, 'workspace');
 const database = join(home, 'prefer.sqlite');
 const shots = join(repoRoot, '.test-output', 'screenshots');
 
-let server: CodeServer;
-let browser: BrowserContext;
+let workbench: Workbench | undefined;
 let page: Page;
 
-const { runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
+const { quickOpen, runFromPalette, screenshotOnFailure, webviewFrame } = workbenchActions(() => page, shots);
 
 const judge = (store: Store, prefix: string, language: string, texts: string[], outcome: Outcome, adapterId?: number) =>
   store.recordJudgment({
@@ -64,11 +61,7 @@ function seedStore(): void {
 
 describe('the first hour on the bundled default model: stats, the demo notice, README screenshots', () => {
   before(async () => {
-    assertBrowserTierCanRun('end-to-end');
-    assert.ok(existsSync(vsix), `the VSIX exists (${vsix}); npm run package builds it`);
-    rmSync(home, { recursive: true, force: true });
-    mkdirSync(join(workspace, '.vscode'), { recursive: true });
-    mkdirSync(shots, { recursive: true });
+    freshHome(home, workspace, shots);
     mkdirSync(readmeScreenshots, { recursive: true });
     seedStore();
     // No prefer.modelPath: the extension samples and trains the model it ships (models/default).
@@ -77,18 +70,11 @@ describe('the first hour on the bundled default model: stats, the demo notice, R
       JSON.stringify({ 'prefer.databasePath': database, 'prefer.seed': 1234, 'prefer.maxTokens': 24 }),
     );
     writeFileSync(join(workspace, 'greet.ts'), 'export function greet(name: string): string {\n  \n}\n');
-    installVsix(home, vsix);
-    server = await startCodeServer({ home, workspace });
-    browser = await launchBrowser(home);
-    page = browser.pages()[0] ?? (await browser.newPage());
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
-    await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+    workbench = await openWorkbench(home, workspace);
+    page = workbench.page;
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  after(() => closeWorkbench(workbench));
 
   const rowsOf = (frame: Frame, table: string) =>
     frame.locator(`#${table} tbody tr`).evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
@@ -143,10 +129,7 @@ describe('the first hour on the bundled default model: stats, the demo notice, R
     screenshotOnFailure('demo-notice-failure', demoNotice));
 
   async function demoNotice(): Promise<void> {
-    await page.keyboard.press('Control+P');
-    await page.locator('.quick-input-widget input').fill('greet.ts');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'greet.ts' }).first().waitFor();
-    await page.keyboard.press('Enter');
+    await quickOpen('greet.ts');
     await page.locator('.monaco-editor .view-line').nth(1).click();
     await page.keyboard.press('End');
     await runFromPalette('Prefer: Compare Completions');

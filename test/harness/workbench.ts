@@ -1,7 +1,47 @@
 // What the end-to-end tests do in the workbench page of code-server, shared by every e2e file.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Frame, Page } from 'playwright-core';
-import { repoRoot } from './codeServer.ts';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
+import { launchBrowser } from './browser.ts';
+import { type CodeServer, assertBrowserTierCanRun, installVsix, repoRoot, startCodeServer } from './codeServer.ts';
+
+/** The VSIX `npm run package` builds: what every e2e file installs. */
+export const vsix = join(repoRoot, 'dist-vsix', 'prefer-linux-x64.vsix');
+
+/**
+ * An empty e2e home with the folders the tests write to (`workspace/.vscode`, `shots`); fails loudly where the
+ * browser tier cannot run or the VSIX was not built.
+ */
+export function freshHome(home: string, workspace: string, shots: string): void {
+  assertBrowserTierCanRun('end-to-end');
+  assert.ok(existsSync(vsix), `the VSIX exists (${vsix}); npm run package builds it`);
+  rmSync(home, { recursive: true, force: true });
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  mkdirSync(shots, { recursive: true });
+}
+
+export interface Workbench {
+  server: CodeServer;
+  browser: BrowserContext;
+  page: Page;
+}
+
+/** The VSIX installed into `home`, code-server started on `workspace`, and the workbench open in Chromium. */
+export async function openWorkbench(home: string, workspace: string): Promise<Workbench> {
+  installVsix(home, vsix);
+  const server = await startCodeServer({ home, workspace });
+  const browser = await launchBrowser(home);
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
+  await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+  return { server, browser, page };
+}
+
+export async function closeWorkbench(workbench: Workbench | undefined): Promise<void> {
+  await workbench?.browser.close();
+  await workbench?.server.stop();
+}
 
 /**
  * Where the e2e run writes the screenshots README shows: media/screenshots/ when PREFER_UPDATE_SCREENSHOTS=1
@@ -31,6 +71,15 @@ export function workbenchActions(current: () => Page, shots: string) {
       await page.waitForTimeout(1000);
     }
     throw new Error(`command "${title}" never appeared in the palette`);
+  }
+
+  /** Opens a workspace file with Quick Open (Ctrl+P), in the active editor group. */
+  async function quickOpen(name: string): Promise<void> {
+    const page = current();
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget input').fill(name);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
+    await page.keyboard.press('Enter');
   }
 
   /**
@@ -74,5 +123,5 @@ export function workbenchActions(current: () => Page, shots: string) {
     }
   }
 
-  return { pickInPalette, runFromPalette, screenshotOnFailure, webviewFrame };
+  return { pickInPalette, quickOpen, runFromPalette, screenshotOnFailure, webviewFrame };
 }
