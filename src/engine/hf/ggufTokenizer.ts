@@ -73,20 +73,25 @@ export function ggufTokenizerFiles(m: GgufMetadata): TokenizerFiles {
     },
     post_processor: null,
     decoder: byteLevel,
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: preTokenizer.ignoreMerges,
-      vocab,
-      merges: m.strings('tokenizer.ggml.merges'),
-    },
+    model: byteLevelBpeModel(vocab, m.strings('tokenizer.ggml.merges'), preTokenizer.ignoreMerges),
   };
   return { tokenizer, config: specialTokens(m, tokens) };
+}
+
+/** tokenizer.json's `model` for a byte-level BPE: merges over byte-level pieces, no unknown token, no byte fallback. */
+export function byteLevelBpeModel(vocab: Record<string, number>, merges: readonly string[] | readonly [string, string][], ignoreMerges = false): Record<string, unknown> {
+  return {
+    type: 'BPE',
+    dropout: null,
+    unk_token: null,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: false,
+    byte_fallback: false,
+    ignore_merges: ignoreMerges,
+    vocab,
+    merges,
+  };
 }
 
 /** tokenizer_config.json's special tokens by text; BOS only where the model adds it (tokenizer.ggml.add_bos_token). */
