@@ -14,17 +14,10 @@ import { llamaConfig } from '../src/engine/models/random.ts';
 import { float32ToHalfBits } from '../src/engine/hf/halfPrecision.ts';
 import type { Checkpoint, ModelConfig, Weight, WeightSource } from '../src/engine/hf/types.ts';
 import { writeGguf, type GgufTensorType, type StreamedTensor } from '../test/reference/gguf.ts';
+import type { LlamaShape } from '../scripts/fixtures/make-checkpoints.ts';
 
-export interface ModelShape {
-  hidden: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  intermediate: number;
-  vocab: number;
-  tied: boolean;
-}
+/** Sizes of a real model: the fixtures' llama shape, the bias and q/k norms following from the family. */
+export type ModelShape = Omit<LlamaShape, 'qkvBias' | 'qkNorm'>;
 
 /** Qwen2.5-Coder shapes (q/k/v bias, rope θ 1e6); the family llama.cpp calls qwen2. */
 export const QWEN_SHAPES = {
