@@ -33,12 +33,19 @@ import { type DpoLossConfig, completionMean, dpoLoss, ktoLoss, maskedMean, seque
 import { LoraAdapter, type LoraConfig } from './lora.ts';
 import { type AdamWConfig, adamwStep, nextName } from '../train/adamw.ts';
 
+/** What a step's backward pass computes again instead of keeping (`prefer train --recompute`; TrainOptions). */
+export const RECOMPUTE_MODES = ['products', 'layers'] as const;
+export type RecomputeMode = (typeof RECOMPUTE_MODES)[number];
+
 export interface BucketShape {
   /** Rows of the reference graph; pairs (= rows / 2) of the step and eval graphs. */
   rows: number;
   length: number;
   dtype?: 'float32' | 'float64';
-  /** LM-head row blocks: how many [rows·length / headChunks, vocab] logits are alive at once. */
+  /**
+   * LM-head blocks: a float head's rows (one [rows·length / headChunks, vocab] block of logits alive at once), or a
+   * head in int8 blocks' vocabulary (one [rows·length, vocab / headChunks] block and its weights).
+   */
   headChunks?: number;
   /**
    * Recompute each decoder layer's forward in the backward pass instead of keeping its activations
@@ -48,7 +55,8 @@ export interface BucketShape {
   /**
    * With recompute: keep each layer's products with base weights (q/k/v/o, gate/up: most of its FLOPs, a
    * few [tokens, features] tensors) and its attention context, and recompute only what lies between them
-   * (default on). Off: the least memory, a second forward pass of FLOPs.
+   * (default on). Off: the least memory, a second forward pass of FLOPs; a float head's logits are computed
+   * again in the backward too.
    */
   keepProducts?: boolean;
   /** How the frozen base's linears are stored (default fp32): int8/int4 blocks are dequantized a layer at a time. */
@@ -83,13 +91,21 @@ function policySequenceLogps(g: Graph, config: ModelConfig, weights: WeightSourc
   // a family that reads its linears through inference products (GPT-2's Conv1D) has no dequantized path to train through
   if (g.nodes.some((n) => n.opType === 'MatMulBlocks')) throw new InputError(`training over an ${weightStorage} base is not supported for ${config.architecture}: use --weights fp32`);
   const flat = op.reshape(hidden, [R * T, config.hiddenSize]);
-  // a tied head is the embedding table, already in the graph; an untied one is reachable only through lmHead
-  const tiedHead = config.tieWordEmbeddings ? g.find('model.embed_tokens.weight') : undefined;
-  const logits = tiedHead ? undefined : lm.lmHead(flat);
-  const tokenLogps = op.reshape(tiedHead ? op.headTokenLogProbs(flat, tiedHead, targets, shape.headChunks ?? 1) : op.tokenLogProbs(logits!, targets), [R, T]);
-  // a tied head's mean logit is hidden · (the table's mean row): no [tokens, vocab] logits for a metric
-  const logitMeans = () =>
-    op.reshape(tiedHead ? op.matmul(flat, op.reshape(op.reduceMean(tiedHead, [0], false), [config.hiddenSize, 1])) : op.reduceMean(logits!, [-1], false), [R, T]);
+  // the head's log-probs in blocks of rows (a float table) or of the vocabulary (a table in blocks): never [tokens, vocab] logits at once
+  const head = lm.frozenHead();
+  const chunks = shape.headChunks ?? 1;
+  const tokenLogps = op.reshape(
+    'float' in head
+      ? op.headTokenLogProbs(flat, head.float, targets, chunks, shape.keepProducts === false)
+      : op.headTokenLogProbsBlocks(flat, head.packed, head.scales, targets, head.bits, head.blockSize, chunks),
+    [R, T],
+  );
+  // the mean logit is hidden · (the table's mean row): no [tokens, vocab] logits for a metric
+  const meanRow = () => {
+    if ('float' in head) return op.reduceMean(head.float, [0], false);
+    return g.constant({ dtype: 'float32', shape: [config.hiddenSize], data: head.meanRow() }, 'head_mean_row');
+  };
+  const logitMeans = () => op.reshape(op.matmul(flat, op.reshape(meanRow(), [config.hiddenSize, 1])), [R, T]);
   return { sequences: sequenceLogps(tokenLogps, completionMask, average), tokenLogps, completionMask, logitMeans, layerBoundaries };
 }
 

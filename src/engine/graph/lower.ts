@@ -80,8 +80,38 @@ const rules: Record<string, Rule> = {
   // int8 activations (accuracy level 4) on CPU: level 0 runs int8 weights ~25× slower than fp32 MatMul there
   [`${PREFER_DOMAIN}:MatMulBlocks`]: ([x, packed, scales], node, target) =>
     x!.graph.addNode('MatMulNBits', [x!, packed!, scales!], [{ dtype: x!.dtype, shape: node.outputs[0]!.shape }], { ...node.attributes, accuracy_level: attr.int(target === 'webgpu' ? 0 : 4) }, MS_DOMAIN),
-  [`${PREFER_DOMAIN}:DequantizeBlocks`]: ([packed, scales], node) => [dequantizeLinearBlocks(packed!, scales!, node)],
-  [`${PREFER_DOMAIN}:GatherBlocks`]: ([packed, scales, indices], node) => [gatherBlockRows(packed!, scales!, indices!, node)],
+  [`${PREFER_DOMAIN}:DequantizeBlocks`]: ([packed, scales], node) => [dequantizeLinearBlocks(packed!, scales!, blockAttributes(node))],
+  // log p = h·W[t] − logsumexp(h·Wᵀ), the logsumexp one vocabulary block at a time (see vocabularyBlocks)
+  [`${PREFER_DOMAIN}:HeadTokenLogProbsBlocks`]: ([hidden, packed, scales, targets], node) => {
+    const table = blockTable(packed!, scales!, node);
+    let gate = zeroOf(hidden!);
+    const logsumexps = table.blocks.map((block) => {
+      const logits = op.gemmTransB(hidden!, block.weights(gate));
+      const max = op.reduceMax(logits, [-1]);
+      const lse = op.add(op.log(op.reduceSum(op.exp(op.sub(logits, max)), [-1])), max);
+      gate = zeroOf(lse);
+      return lse;
+    });
+    const all = logsumexps.length === 1 ? logsumexps[0]! : op.concat(logsumexps, -1);
+    const max = op.reduceMax(all, [-1]);
+    const lse = op.add(op.log(op.reduceSum(op.exp(op.sub(all, max)), [-1], false)), op.squeeze(max, [-1]));
+    return [op.sub(table.targetLogits(hidden!, targets!), lse)];
+  },
+  // dh = g·W[t] − Σ_blocks (g·softmax_block)·W_block, each block's softmax from its logits and the forward's logsumexp
+  [`${PREFER_DOMAIN}:HeadTokenLogProbsBlocksInputGradient`]: ([g, hidden, logps, packed, scales, targets], node) => {
+    const table = blockTable(packed!, scales!, node);
+    const gCol = op.unsqueeze(g!, [-1]);
+    const lse = op.unsqueeze(op.sub(table.targetLogits(hidden!, targets!), logps!), [-1]);
+    const negG = op.neg(gCol);
+    let dHidden = op.mul(table.rows(targets!), gCol);
+    for (const block of table.blocks) {
+      const weights = block.weights(zeroOf(dHidden));
+      const probs = op.exp(op.sub(op.gemmTransB(hidden!, weights), lse));
+      dHidden = op.add(dHidden, op.matmul(op.mul(probs, negG), weights));
+    }
+    return [dHidden];
+  },
+  [`${PREFER_DOMAIN}:GatherBlocks`]: ([packed, scales, indices], node) => [gatherBlockRows(packed!, scales!, indices!, blockAttributes(node))],
   ':LogSoftmax': ([x], node, target) => {
     const a = node.attributes.axis;
     const axis = a?.kind === 'int' ? a.value : -1;
@@ -89,18 +119,31 @@ const rules: Record<string, Rule> = {
   },
 };
 
+interface BlockAttributes {
+  k: number;
+  bits: number;
+  blockSize: number;
+}
+
+const blockAttributes = (node: Node): BlockAttributes => ({ k: intAttr(node, 'K'), bits: intAttr(node, 'bits'), blockSize: intAttr(node, 'block_size') });
+
 /**
  * Block-quantized codes [N, blocks, bytes] as float [N, K] through DequantizeLinear with a block size (opset 21):
  * int4 codes are first split out of their bytes (element 2i in the low nibble, 2i+1 in the high one); the zero
  * point 2^(bits−1) is broadcast from one scalar, so the graph holds no per-block constant.
  */
-function dequantizeLinearBlocks(packed: Value, scales: Value, node: Node): Value {
+function dequantizeLinearBlocks(packed: Value, scales: Value, { k, bits, blockSize }: BlockAttributes): Value {
   const g = packed.graph;
-  const [k, bits, blockSize] = ['K', 'bits', 'block_size'].map((name) => intAttr(node, name)) as [number, number, number];
   const [n, blocks] = packed.shape as [number, number];
   let codes = packed;
   if (bits === 4) {
-    const nibble = (opType: string, operand: number, attributes = {}) => g.addNode(opType, [packed, g.scalar(operand, 'uint8')], [{ dtype: 'uint8', shape: packed.shape }], attributes)[0]!;
+    // the nibbles are split from the bytes as selected by a test on the scales (true unless a scale is NaN): a
+    // recomputed layer's scales are gated (recompute.ts), so its unpacking waits for them too, and is not merged
+    // with the forward's (the runtime would otherwise keep every layer's unpacked codes from the forward on)
+    const first = op.slice(op.reshape(scales, [-1]), [0], [1], [0]);
+    const [sameScale] = g.addNode('Equal', [first, first], [{ dtype: 'bool', shape: [1] }]);
+    const [bytes] = g.addNode('Where', [op.reshape(sameScale!, [1, 1, 1]), packed, packed], [{ dtype: 'uint8', shape: packed.shape }]);
+    const nibble = (opType: string, operand: number, attributes = {}) => g.addNode(opType, [bytes!, g.scalar(operand, 'uint8')], [{ dtype: 'uint8', shape: packed.shape }], attributes)[0]!;
     codes = op.concat([op.unsqueeze(nibble('BitwiseAnd', 15), [-1]), op.unsqueeze(nibble('BitShift', 4, { direction: attr.string('RIGHT') }), [-1])], -1);
   }
   const zero = op.expand(g.scalar(1 << (bits - 1), 'uint8'), [n, blocks]);
@@ -112,13 +155,38 @@ function dequantizeLinearBlocks(packed: Value, scales: Value, node: Node): Value
   return k === blocks * blockSize ? w! : op.slice(w!, [0], [k], [1]);
 }
 
+/** 0 × one element of `v`: added to a value, it makes what reads the sum wait for `v` (and changes nothing else). */
+function zeroOf(v: Value): Value {
+  return op.mul(op.slice(op.reshape(v, [-1]), [0], [1], [0]), 0);
+}
+
+/**
+ * A frozen [V, K] head in blocks (HeadTokenLogProbsBlocks' packed and scales), read in `chunks` blocks of its
+ * rows. A block's float weights are dequantized from its scales plus a gate (zeroOf the previous block's result),
+ * so the runtime dequantizes one block at a time, when it is needed, instead of all of them as soon as the table
+ * is fed; and the backward's copies are never merged with the forward's.
+ */
+function blockTable(packed: Value, scales: Value, node: Node) {
+  const attributes = blockAttributes(node);
+  const [vocab, blocks] = packed.shape as [number, number];
+  const rows = (targets: Value) => gatherBlockRows(packed, op.reshape(scales, [vocab, blocks, 1]), targets, attributes);
+  return {
+    rows,
+    /** h · W[t] per row: each token's own logit. */
+    targetLogits: (hidden: Value, targets: Value) => op.reduceSum(op.mul(hidden, rows(targets)), [-1], false),
+    blocks: op.rowBlocks(vocab, intAttr(node, 'chunks')).map(([start, end]) => ({
+      weights: (gate: Value) =>
+        dequantizeLinearBlocks(op.slice(packed, [start], [end], [0]), op.add(op.slice(scales, [start * blocks], [end * blocks], [0]), gate), attributes),
+    })),
+  };
+}
+
 /**
  * Rows of block-quantized codes [N, blocks, bytes] as floats through com.microsoft GatherBlockQuantized (CPU and
  * WebGPU): gathered along axis 0 and dequantized along the last (one block's bytes, one scale each), with the
  * default zero point 2^(bits−1), so MatMulNBits' blocks serve as they are.
  */
-function gatherBlockRows(packed: Value, scales: Value, indices: Value, node: Node): Value {
-  const [k, bits, blockSize] = ['K', 'bits', 'block_size'].map((name) => intAttr(node, name)) as [number, number, number];
+function gatherBlockRows(packed: Value, scales: Value, indices: Value, { k, bits, blockSize }: BlockAttributes): Value {
   const blocks = packed.shape[1] as number;
   const attributes = { gather_axis: attr.int(0), quantize_axis: attr.int(2), block_size: attr.int(blockSize), bits: attr.int(bits) };
   const [rows] = packed.graph.addNode('GatherBlockQuantized', [packed, indices, scales], [{ dtype: scales.dtype, shape: [...indices.shape, blocks, blockSize] }], attributes, MS_DOMAIN);

@@ -63,22 +63,34 @@ export function quantizeBlocks(data: Float32Array, rows: number, cols: number, b
   return { bits, blockSize, rows, cols, packed, scales };
 }
 
-/** The weight the blocks stand for, [rows, cols] row-major (tests, and checks of repacked blocks). */
-export function dequantizeBlocks(q: BlockQuantized): Float32Array {
+/** Each value of the weight the blocks stand for, row by row: visit(row, col, value). */
+function forEachValue(q: BlockQuantized, visit: (r: number, c: number, value: number) => void): void {
   const blocks = blocksPerRow(q.cols, q.blockSize);
   const blockBytes = bytesPerBlock(q.bits, q.blockSize);
   const zero = 1 << (q.bits - 1);
-  const out = new Float32Array(q.rows * q.cols);
   for (let r = 0; r < q.rows; r++) {
     for (let c = 0; c < q.cols; c++) {
       const block = r * blocks + Math.floor(c / q.blockSize);
       const i = c % q.blockSize;
       const byte = q.packed[block * blockBytes + (q.bits === 8 ? i : i >> 1)]!;
       const code = q.bits === 8 ? byte : i & 1 ? byte >> 4 : byte & 15;
-      out[r * q.cols + c] = (code - zero) * q.scales[block]!;
+      visit(r, c, (code - zero) * q.scales[block]!);
     }
   }
+}
+
+/** The weight the blocks stand for, [rows, cols] row-major (tests, and checks of repacked blocks). */
+export function dequantizeBlocks(q: BlockQuantized): Float32Array {
+  const out = new Float32Array(q.rows * q.cols);
+  forEachValue(q, (r, c, v) => (out[r * q.cols + c] = v));
   return out;
+}
+
+/** The mean of the weight's rows, [cols] (summed in float64), without a float copy of the weight. */
+export function meanRow(q: BlockQuantized): Float32Array {
+  const sums = new Float64Array(q.cols);
+  forEachValue(q, (_r, c, v) => (sums[c]! += v));
+  return Float32Array.from(sums, (v) => v / q.rows);
 }
 
 /** Weights reading the same input, side by side: their rows one after another (one MatMulNBits for q/k/v or gate/up). */

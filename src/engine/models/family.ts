@@ -9,7 +9,7 @@ import type { GgufMetadata } from '../hf/gguf.ts';
 import type { FamilySizes } from '../hf/sizes.ts';
 import type { ModelConfig, WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
-import type { WeightStorage } from './weights.ts';
+import type { FrozenTable, WeightStorage } from './weights.ts';
 
 /** One model family, registered in src/engine/models/families.ts. */
 export interface ModelFamily {
@@ -133,6 +133,8 @@ export interface CausalLM {
   forward(inputs: ForwardInputs): ForwardResult;
   /** hidden [..., hidden] → logits [..., vocab] */
   lmHead(hidden: Value): Value;
+  /** The LM head's [vocab, hidden] table as a frozen-base graph (LoRA training) reads it, after forward(). */
+  frozenHead(): FrozenTable;
 }
 
 export type FamilyBuilder = (g: Graph, config: ModelConfig, weights: WeightSource, dtype: DType) => CausalLM;

@@ -156,5 +156,6 @@ export function gpt2(g: Graph, config: ModelConfig, source: WeightSource, dtype:
 
   const lmHead = (hidden: Value) => w.head(hidden, `${prefix}wte.weight`, config.vocabSize, C);
 
-  return { config, dtype, forward, lmHead };
+  const frozenHead = () => w.frozenTable(`${prefix}wte.weight`, config.vocabSize, C);
+  return { config, dtype, forward, lmHead, frozenHead };
 }

@@ -303,10 +303,9 @@ export function llama(g: Graph, config: ModelConfig, source: WeightSource, dtype
     return { hidden: op.rmsNorm(x, w.tensor('model.norm.weight', [C]), eps), newKv, layerBoundaries };
   }
 
-  function lmHead(hidden: Value): Value {
-    const head = config.tieWordEmbeddings || !w.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
-    return w.head(hidden, head, config.vocabSize, C);
-  }
+  const headName = config.tieWordEmbeddings || !w.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  const lmHead = (hidden: Value) => w.head(hidden, headName, config.vocabSize, C);
+  const frozenHead = () => w.frozenTable(headName, config.vocabSize, C);
 
-  return { config, dtype, forward, lmHead };
+  return { config, dtype, forward, lmHead, frozenHead };
 }

@@ -6,7 +6,7 @@ import { InputError } from '../../inputError.ts';
 import type { WeightSource } from '../hf/types.ts';
 import type { DType, Graph, Value } from '../graph/ir.ts';
 import * as op from '../graph/ops.ts';
-import { type BlockQuantized, GGML_BLOCK_SIZE, type QuantBits, type WeightLayout, blocksPerRow, concatRows, ggmlBlockBits, quantizeBlocks, repackGgmlBlocks } from '../graph/quantize.ts';
+import { type BlockQuantized, GGML_BLOCK_SIZE, type QuantBits, type WeightLayout, blocksPerRow, concatRows, ggmlBlockBits, meanRow, quantizeBlocks, repackGgmlBlocks } from '../graph/quantize.ts';
 import { float32ToHalfBits } from '../hf/halfPrecision.ts';
 
 /** How a graph stores the decoder's linear weights (`prefer sample --weights`). */
@@ -31,11 +31,22 @@ const QUANTIZED_HEAD = true;
  */
 const TABLE_BITS: Record<QuantBits, QuantBits> = { 8: 8, 4: 8 };
 
+/** A frozen [vocab, hidden] table: float, or blocks with the mean of its rows (TRL's logits metrics read h · mean row). */
+export type FrozenTable = { float: Value } | { packed: Value; scales: Value; bits: QuantBits; blockSize: number; meanRow: () => Float32Array };
+
 /**
  * A frozen base's quantized linears per weight source: a round builds several graphs (reference, step and eval per
  * bucket) that feed the same tensors, so each weight is quantized once and its float copy released once.
  */
 const frozenBlocks = new WeakMap<WeightSource, Map<string, BlockQuantized>>();
+/** The mean rows of frozen tables, made once per table. */
+const meanRows = new WeakMap<BlockQuantized, Float32Array>();
+
+function memoized<K extends object, V>(cache: WeakMap<K, V>, key: K, make: (key: K) => V): V {
+  let v = cache.get(key);
+  if (v === undefined) cache.set(key, (v = make(key)));
+  return v;
+}
 
 function convert(data: Float32Array, dtype: DType): Float32Array | Float64Array {
   if (dtype === 'float32') return data;
@@ -136,7 +147,11 @@ export class GraphWeights {
    */
   embedding(ids: Value, name: string, vocab: number, hiddenSize: number): Value {
     const storageBits = QUANT_BITS[this.storage];
-    if (!storageBits || !QUANTIZED_HEAD || this.frozenBase) return op.gather(this.tensor(name, [vocab, hiddenSize]), ids);
+    if (this.frozenBase) {
+      const table = this.frozenTable(name, vocab, hiddenSize);
+      return 'float' in table ? op.gather(table.float, ids) : op.gatherBlocks(table.packed, op.reshape(table.scales, [vocab, table.packed.shape[1] as number, 1]), ids, table.bits, table.blockSize, hiddenSize);
+    }
+    if (!storageBits || !QUANTIZED_HEAD) return op.gather(this.tensor(name, [vocab, hiddenSize]), ids);
     const bits = this.tableBits(name, storageBits);
     const q = this.quantized([name], hiddenSize, [vocab], 'rows', bits);
     const blocks = blocksPerRow(hiddenSize, q.blockSize);
@@ -145,6 +160,19 @@ export class GraphWeights {
     );
     const scales = this.memo(`${name}:rows.scales`, () => this.g.initializer(`${name}.rows.scales`, { dtype: 'float32', shape: [vocab, blocks, 1], data: q.scales }, { weight: true }));
     return op.gatherBlocks(packed, scales, ids, bits, q.blockSize, hiddenSize);
+  }
+
+  /**
+   * A [vocab, hidden] table (token embedding, LM head) as a frozen-base graph (LoRA training) reads it: fp32/fp16
+   * storage keep it fp32; int8/int4 keep it in blocks (at the bits inference gives it), quantized once per weight
+   * source, from which the embedding's rows are looked up and the head's log-probs are computed a vocabulary block
+   * at a time (HeadTokenLogProbsBlocks): no float table in memory (at 1.5B, 933 MB).
+   */
+  frozenTable(name: string, vocab: number, hiddenSize: number): FrozenTable {
+    const storageBits = QUANT_BITS[this.storage];
+    if (!storageBits) return { float: this.tensor(name, [vocab, hiddenSize]) };
+    const bits = this.tableBits(name, storageBits);
+    return { ...this.blocks([name], hiddenSize, [vocab], 'rows', bits, true, frozenBlocks), bits, meanRow: () => memoized(meanRows, this.quantized([name], hiddenSize, [vocab], 'rows', bits, true, frozenBlocks), meanRow) };
   }
 
   /** A [vocab, hidden] table's bits: as the file stores it where its blocks repack as they are, else TABLE_BITS. */

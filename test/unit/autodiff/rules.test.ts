@@ -227,8 +227,8 @@ test('TokenLogProbs: g · (onehot(target) − softmax(logits))', () =>
     build: ({ logits, targets }) => op.tokenLogProbs(logits!, targets!),
   }));
 
-for (const chunks of [1, 3]) {
-  test(`HeadTokenLogProbs in ${chunks} row block(s): gradients for the hidden states and the head`, () =>
+for (const [chunks, recompute] of [[1, false], [3, false], [3, true]] as const) {
+  test(`HeadTokenLogProbs in ${chunks} row block(s)${recompute ? ', logits recomputed block after block' : ''}: gradients for the hidden states and the head`, () =>
     expectGradients({
       inputs: {
         hidden: rand([7, 4], 44),
@@ -236,7 +236,7 @@ for (const chunks of [1, 3]) {
         targets: { shape: [7], data: [0n, 5n, 5n, 2n, 1n, 3n, 5n], dtype: 'int64' },
       },
       wrt: ['hidden', 'head'],
-      build: ({ hidden, head, targets }) => op.headTokenLogProbs(hidden!, head!, targets!, chunks),
+      build: ({ hidden, head, targets }) => op.headTokenLogProbs(hidden!, head!, targets!, chunks, recompute),
     }));
 }
 

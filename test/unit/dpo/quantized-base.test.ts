@@ -19,33 +19,43 @@ import { batchFeeds, syntheticBatch } from './dpoGraph.ts';
 import { readSafetensors } from '../../../src/engine/hf/safetensors.ts';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { readAdapterConfig } from '../../../src/dpo/adapterFiles.ts';
+import { ModelProto } from '../../../src/engine/graph/onnxProto.ts';
 import { prefer, tempDir } from '../cli/helpers.ts';
 
 // rows of 40 values: one whole block of 32 and one padded block per row
 const config: ModelConfig = llamaConfig({ vocabSize: 48, hiddenSize: 40, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 10, intermediateSize: 48, tieWordEmbeddings: false });
 const isBaseLinear = (name: string) => /\.layers\.\d+\..*_proj\.weight$/.test(name);
 
-/** The same checkpoint with every base linear replaced by its block-quantized (or half-precision) values, as float32. */
+const isTable = (name: string) => name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
+
+/**
+ * The same checkpoint with every base linear replaced by its block-quantized (or half-precision) values, as
+ * float32; int8 and int4 also hold the token embedding and the LM head in 8-bit blocks, fp16 keeps them fp32.
+ */
 function dequantizedSource(source: WeightSource, bits: QuantBits | 16): WeightSource {
-  const stored = (data: Float32Array, rows: number, cols: number) =>
-    bits === 16 ? Float32Array.from(Float16Array.from(data)) : dequantizeBlocks(quantizeBlocks(data, rows, cols, bits, 32));
+  const stored = (data: Float32Array, rows: number, cols: number, b: QuantBits | 16) =>
+    b === 16 ? Float32Array.from(Float16Array.from(data)) : dequantizeBlocks(quantizeBlocks(data, rows, cols, b, 32));
   return {
     names: () => source.names(),
     has: (name) => source.has(name),
     get: (name) => {
       const w = source.get(name);
-      if (!isBaseLinear(name)) return w;
       const [rows, cols] = w.shape as [number, number];
-      return { ...w, data: stored(w.data, rows, cols) };
+      if (isBaseLinear(name)) return { ...w, data: stored(w.data, rows, cols, bits) };
+      if (isTable(name) && bits !== 16) return { ...w, data: stored(w.data, rows, cols, 8) };
+      return w;
     },
   };
 }
 
-/** Gradients of the DPO loss wrt every LoRA weight (the accumulate graph from zero sums), with layer recompute on. */
-async function loraGradients(source: WeightSource, baseWeights: WeightStorage): Promise<Map<string, Float32Array>> {
-  const built = dpoGraph(config, source, { rows: 4, length: 8, headChunks: 2, baseWeights }, { rank: 4, alpha: 8 }, { type: 'sigmoid', beta: 0.5 }, null, 'accumulate');
+/**
+ * Gradients of the DPO loss wrt every LoRA weight (the accumulate graph from zero sums), with layer recompute on,
+ * and the loss and TRL's logits metrics the graph gives with them.
+ */
+async function loraGradients(source: WeightSource, baseWeights: WeightStorage, model = config, recompute: 'products' | 'layers' = 'products'): Promise<Map<string, Float32Array>> {
+  const built = dpoGraph(model, source, { rows: 4, length: 8, headChunks: 2, baseWeights, keepProducts: recompute === 'products' }, { rank: 4, alpha: 8 }, { type: 'sigmoid', beta: 0.5 }, null, 'accumulate');
   const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, v] of Object.entries(batchFeeds(syntheticBatch(config.vocabSize, 2, 8, 3, 5)))) {
+  for (const [name, v] of Object.entries(batchFeeds(syntheticBatch(model.vocabSize, 2, 8, 3, 5)))) {
     feeds[name] = v.dtype === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(v.data as bigint[]), v.shape) : new ort.Tensor('float32', Float32Array.from(v.data as number[]), v.shape);
   }
   // B ≠ 0, unlike a fresh adapter, so that A's gradient is not identically zero
@@ -57,7 +67,8 @@ async function loraGradients(source: WeightSource, baseWeights: WeightStorage): 
   const session = await ort.InferenceSession.create(serialize(lower(built.graph, 'cpu'), 'embedded').model, { intraOpNumThreads: 1 });
   const out = await session.run(feeds);
   await session.release();
-  return new Map(built.adapter.parameters().map((p) => [p.name, out[nextName(accumulatorName(p.name))]!.data as Float32Array]));
+  const metrics = ['loss', 'logits/chosen', 'logits/rejected', 'logps/chosen'].map((name) => [name, out[name]!.data as Float32Array] as const);
+  return new Map([...built.adapter.parameters().map((p) => [p.name, out[nextName(accumulatorName(p.name))]!.data as Float32Array] as const), ...metrics]);
 }
 
 /** The largest difference of two gradient sets, relative to each tensor's largest magnitude. */
@@ -76,11 +87,29 @@ for (const [storage, bits] of [['fp16', 16], ['int8', 8], ['int4', 4]] as const)
     const source = randomWeights(config, 9, 0.3);
     const quantized = await loraGradients(source, storage);
     const onDequantized = await loraGradients(dequantizedSource(randomWeights(config, 9, 0.3), bits), 'fp32');
-    assert.equal(quantized.size, config.numLayers * 7 * 2);
+    assert.equal(quantized.size, config.numLayers * 7 * 2 + 4, 'every LoRA gradient and four metrics');
     const difference = maxRelativeDifference(quantized, onDequantized);
     assert.ok(difference <= 1e-5, `max relative difference ${difference.toExponential(2)}`);
     // the comparison sees the storage: the unquantized base gives other gradients
     assert.ok(maxRelativeDifference(quantized, await loraGradients(randomWeights(config, 9, 0.3), 'fp32')) > 1e-3);
+  });
+}
+
+const tied: ModelConfig = { ...config, tieWordEmbeddings: true };
+
+for (const [storage, bits] of [['int8', 8], ['int4', 4]] as const) {
+  test(`${storage} base with a tied head: the embedding and the head read one 8-bit table in blocks, equal to fp32 on its values`, async () => {
+    const built = dpoGraph(tied, randomWeights(tied, 9, 0.3), { rows: 4, length: 8, headChunks: 3, baseWeights: storage }, { rank: 4, alpha: 8 }, { type: 'sigmoid', beta: 0.5 }, ADAMW_DEFAULTS);
+    // no float [vocab, hidden] table: the head's log-probs go through the vocabulary blocks
+    const tables = [...built.graph.inputs, ...built.graph.initializers.keys()].filter((v) => v.dtype === 'float32' && v.shape[0] === tied.vocabSize && v.shape[1] === tied.hiddenSize);
+    assert.deepEqual(tables.map((v) => v.name), []);
+    assert.equal(built.graph.nodes.filter((n) => n.opType === 'HeadTokenLogProbsBlocks').length, 1);
+    for (const recompute of ['products', 'layers'] as const) {
+      const quantized = await loraGradients(randomWeights(tied, 9, 0.3), storage, tied, recompute);
+      const onDequantized = await loraGradients(dequantizedSource(randomWeights(tied, 9, 0.3), bits), 'fp32', tied, recompute);
+      const difference = maxRelativeDifference(quantized, onDequantized);
+      assert.ok(difference <= 1e-5, `${recompute}: max relative difference ${difference.toExponential(2)}`);
+    }
   });
 }
 
@@ -144,4 +173,22 @@ test('prefer train --weights fp16 feeds half-precision base weights and records 
   // a fresh adapter (B = 0) leaves the policy equal to the reference: the first loss is log 2
   assert.ok(Math.abs(steps[0]!.loss! - Math.log(2)) < 1e-3, JSON.stringify(steps[0]));
   assert.equal(JSON.parse(readFileSync(join(out, 'prefer_adapter.json'), 'utf8')).baseWeights, 'fp16');
+});
+
+test('ONNX Runtime keeps the backward\'s recomputed int4 unpacking and head blocks apart from the forward\'s (no merged copy outlives the forward)', async () => {
+  const dir = tempDir('optimized-step');
+  for (const recompute of ['products', 'layers'] as const) {
+    const built = dpoGraph(tied, randomWeights(tied, 9, 0.3), { rows: 2, length: 8, headChunks: 3, baseWeights: 'int4', keepProducts: recompute === 'products' }, { rank: 2, alpha: 4 }, { type: 'sigmoid', beta: 0.1 }, ADAMW_DEFAULTS);
+    const lowered = lower(built.graph, 'cpu');
+    const count = (opTypes: readonly string[]) => ['BitwiseAnd', 'DequantizeLinear'].map((t) => opTypes.filter((o) => o === t).length);
+    const file = join(dir, `${recompute}.onnx`);
+    const session = await ort.InferenceSession.create(serialize(lowered, 'inputs').model, { graphOptimizationLevel: 'extended', optimizedModelFilePath: file });
+    await session.release();
+    const optimized = ModelProto.decode(readFileSync(file)) as unknown as { graph: { node: { op_type: string }[] } };
+    const [unpackings, dequantizations] = count(lowered.nodes.map((n) => n.opType));
+    // every linear unpacked in the forward and again in the backward; the head's 3 blocks dequantized in both
+    assert.ok(unpackings! > tied.numLayers * 7, `${unpackings} unpackings`);
+    assert.ok(dequantizations! >= unpackings! + 2 * 3, `${dequantizations} dequantizations`);
+    assert.deepEqual(count(optimized.graph.node.map((n) => n.op_type)), [unpackings, dequantizations], `${recompute}: the optimized graph merged some of them`);
+  }
 });
