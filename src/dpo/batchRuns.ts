@@ -19,12 +19,18 @@ export interface Batch {
 }
 
 /** What batching examples into (examples, length) buckets takes of the round's options. */
-export type BucketOptions = Pick<TrainOptions, 'pairsPerStep' | 'lengthStep' | 'maxLength' | 'headChunks' | 'baseWeights'>;
+export type BucketOptions = Pick<TrainOptions, 'pairsPerStep' | 'lengthStep' | 'maxLength' | 'headChunks' | 'baseWeights' | 'recompute'>;
 
 /** The graph shape of a batch whose examples take `rowsPerExample` rows each (a pair two, an unpaired example one). */
 export function bucketShape(b: Batch, options: BucketOptions, rowsPerExample: number): BucketShape {
   const rows = rowsPerExample * b.indices.length;
-  return { rows, length: b.length, headChunks: Math.min(options.headChunks ?? 1, rows * b.length), ...(options.baseWeights ? { baseWeights: options.baseWeights } : {}) };
+  return {
+    rows,
+    length: b.length,
+    headChunks: Math.min(options.headChunks ?? 1, rows * b.length),
+    ...(options.baseWeights ? { baseWeights: options.baseWeights } : {}),
+    ...(options.recompute === 'layers' ? { keepProducts: false } : {}),
+  };
 }
 
 /** Batches of up to `pairsPerStep` examples of one bucket length each. */

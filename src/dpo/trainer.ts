@@ -20,7 +20,7 @@ import { type LoraConfig, type LoraLayer, initialLoraWeights } from './lora.ts';
 import { type AdamWConfig, optimizerStateNames } from '../train/adamw.ts';
 import { learningRate as scheduledRate } from '../train/schedule.ts';
 import { scalarFeed, scalarOf } from '../train/session.ts';
-import { type Accumulation, type DpoGraph, LOGIT_METRIC_NAMES, type LogitMetricName, RUNNING_REWARD_MEAN, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
+import { type Accumulation, type DpoGraph, LOGIT_METRIC_NAMES, type LogitMetricName, RUNNING_REWARD_MEAN, type RecomputeMode, accumulatorName, dpoGraph, referenceGraph } from './trainingGraph.ts';
 import { type Batch, type BucketOptions, SessionCache, batchFeeds, batchesOf, bucketShape } from './batchRuns.ts';
 import { ktoObjective } from './ktoObjective.ts';
 import { checkpointExists, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
@@ -48,6 +48,12 @@ export interface TrainOptions {
   headChunks?: number;
   /** How the frozen base's linears are stored while training (default fp32; int8/int4 dequantized a layer at a time). */
   baseWeights?: WeightStorage;
+  /**
+   * What the backward pass computes again instead of keeping (default products): 'products' keeps each layer's
+   * products with base weights and recomputes what lies between them; 'layers' keeps only the residual stream
+   * between layers and the head's log-probs, the least memory for about one more forward pass.
+   */
+  recompute?: RecomputeMode;
   device?: 'cpu' | 'webgpu';
   /** On WebGPU: keep base weights, LoRA weights and optimizer state on the GPU between steps (default true). */
   deviceResident?: boolean;

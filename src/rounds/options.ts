@@ -8,6 +8,7 @@ import { InputError } from '../inputError.ts';
 import { ADAMW_DEFAULTS } from '../train/adamw.ts';
 import type { TrainOptions } from '../dpo/trainer.ts';
 import { TRAINING_WEIGHT_STORAGES } from '../engine/models/weights.ts';
+import { RECOMPUTE_MODES, type RecomputeMode } from '../dpo/trainingGraph.ts';
 
 /** A round's trainer options: everything but padId, which comes from the model's tokenizer. */
 export type RoundTraining = Omit<TrainOptions, 'padId'>;
@@ -76,6 +77,7 @@ export interface TrainingValues {
   seed: number;
   device: 'cpu' | 'webgpu';
   weights: (typeof TRAINING_WEIGHT_STORAGES)[number];
+  recompute: RecomputeMode;
   threads: number;
   'head-chunks': number;
   'checkpoint-every': number;
@@ -159,8 +161,15 @@ export const TRAINING_OPTIONS: { readonly [K in keyof TrainingValues]-?: OptionF
     what: TRAINING_WEIGHT_STORAGES.join(', '),
     help: 'how the frozen base model is held while training (int8, int4: less memory; LoRA and optimizer stay fp32)',
   },
+  recompute: {
+    kind: 'choice',
+    choices: RECOMPUTE_MODES,
+    default: 'products',
+    what: RECOMPUTE_MODES.join(' or '),
+    help: 'what the backward pass computes again instead of keeping: products (keeps each layer\'s products with base weights: faster) or layers (whole layers: the least memory)',
+  },
   threads: number('N', 0, nonNegativeInt, 'a non-negative integer', 'CPU threads, 0 to let ONNX Runtime decide'),
-  'head-chunks': number('K', 8, positiveInt, 'a positive integer', 'vocabulary chunks of the log-prob head (more: less memory)'),
+  'head-chunks': number('K', 8, positiveInt, 'a positive integer', 'blocks the log-prob head is computed in (more: less memory)'),
   'checkpoint-every': number('N', 10, positiveInt, 'a positive integer', 'steps between checkpoints'),
   resume: { kind: 'switch', help: 'continue a killed or cancelled round from its checkpoint' },
 };
@@ -199,6 +208,7 @@ export function trainingFrom(values: TrainingValues): RoundTraining {
     threads: values.threads,
     // fp32 adds no key: checkpoints of rounds before --weights keep their fingerprint
     ...(values.weights !== 'fp32' ? { baseWeights: values.weights } : {}),
+    ...(values.recompute !== 'products' ? { recompute: values.recompute } : {}),
   };
 }
 

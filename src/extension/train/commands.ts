@@ -35,6 +35,12 @@ function baseWeights(): Partial<RoundTraining> {
   return w !== 'fp32' && (TRAINING_WEIGHT_STORAGES as readonly string[]).includes(w) ? { baseWeights: w as WeightStorage } : {};
 }
 
+/** `prefer.training.recompute`: what the backward pass computes again; products (the default) adds nothing to the round. */
+function recompute(): Partial<RoundTraining> {
+  const mode = vscode.workspace.getConfiguration('prefer').get<string>('training.recompute', 'products');
+  return mode === 'layers' ? { recompute: 'layers' } : {};
+}
+
 export function registerTrainCommands(services: Services): void {
   const { context, store, log } = services;
   /** Store runs this window is training now. */
@@ -94,7 +100,7 @@ async function askRound(
     return undefined;
   }
   return {
-    ...planNewRound(storage, modelDir, { ...request, filter, pairs, training: { ...baseWeights(), ...request.training } }, checkpointEvery()),
+    ...planNewRound(storage, modelDir, { ...request, filter, pairs, training: { ...baseWeights(), ...recompute(), ...request.training } }, checkpointEvery()),
     keepBase: request.keepBase ?? false,
     simulate: request.simulate,
   };

@@ -8,6 +8,8 @@ import { llamaConfig, randomWeights } from '../../../src/engine/models/random.ts
 import { ADAMW_DEFAULTS } from '../../../src/train/adamw.ts';
 import type { PreferenceExample } from '../../../src/dpo/examples.ts';
 import { type TrainOptions, trainDpo } from '../../../src/dpo/trainer.ts';
+import { bucketShape } from '../../../src/dpo/batchRuns.ts';
+import { dpoGraph } from '../../../src/dpo/trainingGraph.ts';
 
 const config = llamaConfig({ vocabSize: 40, hiddenSize: 16, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 4, intermediateSize: 24 });
 
@@ -104,4 +106,24 @@ test('gradient accumulation over two micro-batches of two pairs takes the same s
     const a = accumulated.weights.get(name)!;
     w.forEach((v, i) => assert.ok(Math.abs(a[i]! - v) < 1e-5, `${name}[${i}]: ${a[i]} vs ${v}`));
   }
+});
+
+test('--recompute layers takes the same steps as products, and the choice reaches the graphs', async () => {
+  const task = syntheticTask(8, 11);
+  const round = { ...options, epochs: 2, evalFraction: 0.25 };
+  const products = await trainDpo(config, randomWeights(config, 5, 0.2), task, round);
+  const layers = await trainDpo(config, randomWeights(config, 5, 0.2), task, { ...round, recompute: 'layers' });
+  assert.equal(layers.steps.length, products.steps.length);
+  layers.steps.forEach((m, i) => {
+    const p = products.steps[i]!;
+    for (const name of ['loss', 'rewards/margins', 'grad_norm', 'logits/chosen'] as const) {
+      assert.ok(Math.abs(m[name] - p[name]) <= 1e-5 * Math.max(1, Math.abs(p[name])), `step ${i + 1} ${name}: ${m[name]} vs ${p[name]}`);
+    }
+  });
+  // the step graphs of a layers round recompute whole layers and the head's logits
+  const shape = bucketShape({ indices: [0, 1], length: 8 }, { ...round, recompute: 'layers' }, 2);
+  assert.equal(shape.keepProducts, false);
+  const head = dpoGraph(config, randomWeights(config, 5, 0.2), shape, round.lora, round.loss, ADAMW_DEFAULTS).graph.nodes.find((n) => n.opType === 'HeadTokenLogProbs');
+  assert.deepEqual(head?.attributes.recompute, { kind: 'int', value: 1 });
+  assert.equal(bucketShape({ indices: [0, 1], length: 8 }, round, 2).keepProducts, undefined);
 });
