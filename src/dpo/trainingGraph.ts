@@ -97,7 +97,7 @@ function policySequenceLogps(g: Graph, config: ModelConfig, weights: WeightSourc
   const tokenLogps = op.reshape(
     'float' in head
       ? op.headTokenLogProbs(flat, head.float, targets, chunks, shape.keepProducts === false)
-      : op.headTokenLogProbsBlocks(flat, head.packed, head.scales, targets, head.bits, head.blockSize, chunks),
+      : op.headTokenLogProbsBlocks(flat, targets, head.vocabularyBlocks(chunks)),
     [R, T],
   );
   // the mean logit is hidden · (the table's mean row): no [tokens, vocab] logits for a metric

@@ -243,13 +243,18 @@ export const gradientRules: GradientRules = {
     ];
   },
   // a frozen head in blocks: the input gradient is one composite that recomputes the vocabulary blocks (lower.ts)
-  HeadTokenLogProbsBlocks: (g, [hidden, packed, scales, targets], y, node) => [
-    () => op.headTokenLogProbsBlocksInputGradient(g, hidden, y, packed!, scales!, targets!, intAttr(node, 'bits'), intAttr(node, 'block_size'), intAttr(node, 'chunks')),
-    null,
-    null,
+  HeadTokenLogProbsBlocks: (g, [hidden, targets, ...head], y, node) => [
+    () => op.headTokenLogProbsBlocksInputGradient(g, hidden, y, targets!, headBlocks(head as Value[], node)),
+    ...head.map(() => null),
     null,
   ],
 };
+
+/** HeadTokenLogProbsBlocks' head inputs (packed, scales, then each block's pair) as the op takes them. */
+function headBlocks([packed, scales, ...parts]: Value[], node: Node): op.HeadBlocks {
+  const blocks = Array.from({ length: parts.length / 2 }, (_, i) => ({ packed: parts[2 * i]!, scales: parts[2 * i + 1]! }));
+  return { packed: packed!, scales: scales!, bits: intAttr(node, 'bits'), blockSize: intAttr(node, 'block_size'), blocks };
+}
 
 /**
  * dW of y = a·W for a 2-D W [K, N]: aᵀ·g with a's batch dims folded into rows (not summed per-batch products).

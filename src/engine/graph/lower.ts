@@ -82,8 +82,8 @@ const rules: Record<string, Rule> = {
     x!.graph.addNode('MatMulNBits', [x!, packed!, scales!], [{ dtype: x!.dtype, shape: node.outputs[0]!.shape }], { ...node.attributes, accuracy_level: attr.int(target === 'webgpu' ? 0 : 4) }, MS_DOMAIN),
   [`${PREFER_DOMAIN}:DequantizeBlocks`]: ([packed, scales], node) => [dequantizeLinearBlocks(packed!, scales!, blockAttributes(node))],
   // log p = h·W[t] − logsumexp(h·Wᵀ), the logsumexp one vocabulary block at a time (see vocabularyBlocks)
-  [`${PREFER_DOMAIN}:HeadTokenLogProbsBlocks`]: ([hidden, packed, scales, targets], node) => {
-    const table = blockTable(packed!, scales!, node);
+  [`${PREFER_DOMAIN}:HeadTokenLogProbsBlocks`]: ([hidden, targets, ...head], node) => {
+    const table = blockTable(head, node);
     let gate = zeroOf(hidden!);
     const logsumexps = table.blocks.map((block) => {
       const logits = op.gemmTransB(hidden!, block.weights(gate));
@@ -98,8 +98,8 @@ const rules: Record<string, Rule> = {
     return [op.sub(table.targetLogits(hidden!, targets!), lse)];
   },
   // dh = g·W[t] − Σ_blocks (g·softmax_block)·W_block, each block's softmax from its logits and the forward's logsumexp
-  [`${PREFER_DOMAIN}:HeadTokenLogProbsBlocksInputGradient`]: ([g, hidden, logps, packed, scales, targets], node) => {
-    const table = blockTable(packed!, scales!, node);
+  [`${PREFER_DOMAIN}:HeadTokenLogProbsBlocksInputGradient`]: ([g, hidden, logps, targets, ...head], node) => {
+    const table = blockTable(head, node);
     const gCol = op.unsqueeze(g!, [-1]);
     const lse = op.unsqueeze(op.sub(table.targetLogits(hidden!, targets!), logps!), [-1]);
     const negG = op.neg(gCol);
@@ -161,22 +161,21 @@ function zeroOf(v: Value): Value {
 }
 
 /**
- * A frozen [V, K] head in blocks (HeadTokenLogProbsBlocks' packed and scales), read in `chunks` blocks of its
- * rows. A block's float weights are dequantized from its scales plus a gate (zeroOf the previous block's result),
- * so the runtime dequantizes one block at a time, when it is needed, instead of all of them as soon as the table
- * is fed; and the backward's copies are never merged with the forward's.
+ * A frozen [V, K] head in blocks, as HeadTokenLogProbsBlocks takes it: the whole table's packed and scales (for
+ * row lookups), then each vocabulary block's. A block's float weights are dequantized from its scales plus a gate
+ * (zeroOf the previous block's result), so the runtime dequantizes one block at a time, when it is needed, instead
+ * of all of them as soon as the table is fed; and the backward's copies are never merged with the forward's.
  */
-function blockTable(packed: Value, scales: Value, node: Node) {
+function blockTable([packed, scales, ...parts]: Value[], node: Node) {
   const attributes = blockAttributes(node);
-  const [vocab, blocks] = packed.shape as [number, number];
-  const rows = (targets: Value) => gatherBlockRows(packed, op.reshape(scales, [vocab, blocks, 1]), targets, attributes);
+  const [vocab, blocks] = packed!.shape as [number, number];
+  const rows = (targets: Value) => gatherBlockRows(packed!, op.reshape(scales!, [vocab, blocks, 1]), targets, attributes);
   return {
     rows,
     /** h · W[t] per row: each token's own logit. */
     targetLogits: (hidden: Value, targets: Value) => op.reduceSum(op.mul(hidden, rows(targets)), [-1], false),
-    blocks: op.rowBlocks(vocab, intAttr(node, 'chunks')).map(([start, end]) => ({
-      weights: (gate: Value) =>
-        dequantizeLinearBlocks(op.slice(packed, [start], [end], [0]), op.add(op.slice(scales, [start * blocks], [end * blocks], [0]), gate), attributes),
+    blocks: Array.from({ length: parts.length / 2 }, (_, i) => ({
+      weights: (gate: Value) => dequantizeLinearBlocks(parts[2 * i]!, op.add(parts[2 * i + 1]!, gate), attributes),
     })),
   };
 }

@@ -380,36 +380,54 @@ function requireTargets(opType: string, hidden: Value, targets: Value): void {
 }
 
 /**
- * headTokenLogProbs over a frozen head stored block-quantized (quantize.ts: packed [V, blocks, blockBytes],
- * scales [V·blocks]), computed in `chunks` blocks of the vocabulary: each block of rows is dequantized, its logits
- * computed and reduced to a logsumexp before the next, so neither a float table nor [M, V] logits ever exist.
- * Its input gradient (headTokenLogProbsBlocksInputGradient) recomputes the blocks the same way.
+ * A frozen [V, K] head stored block-quantized (quantize.ts): packed [V, blocks, blockBytes] and scales [V·blocks]
+ * for looking rows up, and the same rows cut into vocabulary blocks, each its own packed and scales (inputs over
+ * the same memory: a block is read without a Slice, which the runtime would fuse into one Split of the table).
  */
-export function headTokenLogProbsBlocks(hidden: Value, packed: Value, scales: Value, targets: Value, bits: number, blockSize: number, chunks: number): Value {
-  const attributes = blockHeadAttributes('HeadTokenLogProbsBlocks', hidden, packed, scales, targets, bits, blockSize, chunks);
-  return hidden.graph.addNode('HeadTokenLogProbsBlocks', [hidden, packed, scales, targets], [{ dtype: hidden.dtype, shape: [hidden.shape[0]!] }], attributes, PREFER_DOMAIN)[0]!;
+export interface HeadBlocks {
+  packed: Value;
+  scales: Value;
+  bits: number;
+  blockSize: number;
+  blocks: readonly { packed: Value; scales: Value }[];
 }
 
-/** d(Σ g·log p)/d hidden of headTokenLogProbsBlocks, given its output `logps`: the vocabulary blocks recomputed one at a time. */
-export function headTokenLogProbsBlocksInputGradient(g: Value, hidden: Value, logps: Value, packed: Value, scales: Value, targets: Value, bits: number, blockSize: number, chunks: number): Value {
-  const attributes = blockHeadAttributes('HeadTokenLogProbsBlocksInputGradient', hidden, packed, scales, targets, bits, blockSize, chunks);
+/**
+ * headTokenLogProbs over a head in blocks, computed one vocabulary block at a time: each block is dequantized, its
+ * logits computed and reduced to a logsumexp before the next, so neither a float table nor [M, V] logits ever
+ * exist. Its input gradient (headTokenLogProbsBlocksInputGradient) recomputes the blocks the same way.
+ */
+export function headTokenLogProbsBlocks(hidden: Value, targets: Value, head: HeadBlocks): Value {
+  const { inputs, attributes } = blockHeadNode('HeadTokenLogProbsBlocks', hidden, targets, head);
+  return hidden.graph.addNode('HeadTokenLogProbsBlocks', [hidden, targets, ...inputs], [{ dtype: hidden.dtype, shape: [hidden.shape[0]!] }], attributes, PREFER_DOMAIN)[0]!;
+}
+
+/** d(Σ g·log p)/d hidden of headTokenLogProbsBlocks, given its output `logps`. */
+export function headTokenLogProbsBlocksInputGradient(g: Value, hidden: Value, logps: Value, targets: Value, head: HeadBlocks): Value {
+  const { inputs, attributes } = blockHeadNode('HeadTokenLogProbsBlocksInputGradient', hidden, targets, head);
   sameDtype('HeadTokenLogProbsBlocksInputGradient', [g, hidden, logps]);
-  return hidden.graph.addNode('HeadTokenLogProbsBlocksInputGradient', [g, hidden, logps, packed, scales, targets], [{ dtype: hidden.dtype, shape: hidden.shape }], attributes, PREFER_DOMAIN)[0]!;
+  return hidden.graph.addNode('HeadTokenLogProbsBlocksInputGradient', [g, hidden, logps, targets, ...inputs], [{ dtype: hidden.dtype, shape: hidden.shape }], attributes, PREFER_DOMAIN)[0]!;
 }
 
-function blockHeadAttributes(opType: string, hidden: Value, packed: Value, scales: Value, targets: Value, bits: number, blockSize: number, chunks: number) {
-  sameGraph(opType, [hidden, packed, scales, targets]);
+/** The head's inputs in node order (packed, scales, then each block's packed and scales), and its attributes. */
+function blockHeadNode(opType: string, hidden: Value, targets: Value, head: HeadBlocks) {
+  const { packed, scales, bits, blockSize, blocks } = head;
+  const inputs = [packed, scales, ...blocks.flatMap((b) => [b.packed, b.scales])];
+  sameGraph(opType, [hidden, targets, ...inputs]);
   requireFloat(opType, hidden);
-  sameDtype(opType, [hidden, scales]);
-  const [vocab, blocks, blockBytes] = packed.shape;
+  sameDtype(opType, [hidden, scales, ...blocks.map((b) => b.scales)]);
   const k = hidden.shape[1];
-  if (hidden.rank !== 2 || typeof k !== 'number' || packed.dtype !== 'uint8' || packed.rank !== 3 || blocks !== Math.ceil(k / blockSize) || blockBytes !== (blockSize * bits) / 8) {
-    fail(opType, `packed ${fmt(packed)} is not ${bits}-bit blocks of ${blockSize} over ${fmt(hidden)}`);
-  }
-  if (scales.rank !== 1 || scales.shape[0] !== (vocab as number) * blocks) fail(opType, `scales ${fmt(scales)} do not match ${fmt(packed)}`);
+  const isBlocksOf = (p: Value, s: Value) => {
+    const [rows, perRow, blockBytes] = p.shape;
+    return p.dtype === 'uint8' && p.rank === 3 && perRow === Math.ceil((k as number) / blockSize) && blockBytes === (blockSize * bits) / 8 && s.rank === 1 && s.shape[0] === (rows as number) * perRow;
+  };
+  if (hidden.rank !== 2 || typeof k !== 'number' || !isBlocksOf(packed, scales)) fail(opType, `packed ${fmt(packed)}, scales ${fmt(scales)} are not ${bits}-bit blocks of ${blockSize} over ${fmt(hidden)}`);
+  const bad = blocks.find((b) => !isBlocksOf(b.packed, b.scales));
+  if (bad) fail(opType, `block ${fmt(bad.packed)}, ${fmt(bad.scales)} is not ${bits}-bit blocks of ${blockSize} over ${fmt(hidden)}`);
+  const rows = blocks.reduce((n, b) => n + (b.packed.shape[0] as number), 0);
+  if (blocks.length === 0 || rows !== packed.shape[0]) fail(opType, `vocabulary blocks of ${rows} rows in all for a head of ${packed.shape[0]}`);
   requireTargets(opType, hidden, targets);
-  if (!Number.isInteger(chunks) || chunks < 1 || chunks > (vocab as number)) fail(opType, `cannot split a vocabulary of ${vocab} into ${chunks} blocks`);
-  return { K: attr.int(k), bits: attr.int(bits), block_size: attr.int(blockSize), chunks: attr.int(chunks) };
+  return { inputs, attributes: { K: attr.int(k), bits: attr.int(bits), block_size: attr.int(blockSize) } };
 }
 
 /**

@@ -32,7 +32,7 @@ const QUANTIZED_HEAD = true;
 const TABLE_BITS: Record<QuantBits, QuantBits> = { 8: 8, 4: 8 };
 
 /** A frozen [vocab, hidden] table: float, or blocks with the mean of its rows (TRL's logits metrics read h · mean row). */
-export type FrozenTable = { float: Value } | { packed: Value; scales: Value; bits: QuantBits; blockSize: number; meanRow: () => Float32Array };
+export type FrozenTable = { float: Value } | { packed: Value; scales: Value; bits: QuantBits; blockSize: number; vocabularyBlocks: (chunks: number) => op.HeadBlocks; meanRow: () => Float32Array };
 
 /**
  * A frozen base's quantized linears per weight source: a round builds several graphs (reference, step and eval per
@@ -172,7 +172,24 @@ export class GraphWeights {
     const storageBits = QUANT_BITS[this.storage];
     if (!storageBits) return { float: this.tensor(name, [vocab, hiddenSize]) };
     const bits = this.tableBits(name, storageBits);
-    return { ...this.blocks([name], hiddenSize, [vocab], 'rows', bits, true, frozenBlocks), bits, meanRow: () => memoized(meanRows, this.quantized([name], hiddenSize, [vocab], 'rows', bits, true, frozenBlocks), meanRow) };
+    const table = { ...this.blocks([name], hiddenSize, [vocab], 'rows', bits, true, frozenBlocks), bits };
+    const q = this.quantized([name], hiddenSize, [vocab], 'rows', bits, true, frozenBlocks);
+    const perRow = blocksPerRow(hiddenSize, q.blockSize);
+    const rowBytes = perRow * ((q.blockSize * bits) / 8);
+    // each block's initializers are views of the table's arrays: fed as they are, no copy
+    const block = ([start, end]: [number, number]) => ({
+      packed: this.memo(`${name}:q${bits}:rows${start}-${end}`, () =>
+        this.g.initializer(`${name}.q${bits}.rows${start}-${end}`, { dtype: 'uint8', shape: [end - start, perRow, rowBytes / perRow], data: q.packed.subarray(start * rowBytes, end * rowBytes) }, { weight: true }),
+      ),
+      scales: this.memo(`${name}:scales:rows${start}-${end}`, () =>
+        this.g.initializer(`${name}.scales.rows${start}-${end}`, { dtype: 'float32', shape: [(end - start) * perRow], data: q.scales.subarray(start * perRow, end * perRow) }, { weight: true }),
+      ),
+    });
+    return {
+      ...table,
+      vocabularyBlocks: (chunks) => ({ ...table, blocks: op.rowBlocks(vocab, chunks).map(block) }),
+      meanRow: () => memoized(meanRows, q, meanRow),
+    };
   }
 
   /** A [vocab, hidden] table's bits: as the file stores it where its blocks repack as they are, else TABLE_BITS. */

@@ -184,7 +184,10 @@ test('ONNX Runtime keeps the backward\'s recomputed int4 unpacking and head bloc
     const file = join(dir, `${recompute}.onnx`);
     const session = await ort.InferenceSession.create(serialize(lowered, 'inputs').model, { graphOptimizationLevel: 'extended', optimizedModelFilePath: file });
     await session.release();
-    const optimized = ModelProto.decode(readFileSync(file)) as unknown as { graph: { node: { op_type: string }[] } };
+    const optimized = ModelProto.decode(readFileSync(file)) as unknown as { graph: { node: { op_type: string; input: string[] }[] } };
+    // no table or layer's codes are split up front into copies of their parts
+    const fed = new Set(lowered.inputs.filter((v) => v.dtype === 'uint8').map((v) => v.name));
+    assert.deepEqual(optimized.graph.node.filter((n) => n.op_type === 'Split' && fed.has(n.input[0]!)).map((n) => n.input[0]), []);
     const [unpackings, dequantizations] = count(lowered.nodes.map((n) => n.opType));
     // every linear unpacked in the forward and again in the backward; the head's 3 blocks dequantized in both
     assert.ok(unpackings! > tied.numLayers * 7, `${unpackings} unpackings`);
