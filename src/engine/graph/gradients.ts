@@ -229,7 +229,7 @@ export const gradientRules: GradientRules = {
         const h = op.slice(hidden, [start], [end], [0]);
         const dLogits = op.mul(op.softmax(op.gemmTransB(gate ? op.add(h, gate) : h, head)), op.neg(op.slice(gCol, [start], [end], [0])));
         const dHidden = shared(() => op.matmul(dLogits, head));
-        if (gated) gate = op.mul(op.slice(op.reshape(dHidden(), [-1]), [0], [1], [0]), 0);
+        if (gated) gate = op.zeroOf(dHidden());
         return { h, dLogits, dHidden };
       });
     });

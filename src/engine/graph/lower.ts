@@ -81,15 +81,15 @@ const rules: Record<string, Rule> = {
   [`${PREFER_DOMAIN}:MatMulBlocks`]: ([x, packed, scales], node, target) =>
     x!.graph.addNode('MatMulNBits', [x!, packed!, scales!], [{ dtype: x!.dtype, shape: node.outputs[0]!.shape }], { ...node.attributes, accuracy_level: attr.int(target === 'webgpu' ? 0 : 4) }, MS_DOMAIN),
   [`${PREFER_DOMAIN}:DequantizeBlocks`]: ([packed, scales], node) => [dequantizeLinearBlocks(packed!, scales!, blockAttributes(node))],
-  // log p = h·W[t] − logsumexp(h·Wᵀ), the logsumexp one vocabulary block at a time (see vocabularyBlocks)
+  // log p = h·W[t] − logsumexp(h·Wᵀ), the logsumexp one vocabulary block at a time (see blockTable)
   [`${PREFER_DOMAIN}:HeadTokenLogProbsBlocks`]: ([hidden, targets, ...head], node) => {
     const table = blockTable(head, node);
-    let gate = zeroOf(hidden!);
+    let gate = op.zeroOf(hidden!);
     const logsumexps = table.blocks.map((block) => {
       const logits = op.gemmTransB(hidden!, block.weights(gate));
       const max = op.reduceMax(logits, [-1]);
       const lse = op.add(op.log(op.reduceSum(op.exp(op.sub(logits, max)), [-1])), max);
-      gate = zeroOf(lse);
+      gate = op.zeroOf(lse);
       return lse;
     });
     const all = logsumexps.length === 1 ? logsumexps[0]! : op.concat(logsumexps, -1);
@@ -105,7 +105,7 @@ const rules: Record<string, Rule> = {
     const negG = op.neg(gCol);
     let dHidden = op.mul(table.rows(targets!), gCol);
     for (const block of table.blocks) {
-      const weights = block.weights(zeroOf(dHidden));
+      const weights = block.weights(op.zeroOf(dHidden));
       const probs = op.exp(op.sub(op.gemmTransB(hidden!, weights), lse));
       dHidden = op.add(dHidden, op.matmul(op.mul(probs, negG), weights));
     }
@@ -153,11 +153,6 @@ function dequantizeLinearBlocks(packed: Value, scales: Value, { k, bits, blockSi
   });
   // a row that is not whole blocks ends in zero padding
   return k === blocks * blockSize ? w! : op.slice(w!, [0], [k], [1]);
-}
-
-/** 0 × one element of `v`: added to a value, it makes what reads the sum wait for `v` (and changes nothing else). */
-function zeroOf(v: Value): Value {
-  return op.mul(op.slice(op.reshape(v, [-1]), [0], [1], [0]), 0);
 }
 
 /**

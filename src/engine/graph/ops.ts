@@ -482,6 +482,15 @@ export function gatherBlocks(packed: Value, scales: Value, indices: Value, bits:
   return packed.graph.addNode('GatherBlocks', [packed, scales, indices], [{ dtype: scales.dtype, shape: [...indices.shape, k] }], attributes, PREFER_DOMAIN)[0]!;
 }
 
+/**
+ * 0 × one element of `v`: added to a value, it makes what reads the sum wait for `v` (an order the runtime must
+ * keep), and makes two copies of one expression differ (the runtime cannot merge them); it changes nothing else
+ * while `v` is finite.
+ */
+export function zeroOf(v: Value): Value {
+  return mul(slice(reshape(v, [-1]), [0], [1], [0]), 0);
+}
+
 /** [start, end) of each of `chunks` near-equal blocks of `rows`. */
 export function rowBlocks(rows: number, chunks: number): [number, number][] {
   return Array.from({ length: chunks }, (_, i) => [Math.floor((i * rows) / chunks), Math.floor(((i + 1) * rows) / chunks)]);
