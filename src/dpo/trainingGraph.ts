@@ -42,10 +42,7 @@ export interface BucketShape {
   rows: number;
   length: number;
   dtype?: 'float32' | 'float64';
-  /**
-   * LM-head blocks: a float head's rows (one [rows·length / headChunks, vocab] block of logits alive at once), or a
-   * head in int8 blocks' vocabulary (one [rows·length, vocab / headChunks] block and its weights).
-   */
+  /** LM-head vocabulary blocks: how many [rows·length, vocab / headChunks] logits (and head rows) are alive at once. */
   headChunks?: number;
   /**
    * Recompute each decoder layer's forward in the backward pass instead of keeping its activations
@@ -55,8 +52,7 @@ export interface BucketShape {
   /**
    * With recompute: keep each layer's products with base weights (q/k/v/o, gate/up: most of its FLOPs, a
    * few [tokens, features] tensors) and its attention context, and recompute only what lies between them
-   * (default on). Off: the least memory, a second forward pass of FLOPs; a float head's logits are computed
-   * again in the backward too.
+   * (default on). Off: the least memory, a second forward pass of FLOPs.
    */
   keepProducts?: boolean;
   /** How the frozen base's linears are stored (default fp32): int8/int4 blocks are dequantized a layer at a time. */
@@ -91,21 +87,12 @@ function policySequenceLogps(g: Graph, config: ModelConfig, weights: WeightSourc
   // a family that reads its linears through inference products (GPT-2's Conv1D) has no dequantized path to train through
   if (g.nodes.some((n) => n.opType === 'MatMulBlocks')) throw new InputError(`training over an ${weightStorage} base is not supported for ${config.architecture}: use --weights fp32`);
   const flat = op.reshape(hidden, [R * T, config.hiddenSize]);
-  // the head's log-probs in blocks of rows (a float table) or of the vocabulary (a table in blocks): never [tokens, vocab] logits at once
+  // the head's log-probs a vocabulary block at a time: never [tokens, vocab] logits at once
   const head = lm.frozenHead();
-  const chunks = shape.headChunks ?? 1;
-  const tokenLogps = op.reshape(
-    'float' in head
-      ? op.headTokenLogProbs(flat, head.float, targets, chunks, shape.keepProducts === false)
-      : op.headTokenLogProbsBlocks(flat, targets, head.vocabularyBlocks(chunks)),
-    [R, T],
-  );
+  const [logps] = op.frozenHeadTokenLogProbs(flat, targets, head.head(shape.headChunks ?? 1));
+  const tokenLogps = op.reshape(logps, [R, T]);
   // the mean logit is hidden · (the table's mean row): no [tokens, vocab] logits for a metric
-  const meanRow = () => {
-    if ('float' in head) return op.reduceMean(head.float, [0], false);
-    return g.constant({ dtype: 'float32', shape: [config.hiddenSize], data: head.meanRow() }, 'head_mean_row');
-  };
-  const logitMeans = () => op.reshape(op.matmul(flat, op.reshape(meanRow(), [config.hiddenSize, 1])), [R, T]);
+  const logitMeans = () => op.reshape(op.matmul(flat, op.reshape(head.meanRow(), [config.hiddenSize, 1])), [R, T]);
   return { sequences: sequenceLogps(tokenLogps, completionMask, average), tokenLogps, completionMask, logitMeans, layerBoundaries };
 }
 

@@ -57,7 +57,8 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[], rule
   for (const node of forward.reverse()) {
     const g = grads.get(node.outputs[0]!);
     if (!g || !node.inputs.some((v) => v && onPath.has(v))) continue;
-    if (node.outputs.length !== 1) throw new Error(`autodiff: ${node.opType} ${node.name} has ${node.outputs.length} outputs`);
+    // a node's further outputs are side results its own rule reads (none may lie on the loss's path)
+    if (node.outputs.slice(1).some((o) => grads.has(o))) throw new Error(`autodiff: ${node.opType} ${node.name}: only its first output can carry a gradient`);
     const rule = rules[node.opType];
     if (!rule) throw new Error(`autodiff: no gradient rule for ${node.opType} (node ${node.name})`);
     const local = rule(g, node.inputs as unknown as Inputs, node.outputs[0]!, node);

@@ -79,8 +79,8 @@ function reducedCount(x: Value, node: Node): number {
 }
 
 /** Builds a value once, on first use, for the rules whose input gradients share a term. */
-function shared<T>(build: () => T): () => T {
-  let v: T | undefined;
+function shared(build: () => Value): () => Value {
+  let v: Value | undefined;
   return () => (v ??= build());
 }
 
@@ -215,46 +215,30 @@ export const gradientRules: GradientRules = {
     null,
   ],
   TokenLogProbs: (g, [logits, targets]) => [() => logitsGradient(logits, targets, g), null],
-  // log p = h·head[t] − logsumexp(h·headᵀ): the softmax part block by block, computing each block's logits again
-  // so that one block's [rows, vocab] tensors are alive at a time (unless the runtime merges that product with the
-  // forward's: with `recompute`, each block's rows are gated on the previous block's result, which both prevents
-  // the merge and makes the runtime finish a block before it starts the next); the target part as row gathers
-  // and scatters
+  // log p = h·head[t] − logsumexp(h·headᵀ): the softmax part block by block, recomputing each block's logits so
+  // that one block's [rows, vocab] tensors are alive at a time; the target part as row gathers and scatters
   HeadTokenLogProbs: (g, [hidden, head, targets], _y, node) => {
     const gCol = op.unsqueeze(g, [-1]);
-    const gated = intAttr(node, 'recompute', 0) === 1;
-    const blocks = shared(() => {
-      let gate: Value | undefined;
-      return op.rowBlocks(hidden.shape[0] as number, intAttr(node, 'chunks', 1)).map(([start, end]) => {
-        const h = op.slice(hidden, [start], [end], [0]);
-        const dLogits = op.mul(op.softmax(op.gemmTransB(gate ? op.add(h, gate) : h, head)), op.neg(op.slice(gCol, [start], [end], [0])));
-        const dHidden = shared(() => op.matmul(dLogits, head));
-        if (gated) gate = op.zeroOf(dHidden());
-        return { h, dLogits, dHidden };
-      });
+    const blocks = op.rowBlocks(hidden.shape[0] as number, intAttr(node, 'chunks', 1)).map(([start, end]) => {
+      const h = op.slice(hidden, [start], [end], [0]);
+      return { h, dLogits: shared(() => op.mul(op.softmax(op.gemmTransB(h, head)), op.neg(op.slice(gCol, [start], [end], [0])))) };
     });
     return [
-      () => op.add(op.concat(blocks().map((b) => b.dHidden()), 0), op.mul(op.gather(head, targets), gCol)),
+      () => op.add(op.concat(blocks.map((b) => op.matmul(b.dLogits(), head)), 0), op.mul(op.gather(head, targets), gCol)),
       () => {
-        const softmaxPart = blocks().map((b) => op.matmul(swapLast(b.dLogits), b.h)).reduce((sum, d) => op.add(sum, d));
+        const softmaxPart = blocks.map((b) => op.matmul(swapLast(b.dLogits()), b.h)).reduce((sum, d) => op.add(sum, d));
         return scatterNDAdd(softmaxPart, op.unsqueeze(targets, [-1]), op.mul(hidden, gCol));
       },
       null,
     ];
   },
-  // a frozen head in blocks: the input gradient is one composite that recomputes the vocabulary blocks (lower.ts)
-  HeadTokenLogProbsBlocks: (g, [hidden, targets, ...head], y, node) => [
-    () => op.headTokenLogProbsBlocksInputGradient(g, hidden, y, targets!, headBlocks(head as Value[], node)),
-    ...head.map(() => null),
+  // log p = h·W[t] − logsumexp(h·Wᵀ) over a frozen head: d/dh = W[t] − E_p[W], E_p[W] the node's second output
+  FrozenHeadTokenLogProbs: (g, [hidden, targets, ...head], _y, node) => [
+    () => op.mul(op.unsqueeze(g, [-1]), op.sub(op.frozenHeadRows(op.frozenHeadOf(node), targets!, hidden.shape[1] as number), node.outputs[1]!)),
     null,
+    ...head.map(() => null),
   ],
 };
-
-/** HeadTokenLogProbsBlocks' head inputs (packed, scales, then each block's pair) as the op takes them. */
-function headBlocks([packed, scales, ...parts]: Value[], node: Node): op.HeadBlocks {
-  const blocks = Array.from({ length: parts.length / 2 }, (_, i) => ({ packed: parts[2 * i]!, scales: parts[2 * i + 1]! }));
-  return { packed: packed!, scales: scales!, bits: intAttr(node, 'bits'), blockSize: intAttr(node, 'block_size'), blocks };
-}
 
 /**
  * dW of y = a·W for a 2-D W [K, N]: aᵀ·g with a's batch dims folded into rows (not summed per-batch products).

@@ -81,35 +81,33 @@ const rules: Record<string, Rule> = {
   [`${PREFER_DOMAIN}:MatMulBlocks`]: ([x, packed, scales], node, target) =>
     x!.graph.addNode('MatMulNBits', [x!, packed!, scales!], [{ dtype: x!.dtype, shape: node.outputs[0]!.shape }], { ...node.attributes, accuracy_level: attr.int(target === 'webgpu' ? 0 : 4) }, MS_DOMAIN),
   [`${PREFER_DOMAIN}:DequantizeBlocks`]: ([packed, scales], node) => [dequantizeLinearBlocks(packed!, scales!, blockAttributes(node))],
-  // log p = h·W[t] − logsumexp(h·Wᵀ), the logsumexp one vocabulary block at a time (see blockTable)
-  [`${PREFER_DOMAIN}:HeadTokenLogProbsBlocks`]: ([hidden, targets, ...head], node) => {
-    const table = blockTable(head, node);
-    let gate = op.zeroOf(hidden!);
-    const logsumexps = table.blocks.map((block) => {
-      const logits = op.gemmTransB(hidden!, block.weights(gate));
+  // log p = h·W[t] − logsumexp(h·Wᵀ) and E_p[W], one vocabulary block at a time: each block's logits give its max m,
+  // its Σ exp(logits − m) and its rows weighed by exp(logits − m); the blocks are combined at the end
+  [`${PREFER_DOMAIN}:FrozenHeadTokenLogProbs`]: (inputs, node) => {
+    const [hidden, targets] = inputs as [Value, Value];
+    const head = op.frozenHeadOf(node, inputs);
+    let gate = op.zeroOf(hidden);
+    const parts = frozenHeadBlocks(head, intAttr(node, 'K')).map((weightsOf) => {
+      const weights = weightsOf(gate);
+      const logits = op.gemmTransB(op.add(hidden, gate), weights);
       const max = op.reduceMax(logits, [-1]);
-      const lse = op.add(op.log(op.reduceSum(op.exp(op.sub(logits, max)), [-1])), max);
-      gate = op.zeroOf(lse);
-      return lse;
+      const e = op.exp(op.sub(logits, max));
+      const part = { max, sum: op.reduceSum(e, [-1]), rows: op.matmul(e, weights) };
+      // the next block waits for both of this block's reductions of e, so e is freed before the next is made
+      gate = op.add(op.zeroOf(part.rows), op.zeroOf(part.sum));
+      return part;
     });
-    const all = logsumexps.length === 1 ? logsumexps[0]! : op.concat(logsumexps, -1);
-    const max = op.reduceMax(all, [-1]);
-    const lse = op.add(op.log(op.reduceSum(op.exp(op.sub(all, max)), [-1], false)), op.squeeze(max, [-1]));
-    return [op.sub(table.targetLogits(hidden!, targets!), lse)];
-  },
-  // dh = g·W[t] − Σ_blocks (g·softmax_block)·W_block, each block's softmax from its logits and the forward's logsumexp
-  [`${PREFER_DOMAIN}:HeadTokenLogProbsBlocksInputGradient`]: ([g, hidden, logps, targets, ...head], node) => {
-    const table = blockTable(head, node);
-    const gCol = op.unsqueeze(g!, [-1]);
-    const lse = op.unsqueeze(op.sub(table.targetLogits(hidden!, targets!), logps!), [-1]);
-    const negG = op.neg(gCol);
-    let dHidden = op.mul(table.rows(targets!), gCol);
-    for (const block of table.blocks) {
-      const weights = block.weights(op.zeroOf(dHidden));
-      const probs = op.exp(op.sub(op.gemmTransB(hidden!, weights), lse));
-      dHidden = op.add(dHidden, op.matmul(op.mul(probs, negG), weights));
-    }
-    return [dHidden];
+    const max = op.reduceMax(op.concat(parts.map((p) => p.max), -1), [-1]);
+    const scaled = parts.map((p) => op.exp(op.sub(p.max, max)));
+    const sum = parts.map((p, i) => op.mul(p.sum, scaled[i]!)).reduce((a, b) => op.add(a, b));
+    const rows = parts.map((p, i) => op.mul(p.rows, scaled[i]!)).reduce((a, b) => op.add(a, b));
+    const logsumexp = op.squeeze(op.add(op.log(sum), max), [-1]);
+    const targetRows =
+      'table' in head
+        ? op.gather(head.table, targets)
+        : gatherBlockRows(head.packed, op.reshape(head.scales, [head.packed.shape[0] as number, head.packed.shape[1] as number, 1]), targets, { k: intAttr(node, 'K'), bits: head.bits, blockSize: head.blockSize });
+    const targetLogits = op.reduceSum(op.mul(hidden, targetRows), [-1], false);
+    return [op.sub(targetLogits, logsumexp), op.div(rows, sum)];
   },
   [`${PREFER_DOMAIN}:GatherBlocks`]: ([packed, scales, indices], node) => [gatherBlockRows(packed!, scales!, indices!, blockAttributes(node))],
   ':LogSoftmax': ([x], node, target) => {
@@ -156,23 +154,15 @@ function dequantizeLinearBlocks(packed: Value, scales: Value, { k, bits, blockSi
 }
 
 /**
- * A frozen [V, K] head in blocks, as HeadTokenLogProbsBlocks takes it: the whole table's packed and scales (for
- * row lookups), then each vocabulary block's. A block's float weights are dequantized from its scales plus a gate
- * (zeroOf the previous block's result), so the runtime dequantizes one block at a time, when it is needed, instead
- * of all of them as soon as the table is fed; and the backward's copies are never merged with the forward's.
+ * Each vocabulary block's float rows of a frozen head, made from a gate (zeroOf the previous block's result): a
+ * quantized block is dequantized from its scales plus the gate, so the runtime dequantizes one block at a time, when
+ * it is needed, instead of all of them as soon as the table is fed. (The rows each block multiplies are gated too:
+ * the runtime finishes a block before it starts the next.)
  */
-function blockTable([packed, scales, ...parts]: Value[], node: Node) {
-  const attributes = blockAttributes(node);
-  const [vocab, blocks] = packed!.shape as [number, number];
-  const rows = (targets: Value) => gatherBlockRows(packed!, op.reshape(scales!, [vocab, blocks, 1]), targets, attributes);
-  return {
-    rows,
-    /** h · W[t] per row: each token's own logit. */
-    targetLogits: (hidden: Value, targets: Value) => op.reduceSum(op.mul(hidden, rows(targets)), [-1], false),
-    blocks: Array.from({ length: parts.length / 2 }, (_, i) => ({
-      weights: (gate: Value) => dequantizeLinearBlocks(parts[2 * i]!, op.add(parts[2 * i + 1]!, gate), attributes),
-    })),
-  };
+function frozenHeadBlocks(head: op.FrozenHead, k: number): ((gate: Value) => Value)[] {
+  if ('table' in head) return head.blocks.map((w) => () => w);
+  const attributes = { k, bits: head.bits, blockSize: head.blockSize };
+  return head.blocks.map((b) => (gate: Value) => dequantizeLinearBlocks(b.packed, op.add(b.scales, gate), attributes));
 }
 
 /**

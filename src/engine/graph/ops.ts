@@ -28,7 +28,7 @@
  * Lowering with { fused: true } (float32 CPU inference graphs only, never differentiated) also emits
  * SimplifiedLayerNormalization, LayerNormalization, Gelu and com.microsoft RotaryEmbedding.
  */
-import { type DType, type Dim, type Shape, type Value, PREFER_DOMAIN, attr, isFloat } from './ir.ts';
+import { type Attribute, type DType, type Dim, type Node, type Shape, type Value, PREFER_DOMAIN, attr, isFloat } from './ir.ts';
 
 function fail(op: string, message: string): never {
   throw new Error(`${op}: ${message}`);
@@ -359,20 +359,15 @@ export function tokenLogProbs(logits: Value, targets: Value): Value {
   return logits.graph.addNode('TokenLogProbs', [logits, targets], [{ dtype: logits.dtype, shape: targets.shape }], {}, PREFER_DOMAIN)[0]!;
 }
 
-/**
- * hidden [M, C], head [V, C], targets int64 [M] → log p(target) [M], computed in `chunks` blocks of rows. With
- * `recompute`, the backward computes each block's logits again instead of reading the forward's (which keeps
- * every block's [rows, V] logits alive from the forward to the backward: 622 MB at 1024 tokens of a 152k vocabulary).
- */
-export function headTokenLogProbs(hidden: Value, head: Value, targets: Value, chunks = 1, recompute = false): Value {
+/** hidden [M, C], head [V, C], targets int64 [M] → log p(target) [M], computed in `chunks` blocks of rows. */
+export function headTokenLogProbs(hidden: Value, head: Value, targets: Value, chunks = 1): Value {
   requireFloat('HeadTokenLogProbs', hidden);
   sameDtype('HeadTokenLogProbs', [hidden, head]);
   if (hidden.rank !== 2 || head.rank !== 2 || hidden.shape[1] !== head.shape[1]) fail('HeadTokenLogProbs', `${fmt(hidden)} × ${fmt(head)}ᵀ: inner dimensions differ`);
   requireTargets('HeadTokenLogProbs', hidden, targets);
   const rows = hidden.shape[0];
   if (typeof rows !== 'number' || !Number.isInteger(chunks) || chunks < 1 || chunks > rows) fail('HeadTokenLogProbs', `cannot split ${fmt(hidden)} into ${chunks} row blocks`);
-  const attributes = { chunks: attr.int(chunks), ...(recompute ? { recompute: attr.int(1) } : {}) };
-  return hidden.graph.addNode('HeadTokenLogProbs', [hidden, head, targets], [{ dtype: hidden.dtype, shape: [rows] }], attributes, PREFER_DOMAIN)[0]!;
+  return hidden.graph.addNode('HeadTokenLogProbs', [hidden, head, targets], [{ dtype: hidden.dtype, shape: [rows] }], { chunks: attr.int(chunks) }, PREFER_DOMAIN)[0]!;
 }
 
 function requireTargets(opType: string, hidden: Value, targets: Value): void {
@@ -380,54 +375,70 @@ function requireTargets(opType: string, hidden: Value, targets: Value): void {
 }
 
 /**
- * A frozen [V, K] head stored block-quantized (quantize.ts): packed [V, blocks, blockBytes] and scales [V·blocks]
- * for looking rows up, and the same rows cut into vocabulary blocks, each its own packed and scales (inputs over
- * the same memory: a block is read without a Slice, which the runtime would fuse into one Split of the table).
+ * A frozen [V, K] LM head cut into vocabulary blocks: a float table and its row blocks, or a table stored
+ * block-quantized (quantize.ts: packed [V, blocks, blockBytes], scales [V·blocks]) and each row block's packed and
+ * scales. The blocks are inputs of their own over the table's memory: a block is read without a Slice, which the
+ * runtime would fuse into one Split that copies the whole table.
  */
-export interface HeadBlocks {
-  packed: Value;
-  scales: Value;
-  bits: number;
-  blockSize: number;
-  blocks: readonly { packed: Value; scales: Value }[];
-}
+export type FrozenHead =
+  | { table: Value; blocks: readonly Value[] }
+  | { packed: Value; scales: Value; bits: number; blockSize: number; blocks: readonly { packed: Value; scales: Value }[] };
 
 /**
- * headTokenLogProbs over a head in blocks, computed one vocabulary block at a time: each block is dequantized, its
- * logits computed and reduced to a logsumexp before the next, so neither a float table nor [M, V] logits ever
- * exist. Its input gradient (headTokenLogProbsBlocksInputGradient) recomputes the blocks the same way.
+ * log p(target) [M] of hidden [M, K] under a frozen head, and E_p[W] [M, K], each row's head rows averaged under
+ * its softmax, computed one vocabulary block at a time: a block's logits are reduced to a running logsumexp and a
+ * weighted sum of its rows before the next block, so no [M, V] logits (and with a quantized head no float table)
+ * ever exist. The gradient wrt hidden is then g·(W[t] − E_p[W]): the backward never reads the head again.
  */
-export function headTokenLogProbsBlocks(hidden: Value, targets: Value, head: HeadBlocks): Value {
-  const { inputs, attributes } = blockHeadNode('HeadTokenLogProbsBlocks', hidden, targets, head);
-  return hidden.graph.addNode('HeadTokenLogProbsBlocks', [hidden, targets, ...inputs], [{ dtype: hidden.dtype, shape: [hidden.shape[0]!] }], attributes, PREFER_DOMAIN)[0]!;
-}
-
-/** d(Σ g·log p)/d hidden of headTokenLogProbsBlocks, given its output `logps`. */
-export function headTokenLogProbsBlocksInputGradient(g: Value, hidden: Value, logps: Value, targets: Value, head: HeadBlocks): Value {
-  const { inputs, attributes } = blockHeadNode('HeadTokenLogProbsBlocksInputGradient', hidden, targets, head);
-  sameDtype('HeadTokenLogProbsBlocksInputGradient', [g, hidden, logps]);
-  return hidden.graph.addNode('HeadTokenLogProbsBlocksInputGradient', [g, hidden, logps, targets, ...inputs], [{ dtype: hidden.dtype, shape: hidden.shape }], attributes, PREFER_DOMAIN)[0]!;
-}
-
-/** The head's inputs in node order (packed, scales, then each block's packed and scales), and its attributes. */
-function blockHeadNode(opType: string, hidden: Value, targets: Value, head: HeadBlocks) {
-  const { packed, scales, bits, blockSize, blocks } = head;
-  const inputs = [packed, scales, ...blocks.flatMap((b) => [b.packed, b.scales])];
+export function frozenHeadTokenLogProbs(hidden: Value, targets: Value, head: FrozenHead): [logps: Value, expectedRow: Value] {
+  const opType = 'FrozenHeadTokenLogProbs';
+  const inputs = 'table' in head ? [head.table, ...head.blocks] : [head.packed, head.scales, ...head.blocks.flatMap((b) => [b.packed, b.scales])];
   sameGraph(opType, [hidden, targets, ...inputs]);
   requireFloat(opType, hidden);
-  sameDtype(opType, [hidden, scales, ...blocks.map((b) => b.scales)]);
-  const k = hidden.shape[1];
-  const isBlocksOf = (p: Value, s: Value) => {
-    const [rows, perRow, blockBytes] = p.shape;
-    return p.dtype === 'uint8' && p.rank === 3 && perRow === Math.ceil((k as number) / blockSize) && blockBytes === (blockSize * bits) / 8 && s.rank === 1 && s.shape[0] === (rows as number) * perRow;
-  };
-  if (hidden.rank !== 2 || typeof k !== 'number' || !isBlocksOf(packed, scales)) fail(opType, `packed ${fmt(packed)}, scales ${fmt(scales)} are not ${bits}-bit blocks of ${blockSize} over ${fmt(hidden)}`);
-  const bad = blocks.find((b) => !isBlocksOf(b.packed, b.scales));
-  if (bad) fail(opType, `block ${fmt(bad.packed)}, ${fmt(bad.scales)} is not ${bits}-bit blocks of ${blockSize} over ${fmt(hidden)}`);
-  const rows = blocks.reduce((n, b) => n + (b.packed.shape[0] as number), 0);
-  if (blocks.length === 0 || rows !== packed.shape[0]) fail(opType, `vocabulary blocks of ${rows} rows in all for a head of ${packed.shape[0]}`);
   requireTargets(opType, hidden, targets);
-  return { inputs, attributes: { K: attr.int(k), bits: attr.int(bits), block_size: attr.int(blockSize) } };
+  const k = hidden.shape[1];
+  if (hidden.rank !== 2 || typeof k !== 'number') fail(opType, `hidden ${fmt(hidden)} is not [rows, features]`);
+  let vocab: number;
+  let attributes: Record<string, Attribute> = {};
+  if ('table' in head) {
+    sameDtype(opType, [hidden, head.table, ...head.blocks]);
+    const bad = [head.table, ...head.blocks].find((w) => w.rank !== 2 || w.shape[1] !== k);
+    if (bad) fail(opType, `${fmt(bad)} is not rows of ${k} features`);
+    vocab = head.blocks.reduce((n, w) => n + (w.shape[0] as number), 0);
+  } else {
+    const { packed, scales, bits, blockSize, blocks } = head;
+    sameDtype(opType, [hidden, scales, ...blocks.map((b) => b.scales)]);
+    const isBlocksOf = (p: Value, s: Value) => {
+      const [rows, perRow, blockBytes] = p.shape;
+      return p.dtype === 'uint8' && p.rank === 3 && perRow === Math.ceil(k / blockSize) && blockBytes === (blockSize * bits) / 8 && s.rank === 1 && s.shape[0] === (rows as number) * perRow;
+    };
+    const bad = [{ packed, scales }, ...blocks].find((b) => !isBlocksOf(b.packed, b.scales));
+    if (bad) fail(opType, `${fmt(bad.packed)}, ${fmt(bad.scales)} are not ${bits}-bit blocks of ${blockSize} over ${k} features`);
+    vocab = blocks.reduce((n, b) => n + (b.packed.shape[0] as number), 0);
+    attributes = { bits: attr.int(bits), block_size: attr.int(blockSize) };
+  }
+  const tableRows = 'table' in head ? head.table.shape[0] : head.packed.shape[0];
+  if (head.blocks.length === 0 || vocab !== tableRows) fail(opType, `vocabulary blocks of ${vocab} rows in all for a head of ${tableRows}`);
+  const [logps, expectedRow] = hidden.graph.addNode(opType, [hidden, targets, ...inputs], [{ dtype: hidden.dtype, shape: [hidden.shape[0]!] }, { dtype: hidden.dtype, shape: hidden.shape }], { K: attr.int(k), ...attributes }, PREFER_DOMAIN);
+  return [logps!, expectedRow!];
+}
+
+/** The head a FrozenHeadTokenLogProbs node reads (its inputs after hidden and targets), as `inputs` map them. */
+export function frozenHeadOf(node: Node, inputs: readonly (Value | null)[] = node.inputs): FrozenHead {
+  const [, , first, ...rest] = inputs as Value[];
+  const bits = node.attributes.bits;
+  const blockSize = node.attributes.block_size;
+  if (bits?.kind !== 'int' || blockSize?.kind !== 'int') return { table: first!, blocks: rest };
+  const [scales, ...parts] = rest;
+  const blocks = Array.from({ length: parts.length / 2 }, (_, i) => ({ packed: parts[2 * i]!, scales: parts[2 * i + 1]! }));
+  return { packed: first!, scales: scales!, bits: bits.value, blockSize: blockSize.value, blocks };
+}
+
+/** A frozen head's rows `indices` as floats: gathered from the float table, or looked up from the blocks. */
+export function frozenHeadRows(head: FrozenHead, indices: Value, k: number): Value {
+  if ('table' in head) return gather(head.table, indices);
+  const { packed, scales, bits, blockSize } = head;
+  return gatherBlocks(packed, reshape(scales, [packed.shape[0] as number, packed.shape[1] as number, 1]), indices, bits, blockSize, k);
 }
 
 /**

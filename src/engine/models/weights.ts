@@ -32,7 +32,15 @@ const QUANTIZED_HEAD = true;
 const TABLE_BITS: Record<QuantBits, QuantBits> = { 8: 8, 4: 8 };
 
 /** A frozen [vocab, hidden] table: float, or blocks with the mean of its rows (TRL's logits metrics read h · mean row). */
-export type FrozenTable = { float: Value } | { packed: Value; scales: Value; bits: QuantBits; blockSize: number; vocabularyBlocks: (chunks: number) => op.HeadBlocks; meanRow: () => Float32Array };
+/**
+ * A frozen [vocab, hidden] table: as the LM head in `chunks` vocabulary blocks, its rows for token ids (the
+ * embedding), and the mean of its rows (TRL's logits metrics read hidden · mean row).
+ */
+export interface FrozenTable {
+  head(chunks: number): op.FrozenHead;
+  rows(ids: Value): Value;
+  meanRow(): Value;
+}
 
 /**
  * A frozen base's quantized linears per weight source: a round builds several graphs (reference, step and eval per
@@ -148,8 +156,7 @@ export class GraphWeights {
   embedding(ids: Value, name: string, vocab: number, hiddenSize: number): Value {
     const storageBits = QUANT_BITS[this.storage];
     if (this.frozenBase) {
-      const table = this.frozenTable(name, vocab, hiddenSize);
-      return 'float' in table ? op.gather(table.float, ids) : op.gatherBlocks(table.packed, op.reshape(table.scales, [vocab, table.packed.shape[1] as number, 1]), ids, table.bits, table.blockSize, hiddenSize);
+      return this.frozenTable(name, vocab, hiddenSize).rows(ids);
     }
     if (!storageBits || !QUANTIZED_HEAD) return op.gather(this.tensor(name, [vocab, hiddenSize]), ids);
     const bits = this.tableBits(name, storageBits);
@@ -165,30 +172,43 @@ export class GraphWeights {
   /**
    * A [vocab, hidden] table (token embedding, LM head) as a frozen-base graph (LoRA training) reads it: fp32/fp16
    * storage keep it fp32; int8/int4 keep it in blocks (at the bits inference gives it), quantized once per weight
-   * source, from which the embedding's rows are looked up and the head's log-probs are computed a vocabulary block
-   * at a time (HeadTokenLogProbsBlocks): no float table in memory (at 1.5B, 933 MB).
+   * source: no float table in memory (at 1.5B, 933 MB). Its rows are looked up for the embedding; the head's
+   * log-probs are computed a vocabulary block at a time (op.frozenHeadTokenLogProbs), each block an initializer of
+   * its own over the table's memory (fed as it is, no copy).
    */
   frozenTable(name: string, vocab: number, hiddenSize: number): FrozenTable {
     const storageBits = QUANT_BITS[this.storage];
-    if (!storageBits) return { float: this.tensor(name, [vocab, hiddenSize]) };
+    const view = <T extends Float32Array | Float64Array | Uint8Array>(key: string, data: T, shape: number[]) =>
+      this.memo(key, () => this.g.initializer(key, { dtype: data instanceof Uint8Array ? 'uint8' : this.dtype, shape, data }, { weight: true }));
+    if (!storageBits) {
+      const table = this.tensor(name, [vocab, hiddenSize]);
+      const data = this.g.initializers.get(table)!.tensor.data as Float32Array | Float64Array;
+      const head = (chunks: number): op.FrozenHead => ({
+        table,
+        blocks: op.rowBlocks(vocab, chunks).map(([start, end]) => view(`${name}.rows${start}-${end}`, data.subarray(start * hiddenSize, end * hiddenSize), [end - start, hiddenSize])),
+      });
+      return { head, rows: (ids) => op.gather(table, ids), meanRow: () => op.reduceMean(table, [0], false) };
+    }
     const bits = this.tableBits(name, storageBits);
-    const table = { ...this.blocks([name], hiddenSize, [vocab], 'rows', bits, true, frozenBlocks), bits };
+    const { packed, scales, blockSize } = this.blocks([name], hiddenSize, [vocab], 'rows', bits, true, frozenBlocks);
     const q = this.quantized([name], hiddenSize, [vocab], 'rows', bits, true, frozenBlocks);
-    const perRow = blocksPerRow(hiddenSize, q.blockSize);
-    const rowBytes = perRow * ((q.blockSize * bits) / 8);
-    // each block's initializers are views of the table's arrays: fed as they are, no copy
-    const block = ([start, end]: [number, number]) => ({
-      packed: this.memo(`${name}:q${bits}:rows${start}-${end}`, () =>
-        this.g.initializer(`${name}.q${bits}.rows${start}-${end}`, { dtype: 'uint8', shape: [end - start, perRow, rowBytes / perRow], data: q.packed.subarray(start * rowBytes, end * rowBytes) }, { weight: true }),
-      ),
-      scales: this.memo(`${name}:scales:rows${start}-${end}`, () =>
-        this.g.initializer(`${name}.scales.rows${start}-${end}`, { dtype: 'float32', shape: [(end - start) * perRow], data: q.scales.subarray(start * perRow, end * perRow) }, { weight: true }),
-      ),
+    const perRow = blocksPerRow(hiddenSize, blockSize);
+    const blockBytes = (blockSize * bits) / 8;
+    const head = (chunks: number): op.FrozenHead => ({
+      packed,
+      scales,
+      bits,
+      blockSize,
+      blocks: op.rowBlocks(vocab, chunks).map(([start, end]) => ({
+        packed: view(`${name}.q${bits}.rows${start}-${end}`, q.packed.subarray(start * perRow * blockBytes, end * perRow * blockBytes), [end - start, perRow, blockBytes]),
+        scales: view(`${name}.scales.rows${start}-${end}`, q.scales.subarray(start * perRow, end * perRow), [(end - start) * perRow]),
+      })),
     });
+    const meanRowData = () => memoized(meanRows, q, meanRow);
     return {
-      ...table,
-      vocabularyBlocks: (chunks) => ({ ...table, blocks: op.rowBlocks(vocab, chunks).map(block) }),
-      meanRow: () => memoized(meanRows, q, meanRow),
+      head,
+      rows: (ids) => op.frozenHeadRows({ packed, scales, bits, blockSize, blocks: [] }, ids, hiddenSize),
+      meanRow: () => this.memo(`${name}:mean row`, () => this.g.constant({ dtype: 'float32', shape: [hiddenSize], data: meanRowData() }, `${name}.mean_row`)),
     };
   }
 

@@ -227,8 +227,8 @@ test('TokenLogProbs: g · (onehot(target) − softmax(logits))', () =>
     build: ({ logits, targets }) => op.tokenLogProbs(logits!, targets!),
   }));
 
-for (const [chunks, recompute] of [[1, false], [3, false], [3, true]] as const) {
-  test(`HeadTokenLogProbs in ${chunks} row block(s)${recompute ? ', logits recomputed block after block' : ''}: gradients for the hidden states and the head`, () =>
+for (const chunks of [1, 3]) {
+  test(`HeadTokenLogProbs in ${chunks} row block(s): gradients for the hidden states and the head`, () =>
     expectGradients({
       inputs: {
         hidden: rand([7, 4], 44),
@@ -236,9 +236,47 @@ for (const [chunks, recompute] of [[1, false], [3, false], [3, true]] as const) 
         targets: { shape: [7], data: [0n, 5n, 5n, 2n, 1n, 3n, 5n], dtype: 'int64' },
       },
       wrt: ['hidden', 'head'],
-      build: ({ hidden, head, targets }) => op.headTokenLogProbs(hidden!, head!, targets!, chunks, recompute),
+      build: ({ hidden, head, targets }) => op.headTokenLogProbs(hidden!, head!, targets!, chunks),
     }));
 }
+
+for (const blocks of [1, 3]) {
+  test(`FrozenHeadTokenLogProbs over ${blocks} vocabulary block(s): the gradient for the hidden states (the head frozen)`, () =>
+    expectGradients({
+      inputs: {
+        hidden: rand([7, 4], 48),
+        head: rand([6, 4], 49),
+        targets: { shape: [7], data: [0n, 5n, 5n, 2n, 1n, 3n, 5n], dtype: 'int64' },
+      },
+      wrt: ['hidden'],
+      build: ({ hidden, head, targets }) => op.frozenHeadTokenLogProbs(hidden!, targets!, { table: head!, blocks: op.rowBlocks(6, blocks).map(([a, b]) => op.slice(head!, [a], [b], [0])) })[0],
+    }));
+}
+
+test('FrozenHeadTokenLogProbs equals TokenLogProbs of the full logits, and its second output is softmax · head', async () => {
+  const g = new Graph();
+  const hidden = g.input('hidden', 'float64', [7, 4]);
+  const head = g.input('head', 'float64', [6, 4]);
+  const targets = g.input('targets', 'int64', [7]);
+  const [logps, expected] = op.frozenHeadTokenLogProbs(hidden, targets, { table: head, blocks: [op.slice(head, [0], [4], [0]), op.slice(head, [4], [6], [0])] });
+  g.output(logps, 'blocked');
+  g.output(expected, 'expected');
+  g.output(op.tokenLogProbs(op.gemmTransB(hidden, head), targets), 'full');
+  g.output(op.matmul(op.softmax(op.gemmTransB(hidden, head)), head), 'softmax_head');
+  const session = await ort.InferenceSession.create(serialize(lower(g)).model);
+  const out = await session.run({
+    hidden: new ort.Tensor('float64', Float64Array.from(uniform(28, 50, -3, 3)), [7, 4]),
+    head: new ort.Tensor('float64', Float64Array.from(uniform(24, 51, -3, 3)), [6, 4]),
+    targets: new ort.Tensor('int64', BigInt64Array.from([0n, 5n, 5n, 2n, 1n, 3n, 5n]), [7]),
+  });
+  await session.release();
+  for (const [a, b] of [['blocked', 'full'], ['expected', 'softmax_head']] as const) {
+    const [x, y] = [out[a]!.data as Float64Array, out[b]!.data as Float64Array];
+    assert.equal(x.length, y.length);
+    y.forEach((v, i) => assert.ok(Math.abs(x[i]! - v) < 1e-12, `${a}[${i}]: ${x[i]} vs ${v}`));
+  }
+  assert.throws(() => op.frozenHeadTokenLogProbs(hidden, targets, { table: head, blocks: [op.slice(head, [0], [4], [0])] }), /vocabulary blocks of 4 rows in all for a head of 6/);
+});
 
 test('HeadTokenLogProbs in row blocks equals TokenLogProbs of the full logits', async () => {
   const g = new Graph();

@@ -120,10 +120,10 @@ test('--recompute layers takes the same steps as products, and the choice reache
       assert.ok(Math.abs(m[name] - p[name]) <= 1e-5 * Math.max(1, Math.abs(p[name])), `step ${i + 1} ${name}: ${m[name]} vs ${p[name]}`);
     }
   });
-  // the step graphs of a layers round recompute whole layers and the head's logits
-  const shape = bucketShape({ indices: [0, 1], length: 8 }, { ...round, recompute: 'layers' }, 2);
-  assert.equal(shape.keepProducts, false);
-  const head = dpoGraph(config, randomWeights(config, 5, 0.2), shape, round.lora, round.loss, ADAMW_DEFAULTS).graph.nodes.find((n) => n.opType === 'HeadTokenLogProbs');
-  assert.deepEqual(head?.attributes.recompute, { kind: 'int', value: 1 });
-  assert.equal(bucketShape({ indices: [0, 1], length: 8 }, round, 2).keepProducts, undefined);
+  // the step graphs of a layers round recompute whole layers: more of each layer is computed again
+  const stepNodes = (recompute?: 'layers') => {
+    const shape = bucketShape({ indices: [0, 1], length: 8 }, { ...round, recompute }, 2);
+    return dpoGraph(config, randomWeights(config, 5, 0.2), shape, round.lora, round.loss, ADAMW_DEFAULTS).graph.nodes.length;
+  };
+  assert.ok(stepNodes('layers') > stepNodes(), `${stepNodes('layers')} nodes with layers, ${stepNodes()} with products`);
 });
