@@ -99,8 +99,9 @@ function onDemandRandomWeights(config: ModelConfig, scale: number): WeightSource
 }
 
 /**
- * Useful FLOPs of one step: forward, backward to the activations (LoRA-only training still needs dX everywhere),
- * LM-head recompute. The recomputed layer forwards are not counted: they are the price of the memory saved.
+ * Useful FLOPs of one step: forward, backward to the activations (LoRA-only training still needs dX everywhere).
+ * The frozen head's two products (its logits, and E_p[W] in the forward, which stands for its dX) count once each.
+ * The recomputed layer forwards are not counted: they are the price of the memory saved.
  */
 function stepFlops(c: ModelConfig, rows: number, T: number): number {
   const tokens = rows * T;
@@ -110,8 +111,8 @@ function stepFlops(c: ModelConfig, rows: number, T: number): number {
   const attention = L * rows * 2 * T * T * H * D; // QKᵀ and PV, multiply-adds
   const head = V * C;
   const forward = 2 * tokens * (linear + lora + head) + 2 * attention;
-  // backward: dX of every linear and LoRA product, dA/dB, attention's four products, head recompute + dX
-  const backward = 2 * tokens * (linear + 2 * lora) + 4 * attention + 2 * 2 * tokens * head;
+  // backward: dX of every linear and LoRA product, dA/dB, attention's four products, the head's dX (as E_p[W])
+  const backward = 2 * tokens * (linear + 2 * lora) + 4 * attention + 2 * tokens * head;
   return forward + backward;
 }
 
@@ -294,7 +295,7 @@ async function row(T: number): Promise<void> {
 async function main(): Promise<void> {
   if (values.child) return child(Number(values.child));
   console.log(
-    `bench:train — ${shape} shapes, fp32 compute, ${baseWeights} base (PyTorch: float32, OMP_WAIT_POLICY ${process.env.OMP_WAIT_POLICY ?? 'PASSIVE'}), CPU, ${threads} threads, LoRA r=${RANK} on all linears, 1 pair/step, ${steps === 0 ? 'the warm-up step alone' : `best of ${steps} steps after a warm-up`}, head row blocks ${headChunks}, CPU arena ${arena ? 'on' : 'off'}, recompute ${recompute}, memory pattern ${memPattern ? 'on' : 'off'}`,
+    `bench:train — ${shape} shapes, fp32 compute, ${baseWeights} base (PyTorch: float32, OMP_WAIT_POLICY ${process.env.OMP_WAIT_POLICY ?? 'PASSIVE'}), CPU, ${threads} threads, LoRA r=${RANK} on all linears, 1 pair/step, ${steps === 0 ? 'the warm-up step alone' : `best of ${steps} steps after a warm-up`}, head vocabulary blocks ${headChunks}, CPU arena ${arena ? 'on' : 'off'}, recompute ${recompute}, memory pattern ${memPattern ? 'on' : 'off'}`,
   );
   console.log('speed × = PyTorch step / Prefer step (PyTorch with its reference forward); × policy = without it; anchor ratio = Prefer FLOP/s / ORT MatMul FLOP/s');
   console.log(line(COLUMNS));
