@@ -71,7 +71,7 @@ export class GraphWeights {
   private readonly quantizedCache = new Map<string, BlockQuantized>();
   /** How this graph stores linear weights: set per forward pass. */
   storage: WeightStorage = 'fp32';
-  /** Frozen-base graphs (LoRA training): the LM head stays fp32 whatever the storage, the logits' gradient flows through it. */
+  /** Frozen-base graphs (LoRA training): the embedding is read through frozenTable, as the family's frozenHead reads the LM head. */
   frozenBase = false;
 
   constructor(g: Graph, source: WeightSource, dtype: DType) {
@@ -139,7 +139,7 @@ export class GraphWeights {
   /** The LM head's logits: hidden × headᵀ for a [vocab, hidden] table (block-quantized with the linears where QUANTIZED_HEAD says so). */
   head(hidden: Value, name: string, vocab: number, hiddenSize: number): Value {
     const bits = QUANT_BITS[this.storage];
-    if (!bits || !QUANTIZED_HEAD || this.frozenBase) return timesTransposed(hidden, this.tensor(name, [vocab, hiddenSize]));
+    if (!bits || !QUANTIZED_HEAD) return timesTransposed(hidden, this.tensor(name, [vocab, hiddenSize]));
     const tableBits = this.tableBits(name, bits);
     const q = this.blocks([name], hiddenSize, [vocab], 'rows', tableBits);
     return op.matmulBlocks(hidden, q.packed, q.scales, tableBits, q.blockSize);
