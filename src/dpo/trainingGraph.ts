@@ -103,13 +103,15 @@ export function referenceGraph(config: ModelConfig, weights: WeightSource, shape
 }
 
 /**
- * The linears `lora` adapts on this model, from a one-token forward pass over a graph that is never run:
- * the weights are read as stored, so nothing is copied. Throws on a LoRA config or a target the model lacks.
+ * The linears `lora` adapts on this model, from a one-token forward pass over a graph that is never run.
+ * `baseWeights` should be the storage the round trains over: int8/int4 weights are quantized once per weight
+ * source and shared with the round's graphs, where reading them as fp32 would convert a quantized file's whole
+ * model to floats (6.2 GB at 1.5B) for nothing. Throws on a LoRA config or a target the model lacks.
  */
-export function adaptedLinears(config: ModelConfig, weights: WeightSource, lora: LoraConfig): LinearSite[] {
+export function adaptedLinears(config: ModelConfig, weights: WeightSource, lora: LoraConfig, baseWeights?: WeightStorage): LinearSite[] {
   const g = new Graph('lora_sites');
   const adapter = new LoraAdapter(g, lora, 'float32');
-  policySequenceLogps(g, config, weights, { rows: 2, length: 1 }, false, adapter.hook);
+  policySequenceLogps(g, config, weights, { rows: 2, length: 1, ...(baseWeights ? { baseWeights } : {}) }, false, adapter.hook);
   adapter.assertTargetsMatched();
   return adapter.layers.map((l) => l.site);
 }

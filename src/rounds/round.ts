@@ -158,7 +158,7 @@ export async function runRound(options: RoundOptions, hooks: RoundHooks = {}): P
         `${saved!.dir}: the round was trained on the model in ${record.modelDir}, and ${modelDir} holds other weights`,
       );
     }
-    checkLoraFits(checkpoint.config, checkpoint.weights, training.lora);
+    checkLoraFits(checkpoint.config, checkpoint.weights, training.lora, training.baseWeights);
     const { tokenizer } = checkpoint;
     const trainOptions: TrainOptions = {
       ...training,

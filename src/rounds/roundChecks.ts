@@ -7,6 +7,7 @@
 import { lstatSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { ModelConfig, WeightSource } from '../engine/hf/types.ts';
+import type { WeightStorage } from '../engine/models/weights.ts';
 import { InputError, firstLine } from '../inputError.ts';
 import { ADAPTER_FILES } from '../dpo/adapterFiles.ts';
 import { type RoundRecord, checkpointFolderProblem, readRoundRecord } from '../dpo/checkpoint.ts';
@@ -135,11 +136,14 @@ export function checkRoundPaths({ modelDir, outDir, database, checkpoint }: Roun
   return { record, replaceAdapter };
 }
 
-/** Refuses a LoRA config the model cannot take: a target it lacks, or a rank above its adapted linears' smallest dimension. */
-export function checkLoraFits(config: ModelConfig, weights: WeightSource, lora: LoraConfig): void {
+/**
+ * Refuses a LoRA config the model cannot take: a target it lacks, or a rank above its adapted linears' smallest
+ * dimension. `baseWeights` is the round's storage, so that looking the linears up reads them as the round will.
+ */
+export function checkLoraFits(config: ModelConfig, weights: WeightSource, lora: LoraConfig, baseWeights?: WeightStorage): void {
   let sites;
   try {
-    sites = adaptedLinears(config, weights, lora);
+    sites = adaptedLinears(config, weights, lora, baseWeights);
   } catch (e) {
     // the LoRA options' own errors are the user's; anything else (a damaged model) keeps its kind
     if (!(e instanceof Error) || !e.message.startsWith('lora: ')) throw e;

@@ -20,6 +20,9 @@ import { readSafetensors } from '../../../src/engine/hf/safetensors.ts';
 import { makeCheckpoint } from '../../../scripts/fixtures/make-checkpoints.ts';
 import { readAdapterConfig } from '../../../src/dpo/adapterFiles.ts';
 import { ModelProto } from '../../../src/engine/graph/onnxProto.ts';
+import { loadCheckpoint } from '../../../src/engine/hf/checkpoint.ts';
+import { checkLoraFits } from '../../../src/rounds/roundChecks.ts';
+import { writeGguf } from '../../reference/gguf.ts';
 import { prefer, tempDir } from '../cli/helpers.ts';
 
 // rows of 40 values: one whole block of 32 and one padded block per row
@@ -195,4 +198,31 @@ test('ONNX Runtime keeps the backward\'s recomputed int4 unpacking apart from th
     assert.equal(dequantizations, unpackings! + 3);
     assert.deepEqual(count(optimized.graph.node.map((n) => n.op_type)), [unpackings, dequantizations], `${recompute}: the optimized graph merged some of them`);
   }
+});
+
+test('the LoRA check of an int8 round over a Q8_0 file reads no weight matrix as floats', async () => {
+  const dir = tempDir('lora-check-gguf');
+  const file = join(dir, 'model-q8_0.gguf');
+  await writeGguf(await loadCheckpoint(await makeCheckpoint('qwen2', join(dir, 'source'))), file, { type: 'Q8_0' });
+  const checkpoint = await loadCheckpoint(file);
+  const readAsFloats = (storage: WeightStorage) => {
+    const read: string[] = [];
+    const source = checkpoint.weights;
+    const counting: WeightSource = {
+      names: () => source.names(),
+      has: (name) => source.has(name),
+      get: (name) => {
+        const w = source.get(name);
+        if (w.shape.length === 2) read.push(name);
+        return w;
+      },
+      blocks: (name) => source.blocks?.(name),
+      blockType: (name) => source.blockType?.(name),
+    };
+    checkLoraFits(checkpoint.config, counting, { rank: 2, alpha: 4 }, storage);
+    return read;
+  };
+  assert.deepEqual(readAsFloats('int8'), []);
+  // the count sees reads: fp32 reads every matrix
+  assert.ok(readAsFloats('fp32').length > checkpoint.config.numLayers * 7);
 });
