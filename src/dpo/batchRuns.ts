@@ -74,6 +74,15 @@ export class SessionCache {
     return session;
   }
 
+  /** Releases the sessions of one kind (a phase that is over), and with them the memory their runs held. */
+  async releaseKind(kind: GraphKind): Promise<void> {
+    for (const [key, s] of this.sessions) {
+      if (!key.startsWith(`${kind}:`)) continue;
+      await s.release();
+      this.sessions.delete(key);
+    }
+  }
+
   async release(): Promise<void> {
     for (const s of this.sessions.values()) await s.release();
     this.sessions.clear();

@@ -330,6 +330,8 @@ export async function trainDpo(config: ModelConfig, weights: WeightSource, examp
     // reference log-probs, once per example: the adapter is off, so they never change during the round
     hooks.onPhase?.({ kind: 'reference', pairs: examples.length, unit });
     await objective.reference([...trainBatches, ...evalBatches], order);
+    // the reference graphs are done for the round: their sessions (and their runs' memory) go before the steps
+    await sessions.releaseKind('reference');
 
     // the whole round's step order up front: resuming at step k replays the same seeded shuffles; each optimizer
     // step takes `accumulation` micro-batches of one epoch (fewer at the epoch's end)
