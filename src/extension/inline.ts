@@ -5,7 +5,7 @@ import {
   offeredFeedback,
   type PromptInput,
 } from '../store/store.ts';
-import { promptAt } from './compare/slot.ts';
+import { insertedAt, promptAt } from './compare/slot.ts';
 import type { CompletionSources } from './compare/sources.ts';
 import type { Services } from './services.ts';
 
@@ -17,6 +17,13 @@ const FEEDBACK_SOURCE = 'inline';
 interface Offer {
   prompt: PromptInput;
   candidates: CandidateInput[];
+}
+
+/** The candidate as inserted; the sampler's log-prob and token count describe other text when it was changed. */
+function inserted(candidate: CandidateInput, text: string): CandidateInput {
+  return text === candidate.text
+    ? candidate
+    : { ...candidate, text, logprob: undefined, tokenCount: undefined };
 }
 
 /** Whether the prompt at a new request is the offer's with part of its first ghost text typed: the user typed along. */
@@ -82,7 +89,18 @@ export function registerInlineMode(
           { onDelta: () => undefined, onDone: () => undefined },
           token,
         );
-        const offer: Offer = { prompt, candidates: candidates.filter((c) => c.text.trim() !== '') };
+        // Each ghost text is offered, and stored, as the editor inserts it.
+        const asInserted = insertedAt(
+          document,
+          position,
+          vscode.window.visibleTextEditors.find((e) => e.document === document),
+        );
+        const offer: Offer = {
+          prompt,
+          candidates: candidates
+            .filter((c) => c.text.trim() !== '')
+            .map((c) => inserted(c, asInserted(c.text))),
+        };
         log.debug(`inline: offering ${offer.candidates.length} candidates`);
         if (token.isCancellationRequested || offer.candidates.length === 0) return undefined;
         pending = offer;

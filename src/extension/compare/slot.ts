@@ -46,6 +46,21 @@ function indentationOf(doc: vscode.TextDocument, editor: vscode.TextEditor | und
 }
 
 /**
+ * What the editor puts in `doc` at `position` for a completion: its text re-indented to that line, in the
+ * document's line endings.
+ */
+export function insertedAt(
+  doc: vscode.TextDocument,
+  position: vscode.Position,
+  editor: vscode.TextEditor | undefined,
+): (text: string) => string {
+  const targetLine = /^[ \t]*/.exec(doc.lineAt(position.line).text)![0];
+  const eol = doc.eol === vscode.EndOfLine.CRLF ? '\r\n' : '\n';
+  const indentation = indentationOf(doc, editor);
+  return (text) => textToInsert(text, targetLine, indentation, eol);
+}
+
+/**
  * Replaces the slot's text with `text`, re-indented to the slot's line and in the document's line endings, as
  * one edit (one undo step); returns the slot now covering the inserted text.
  */
@@ -55,9 +70,7 @@ export async function insertAtSlot(slot: Slot, text: string): Promise<Slot> {
     (e) => e.document.uri.toString() === slot.uri.toString(),
   );
   const start = slot.range.start;
-  const targetLine = /^[ \t]*/.exec(doc.lineAt(start.line).text)![0];
-  const eol = doc.eol === vscode.EndOfLine.CRLF ? '\r\n' : '\n';
-  const inserted = textToInsert(text, targetLine, indentationOf(doc, editor), eol);
+  const inserted = insertedAt(doc, start, editor)(text);
   const edit = new vscode.WorkspaceEdit();
   edit.replace(slot.uri, slot.range, inserted);
   if (!(await vscode.workspace.applyEdit(edit)))

@@ -44,9 +44,11 @@ suite('Inline mode', () => {
       'one implicit pair: the accepted one over the one cycled past',
     );
     assert.equal(implicit[0]!.confidence, 0.5);
+    const chosen = String(implicit[0]!.chosen);
+    const text = editor.document.getText();
     assert.ok(
-      editor.document.getText().includes(String(implicit[0]!.chosen)),
-      'the stored choice is the text inserted',
+      text.includes(chosen),
+      `the stored choice is the text inserted: ${JSON.stringify(chosen)} in ${JSON.stringify(text)}`,
     );
   });
 });
