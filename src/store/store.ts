@@ -121,6 +121,29 @@ export interface StoreOptions {
   readonly?: boolean | undefined;
 }
 
+/** How long a connection waits for another process's write lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * PRAGMA journal_mode = WAL, retried while another process holds the file. Switching a new file to WAL takes
+ * an exclusive lock, and SQLite answers SQLITE_BUSY at once there instead of calling the busy handler: without
+ * the retry, one of two processes opening a new store together (two windows, the editor and `prefer`) failed
+ * with "database is locked". Once one has switched, the file stays in WAL and the other's switch is a no-op.
+ */
+function switchToWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw e;
+      Atomics.wait(pause, 0, 0, 5);
+    }
+  }
+}
+
 /**
  * The preference store: one SQLite file, opened in WAL mode, schema brought up to date on open. Only a new
  * (missing or empty) file or a Prefer store is opened: any other file is refused before a byte of it changes.
@@ -152,8 +175,8 @@ export class Store {
     const db = openDatabase(this.file);
     try {
       // Set before anything else touches the file, so a second writer waits instead of failing with SQLITE_BUSY.
-      db.pragma('busy_timeout = 10000');
-      db.pragma('journal_mode = WAL');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      switchToWal(db);
       db.pragma('foreign_keys = ON');
       db.pragma('synchronous = NORMAL');
       // A migration is a write: a damaged store is refused before it.

@@ -1,17 +1,22 @@
 // A child process for the crash and concurrency tests: records judgments one by one and, after each has
 // committed, writes "ack TAG:N" on stdout. Usage: node judgmentWriter.ts DB TAG COUNT [gated]
-// Gated: after opening the store it writes "ready" and waits for a line on stdin before its first write, so
-// two writers can be started together however long each process took to start; it then pauses 1 ms after each
+// Gated: once started it writes "ready" and waits for a line on stdin, a moment to open the store at, so two
+// writers open it, and then write, together however long each process took to start; it then pauses 1 ms after each
 // commit, so that on a loaded machine one writer cannot finish all its writes before the other is scheduled.
 import { readSync, writeSync } from 'node:fs';
 import { openStore } from '../../../../src/store/store.ts';
 
 const [file, tag, countArg, gated] = process.argv.slice(2);
-const store = openStore(file!);
 if (gated === 'gated') {
   writeSync(1, 'ready\n');
-  readSync(0, Buffer.alloc(1));
+  // the line is a moment (ms since the epoch) shortly ahead: both writers wait for it, to open at once
+  let line = '';
+  const byte = Buffer.alloc(1);
+  while (!line.endsWith('\n') && readSync(0, byte) === 1) line += byte.toString();
+  const start = Number(line);
+  while (Date.now() < start); // a busy wait: sleeping would wake the two at different moments
 }
+const store = openStore(file!);
 const count = Number(countArg);
 const pause = new Int32Array(new SharedArrayBuffer(4));
 for (let i = 0; i < count; i++) {
