@@ -166,9 +166,13 @@ function shuffled<T>(items: readonly T[], rand: () => number): T[] {
   return out;
 }
 
-/** What a checkpoint must agree on to be resumed: the options that shape the round, and the data. */
+/**
+ * What a checkpoint must agree on to be resumed: the options that shape the round, and the data. Where and how
+ * the steps are computed (threads, device, recompute) does not: a round that ran out of memory resumes with
+ * `--recompute layers`.
+ */
 function fingerprint(options: TrainOptions, examples: TrainingExamples): string {
-  const { checkpoint: _c, threads: _t, device: _d, deviceResident: _r, ...shaping } = options;
+  const { checkpoint: _c, threads: _t, device: _d, deviceResident: _r, recompute: _m, ...shaping } = options;
   return createHash('sha256').update(JSON.stringify(shaping)).update(JSON.stringify(examples)).digest('hex');
 }
 

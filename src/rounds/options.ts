@@ -10,6 +10,20 @@ import type { TrainOptions } from '../dpo/trainer.ts';
 import { TRAINING_WEIGHT_STORAGES } from '../engine/models/weights.ts';
 import { RECOMPUTE_MODES, type RecomputeMode } from '../dpo/trainingGraph.ts';
 
+/** `--recompute`: a mode, or auto. */
+export const RECOMPUTE_CHOICES = ['auto', ...RECOMPUTE_MODES] as const;
+export type RecomputeChoice = (typeof RECOMPUTE_CHOICES)[number];
+
+/**
+ * The recompute mode a round runs in. auto: layers over a base held in less than fp32 (that storage was picked to
+ * save memory, and layers saves the most: Qwen2.5-1.5B over int4 at 512 tokens peaks at 2.9 instead of 5.4 GB, for
+ * a step about 30 % slower), products over fp32.
+ */
+export function recomputeFor(choice: RecomputeChoice, weights: (typeof TRAINING_WEIGHT_STORAGES)[number]): RecomputeMode {
+  if (choice !== 'auto') return choice;
+  return weights === 'fp32' ? 'products' : 'layers';
+}
+
 /** A round's trainer options: everything but padId, which comes from the model's tokenizer. */
 export type RoundTraining = Omit<TrainOptions, 'padId'>;
 
@@ -77,7 +91,7 @@ export interface TrainingValues {
   seed: number;
   device: 'cpu' | 'webgpu';
   weights: (typeof TRAINING_WEIGHT_STORAGES)[number];
-  recompute: RecomputeMode;
+  recompute: RecomputeChoice;
   threads: number;
   'head-chunks': number;
   'checkpoint-every': number;
@@ -163,10 +177,10 @@ export const TRAINING_OPTIONS: { readonly [K in keyof TrainingValues]-?: OptionF
   },
   recompute: {
     kind: 'choice',
-    choices: RECOMPUTE_MODES,
-    default: 'products',
-    what: RECOMPUTE_MODES.join(' or '),
-    help: 'what the backward pass computes again instead of keeping: products (keeps each layer\'s products with base weights: faster) or layers (whole layers: the least memory)',
+    choices: RECOMPUTE_CHOICES,
+    default: 'auto',
+    what: RECOMPUTE_CHOICES.join(', '),
+    help: 'what the backward pass computes again instead of keeping: products (keeps each layer\'s products with base weights: faster), layers (whole layers: the least memory), auto (layers over an fp16/int8/int4 base, products over fp32)',
   },
   threads: number('N', 0, nonNegativeInt, 'a non-negative integer', 'CPU threads, 0 to let ONNX Runtime decide'),
   'head-chunks': number('K', 8, positiveInt, 'a positive integer', 'blocks the log-prob head is computed in (more: less memory)'),
@@ -190,6 +204,7 @@ export function trainingFrom(values: TrainingValues): RoundTraining {
   const rank = values['lora-r'];
   const targets = values['target-modules'];
   const maxLength = values['max-length'];
+  const recompute = recomputeFor(values.recompute, values.weights);
   // the key order is part of a checkpoint's fingerprint: keep it
   return {
     loss: lossFrom(values),
@@ -208,7 +223,7 @@ export function trainingFrom(values: TrainingValues): RoundTraining {
     threads: values.threads,
     // fp32 adds no key: checkpoints of rounds before --weights keep their fingerprint
     ...(values.weights !== 'fp32' ? { baseWeights: values.weights } : {}),
-    ...(values.recompute !== 'products' ? { recompute: values.recompute } : {}),
+    ...(recompute !== 'products' ? { recompute } : {}),
   };
 }
 

@@ -6,7 +6,11 @@ import { ADAMW_DEFAULTS } from '../../src/train/adamw.ts';
 import { type TrainOptions, trainDpo } from '../../src/dpo/trainer.ts';
 import { config, syntheticPairs, weights } from './syntheticTask.ts';
 
-test('a LoRA-DPO round on WebGPU matches the CPU round step by step', async () => {
+for (const recompute of ['products', 'layers'] as const) {
+  test(`a LoRA-DPO round on WebGPU (--recompute ${recompute}) matches the CPU round step by step`, () => matchesCpu(recompute));
+}
+
+async function matchesCpu(recompute: TrainOptions['recompute']): Promise<void> {
   const examples = syntheticPairs();
   const options: TrainOptions = {
     loss: { type: 'sigmoid', beta: 0.1 },
@@ -22,6 +26,7 @@ test('a LoRA-DPO round on WebGPU matches the CPU round step by step', async () =
     seed: 1,
     padId: 0,
     headChunks: 2,
+    recompute,
   };
   const cpu = await trainDpo(config, weights(), examples, { ...options, device: 'cpu' });
   const gpu = await trainDpo(config, weights(), examples, { ...options, device: 'webgpu' });
@@ -33,4 +38,4 @@ test('a LoRA-DPO round on WebGPU matches the CPU round step by step', async () =
     }
   });
   assert.ok(Math.abs(gpu.eval!.loss - cpu.eval!.loss) < 1e-4, `eval loss: cpu ${cpu.eval!.loss}, webgpu ${gpu.eval!.loss}`);
-});
+}

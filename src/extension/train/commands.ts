@@ -5,8 +5,8 @@ import { describePhase, describeStep, heldOutAccuracy, unreliableMetricsWarning 
 import { type RoundPlan, checkpointsRoot, pairFilter, planNewRound, planResumedRound } from '../../rounds/plan.ts';
 import { interruptAfterCrash, interruptOrphanedRuns, interruptedRounds, roundsOfModel } from '../../rounds/resume.ts';
 import type { RoundResult } from '../../rounds/round.ts';
-import type { RoundTraining } from '../../rounds/options.ts';
-import { TRAINING_WEIGHT_STORAGES, type WeightStorage } from '../../engine/models/weights.ts';
+import { RECOMPUTE_CHOICES, type RoundTraining, recomputeFor } from '../../rounds/options.ts';
+import { TRAINING_WEIGHT_STORAGES } from '../../engine/models/weights.ts';
 import { runRoundInWorker } from '../../rounds/trainWorkerClient.ts';
 import { configuredModelDir } from '../compare/sources.ts';
 import type { Services } from '../services.ts';
@@ -29,16 +29,17 @@ function checkpointEvery(): number {
   return Number.isInteger(n) && n >= 0 ? n : 25;
 }
 
-/** `prefer.training.weights`: how the frozen base is held while training; fp32 (the default) adds nothing to the round. */
-function baseWeights(): Partial<RoundTraining> {
-  const w = vscode.workspace.getConfiguration('prefer').get<string>('training.weights', 'fp32');
-  return w !== 'fp32' && (TRAINING_WEIGHT_STORAGES as readonly string[]).includes(w) ? { baseWeights: w as WeightStorage } : {};
-}
-
-/** `prefer.training.recompute`: what the backward pass computes again; products (the default) adds nothing to the round. */
-function recompute(): Partial<RoundTraining> {
-  const mode = vscode.workspace.getConfiguration('prefer').get<string>('training.recompute', 'products');
-  return mode === 'layers' ? { recompute: 'layers' } : {};
+/**
+ * `prefer.training.weights` and `prefer.training.recompute`: how the frozen base is held while training and what
+ * the backward pass computes again. fp32 and products add nothing to the round.
+ */
+function baseSettings(): Partial<RoundTraining> {
+  const config = vscode.workspace.getConfiguration('prefer');
+  const oneOf = <T extends string>(choices: readonly T[], value: string, fallback: T): T =>
+    (choices as readonly string[]).includes(value) ? (value as T) : fallback;
+  const weights = oneOf(TRAINING_WEIGHT_STORAGES, config.get<string>('training.weights', 'fp32'), 'fp32');
+  const recompute = recomputeFor(oneOf(RECOMPUTE_CHOICES, config.get<string>('training.recompute', 'auto'), 'auto'), weights);
+  return { ...(weights !== 'fp32' ? { baseWeights: weights } : {}), ...(recompute !== 'products' ? { recompute } : {}) };
 }
 
 export function registerTrainCommands(services: Services): void {
@@ -100,7 +101,7 @@ async function askRound(
     return undefined;
   }
   return {
-    ...planNewRound(storage, modelDir, { ...request, filter, pairs, training: { ...baseWeights(), ...recompute(), ...request.training } }, checkpointEvery()),
+    ...planNewRound(storage, modelDir, { ...request, filter, pairs, training: { ...baseSettings(), ...request.training } }, checkpointEvery()),
     keepBase: request.keepBase ?? false,
     simulate: request.simulate,
   };

@@ -5,6 +5,7 @@ import { ADAMW_DEFAULTS } from '../../../src/train/adamw.ts';
 import {
   TRAINING_OPTIONS,
   type TrainingOption,
+  type TrainingValues,
   defaultTraining,
   defaultValues,
   editorLabelSmoothing,
@@ -47,6 +48,16 @@ describe('the table of training options', () => {
     assert.equal(training.lora.alpha, 8);
     assert.equal(training.lengthStep, 20);
     assert.equal(trainingFrom({ ...defaultValues(), 'lora-r': 4, 'lora-alpha': 3 }).lora.alpha, 3);
+  });
+
+  it('--recompute auto recomputes whole layers over a base held in less than fp32, and a mode given is kept', () => {
+    const recompute = (weights: string, mode?: string) =>
+      trainingFrom({ ...defaultValues(), weights, ...(mode ? { recompute: mode } : {}) } as TrainingValues).recompute;
+    assert.equal(defaultValues().recompute, 'auto');
+    assert.equal(recompute('fp32'), undefined, 'products over fp32 adds no key');
+    for (const weights of ['fp16', 'int8', 'int4']) assert.equal(recompute(weights), 'layers', weights);
+    assert.equal(recompute('int4', 'products'), undefined);
+    assert.equal(recompute('fp32', 'layers'), 'layers');
   });
 
   it('overrides replace whole fields, as presets expect', () => {
