@@ -12,7 +12,8 @@
  * each is kept, and each row carries the 1-minute load average seen around it; read ratios, not absolute numbers.
  *
  * The step graph recomputes each layer in the backward pass around the products it keeps (with base weights,
- * the attention context: the trainer's default); --recompute layers recomputes whole layers, --recompute off keeps every activation.
+ * the attention context: `prefer train`'s mode over an fp32 base); --recompute layers recomputes whole layers (its mode
+ * over fp16/int8/int4, --recompute auto), --recompute off keeps every activation.
  * Sessions use the trainer's options (trainingSessionOptions); --mem-pattern turns ORT's memory pattern back on.
  * --weights stores the frozen base's linears as `prefer train --weights` does (int8/int4 blocks dequantized a layer
  * at a time; PyTorch keeps float32, it has no CPU int8/int4 training); the random weights are made tensor by tensor
