@@ -54,7 +54,15 @@ import {
 } from './pairs.ts';
 import { upsertPrompt } from './prompts.ts';
 import { type StatsReport, type StoreStats, statsReport, storeStats } from './stats.ts';
-import { inspectStoreFile, openDatabase, openForReading, type Reader, storeError } from './storeFile.ts';
+import {
+  BUSY_TIMEOUT_MS,
+  inspectStoreFile,
+  openDatabase,
+  openForReading,
+  type Reader,
+  storeError,
+  switchToWal,
+} from './storeFile.ts';
 import { iterateTies, type StoredTie } from './ties.ts';
 import {
   finishTrainingRun,
@@ -119,29 +127,6 @@ export interface StoreOptions {
    * of an older schema is read from an upgraded copy in memory. A missing file is an error.
    */
   readonly?: boolean | undefined;
-}
-
-/** How long a connection waits for another process's write lock before failing with SQLITE_BUSY. */
-const BUSY_TIMEOUT_MS = 10_000;
-
-/**
- * PRAGMA journal_mode = WAL, retried while another process holds the file. Switching a new file to WAL takes
- * an exclusive lock, and SQLite answers SQLITE_BUSY at once there instead of calling the busy handler: without
- * the retry, one of two processes opening a new store together (two windows, the editor and `prefer`) failed
- * with "database is locked". Once one has switched, the file stays in WAL and the other's switch is a no-op.
- */
-function switchToWal(db: Database.Database): void {
-  const deadline = Date.now() + BUSY_TIMEOUT_MS;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
-    try {
-      db.pragma('journal_mode = WAL');
-      return;
-    } catch (e) {
-      if ((e as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw e;
-      Atomics.wait(pause, 0, 0, 5);
-    }
-  }
 }
 
 /**

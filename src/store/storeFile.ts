@@ -27,6 +27,29 @@ export function openDatabase(file: string | Buffer, options: Database.Options = 
   return new Database(file, { ...options, nativeBinding });
 }
 
+/** How long a connection waits for another process's write lock before failing with SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * PRAGMA journal_mode = WAL, retried while another process holds the file. Switching a new file to WAL takes
+ * an exclusive lock, and SQLite answers SQLITE_BUSY at once there instead of calling the busy handler: without
+ * the retry, one of two processes opening a new store together (two windows, the editor and `prefer`) failed
+ * with "database is locked". Once one has switched, the file stays in WAL and the other's switch is a no-op.
+ */
+export function switchToWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw e;
+      Atomics.wait(pause, 0, 0, 5);
+    }
+  }
+}
+
 /** `PRAGMA application_id` of a Prefer store ('PREF'), set by migration 5. */
 export const PREFER_APPLICATION_ID = 0x50524546;
 
@@ -194,7 +217,7 @@ export function openForReading(file: string): Reader {
     let db: Database.Database | undefined;
     try {
       db = open();
-      db.pragma('busy_timeout = 10000');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.pragma('query_only = ON');
       db.pragma('schema_version'); // reads the header: fails here, not later, when the file cannot be read
       const opened = db;
